@@ -1,0 +1,616 @@
+//! The command value and its builder.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelToken;
+use crate::capture::Keep;
+use crate::pipestatus::Check;
+use crate::redirect::{InSpec, OutSpec, Route};
+use crate::stop::StopSequence;
+
+/// A command to run: one program, or a pipeline of commands.
+///
+/// A `Command` is an immutable value: cheap to clone (an [`Arc`] inside),
+/// `Send + Sync`, so one template can be shared across threads and reused.
+/// Builder methods take the value and return it changed; cloning first keeps
+/// the original. Nothing runs until a run method is called:
+///
+/// | method | returns | the child's stdout |
+/// |---|---|---|
+/// | [`run`](Command::run) | [`Output`](crate::Output) | as configured (inherited by default) |
+/// | [`read`](Command::read) | `String`, trailing newline trimmed | captured |
+/// | [`read_bytes`](Command::read_bytes) | `Vec<u8>` | captured |
+/// | [`start`](Command::start) | a [`Handle`](crate::Handle) to wait for or stop | as configured |
+/// | [`lines`](Command::lines) | an iterator over stdout's lines | streamed |
+/// | [`events`](Command::events) | stdout and stderr lines in arrival order, then the status | streamed |
+///
+/// By default stdin, stdout and stderr are inherited, and a non-zero exit or a
+/// death by signal is an [`Error`](crate::Error).
+///
+/// # Examples
+///
+/// ```
+/// use procession::cmd;
+/// # fn main() -> Result<(), procession::Error> {
+/// let greeting = cmd!("echo", "hello", "world").read()?;
+/// assert_eq!(greeting, "hello world");
+///
+/// let out = cmd!("sh", "-c", "echo out; echo err >&2")
+///     .env("LANG", "C")
+///     .stdout_capture()
+///     .stderr_capture()
+///     .run()?;
+/// assert_eq!(out.stdout, b"out\n");
+/// assert_eq!(out.stderr, b"err\n");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Command {
+    pub(crate) node: Arc<Node>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub(crate) kind: Kind,
+    pub(crate) opts: Options,
+}
+
+#[derive(Clone)]
+pub(crate) enum Kind {
+    Program { program: OsString, args: Vec<Arg> },
+    Pipeline(Vec<Command>),
+}
+
+#[derive(Clone)]
+pub(crate) struct Arg {
+    pub(crate) value: OsString,
+    pub(crate) secret: bool,
+}
+
+/// One change to the environment, applied in order.
+#[derive(Clone, Debug)]
+pub(crate) enum EnvOp {
+    Set(OsString, OsString),
+    Remove(OsString),
+    Clear,
+}
+
+/// Everything a command (or pipeline) can be told beyond its program and
+/// arguments. `None` means "as the enclosing pipeline says, or the default".
+#[derive(Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) env: Vec<EnvOp>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) stdin: Option<InSpec>,
+    pub(crate) stdout: Option<OutSpec>,
+    pub(crate) stderr: Option<OutSpec>,
+    pub(crate) route: Option<Route>,
+    pub(crate) check: Option<Check>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) stop: Option<StopSequence>,
+    pub(crate) drain: Option<Duration>,
+    pub(crate) cancel: Vec<CancelToken>,
+}
+
+/// Builds a [`Command`] from a program and arguments, like a shell line
+/// without the shell: no globbing, no quoting rules, no injection.
+///
+/// Each argument is anything that converts into an [`OsString`].
+///
+/// ```
+/// # fn main() -> Result<(), procession::Error> {
+/// let file = "name with spaces; rm -rf /";
+/// assert_eq!(procession::cmd!("echo", file).read()?, file);
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! cmd {
+    ($program:expr $(, $arg:expr)* $(,)?) => {
+        $crate::Command::new($program)$(.arg($arg))*
+    };
+}
+
+/// Runs `script` with `/bin/sh -c`. The name says it: this is the one place
+/// where a shell interprets the text, so never build `script` from input you
+/// do not trust; pass such values as arguments of a [`cmd!`] instead.
+///
+/// ```
+/// # fn main() -> Result<(), procession::Error> {
+/// assert_eq!(procession::sh("echo $((6 * 7))").read()?, "42");
+/// # Ok(()) }
+/// ```
+pub fn sh(script: impl Into<OsString>) -> Command {
+    Command::new("/bin/sh").arg("-c").arg(script)
+}
+
+impl Command {
+    /// A command that runs `program`.
+    ///
+    /// A name without a `/` is looked up on `PATH` (the command's own `PATH`
+    /// if [`env`](Command::env) sets one); a path with a `/` is used as it is,
+    /// relative to [`dir`](Command::dir) when that is set. We do the lookup
+    /// ourselves so every spawn can use the fast `posix_spawn` path and so a
+    /// missing program is a clear error.
+    pub fn new(program: impl Into<OsString>) -> Command {
+        Command::from_kind(Kind::Program {
+            program: program.into(),
+            args: Vec::new(),
+        })
+    }
+
+    fn from_kind(kind: Kind) -> Command {
+        Command {
+            node: Arc::new(Node {
+                kind,
+                opts: Options::default(),
+            }),
+        }
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Node)) -> Command {
+        change(Arc::make_mut(&mut self.node));
+        self
+    }
+
+    fn with_opts(self, change: impl FnOnce(&mut Options)) -> Command {
+        self.with(|node| change(&mut node.opts))
+    }
+
+    /// Appends an argument. On a pipeline, appends it to the last stage.
+    pub fn arg(self, arg: impl Into<OsString>) -> Command {
+        self.push_arg(arg.into(), false)
+    }
+
+    /// Appends arguments. On a pipeline, appends them to the last stage.
+    pub fn args<I>(self, args: I) -> Command
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        args.into_iter().fold(self, |c, a| c.arg(a))
+    }
+
+    /// Appends an argument that is shown as `***` in errors, `Display` and
+    /// `Debug`, for tokens and passwords.
+    ///
+    /// ```
+    /// let c = procession::cmd!("curl", "-H").arg_secret("Authorization: hunter2");
+    /// assert_eq!(c.to_string(), "curl -H '***'");
+    /// ```
+    pub fn arg_secret(self, arg: impl Into<OsString>) -> Command {
+        self.push_arg(arg.into(), true)
+    }
+
+    fn push_arg(self, value: OsString, secret: bool) -> Command {
+        self.with(|node| match &mut node.kind {
+            Kind::Program { args, .. } => args.push(Arg { value, secret }),
+            Kind::Pipeline(stages) => {
+                if let Some(last) = stages.pop() {
+                    stages.push(last.push_arg(value, secret));
+                }
+            }
+        })
+    }
+
+    /// Sets an environment variable for the child (for every stage of a
+    /// pipeline; a stage's own setting wins).
+    pub fn env(self, key: impl Into<OsString>, value: impl Into<OsString>) -> Command {
+        let op = EnvOp::Set(key.into(), value.into());
+        self.with_opts(|o| o.env.push(op))
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(self, vars: I) -> Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        vars.into_iter().fold(self, |c, (k, v)| c.env(k, v))
+    }
+
+    /// Removes an environment variable from the child's environment.
+    pub fn env_remove(self, key: impl Into<OsString>) -> Command {
+        let op = EnvOp::Remove(key.into());
+        self.with_opts(|o| o.env.push(op))
+    }
+
+    /// Starts the child from an empty environment (then applies the
+    /// [`env`](Command::env) calls that follow). Only when asked: the
+    /// inherited environment is the default.
+    pub fn env_clear(self) -> Command {
+        self.with_opts(|o| o.env.push(EnvOp::Clear))
+    }
+
+    /// Sets the working directory. A relative `dir` on a pipeline stage is
+    /// relative to the pipeline's `dir`.
+    pub fn dir(self, dir: impl Into<PathBuf>) -> Command {
+        let dir = dir.into();
+        self.with_opts(|o| o.dir = Some(dir))
+    }
+
+    /// stdin reads from nothing (`< /dev/null`).
+    pub fn stdin_null(self) -> Command {
+        self.with_opts(|o| o.stdin = Some(InSpec::Null))
+    }
+
+    /// stdin is inherited from this process (the default).
+    pub fn stdin_inherit(self) -> Command {
+        self.with_opts(|o| o.stdin = Some(InSpec::Inherit))
+    }
+
+    /// stdin reads these bytes. They are written while stdout and stderr are
+    /// read, so no size can deadlock.
+    pub fn stdin_bytes(self, bytes: impl Into<Vec<u8>>) -> Command {
+        let bytes: Arc<[u8]> = bytes.into().into();
+        self.with_opts(|o| o.stdin = Some(InSpec::Bytes(bytes)))
+    }
+
+    /// stdin reads from an open file (each run gets its own duplicate of the
+    /// descriptor, sharing the file position).
+    pub fn stdin_file(self, file: File) -> Command {
+        let file = Arc::new(file);
+        self.with_opts(|o| o.stdin = Some(InSpec::File(file)))
+    }
+
+    /// stdin reads from the file at `path`, opened at each run (`< path`).
+    pub fn stdin_path(self, path: impl Into<PathBuf>) -> Command {
+        let path = path.into();
+        self.with_opts(|o| o.stdin = Some(InSpec::Path(path)))
+    }
+
+    /// stdin is a pipe that the caller writes to while the child runs: take
+    /// its writing end with [`Handle::take_stdin`](crate::Handle::take_stdin)
+    /// after [`start`](Command::start), and drop it to send end of file.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = procession::cmd!("wc", "-c").stdin_pipe().stdout_capture().start()?;
+    /// let mut stdin = handle.take_stdin().expect("a pipe");
+    /// stdin.write_all(b"streamed")?;
+    /// drop(stdin);
+    /// assert_eq!(handle.wait()?.stdout_str()?.trim(), "8");
+    /// # Ok(()) }
+    /// ```
+    pub fn stdin_pipe(self) -> Command {
+        self.with_opts(|o| o.stdin = Some(InSpec::Pipe))
+    }
+
+    /// stdout goes to this process's stdout (the default).
+    pub fn stdout_inherit(self) -> Command {
+        self.with_opts(|o| o.stdout = Some(OutSpec::Inherit))
+    }
+
+    /// stdout is discarded (`> /dev/null`).
+    pub fn stdout_null(self) -> Command {
+        self.with_opts(|o| o.stdout = Some(OutSpec::Null))
+    }
+
+    /// stdout is captured into [`Output::stdout`](crate::Output::stdout).
+    pub fn stdout_capture(self) -> Command {
+        self.with_opts(|o| o.stdout = Some(OutSpec::Capture(None, Keep::Head)))
+    }
+
+    /// stdout is captured, keeping at most `limit` bytes (the first or the
+    /// last, as `keep` says). The rest is read and dropped, and
+    /// [`Output::stdout_truncated`](crate::Output::stdout_truncated) says so.
+    pub fn stdout_capture_limit(self, limit: usize, keep: Keep) -> Command {
+        self.with_opts(|o| o.stdout = Some(OutSpec::Capture(Some(limit), keep)))
+    }
+
+    /// stdout goes to an open file.
+    pub fn stdout_file(self, file: File) -> Command {
+        let file = Arc::new(file);
+        self.with_opts(|o| o.stdout = Some(OutSpec::File(file)))
+    }
+
+    /// stdout goes to the file at `path`, created or truncated at each run
+    /// (`> path`).
+    pub fn stdout_path(self, path: impl Into<PathBuf>) -> Command {
+        let path = path.into();
+        self.with_opts(|o| o.stdout = Some(OutSpec::Path(path, false)))
+    }
+
+    /// stdout is appended to the file at `path`, created if missing
+    /// (`>> path`).
+    pub fn stdout_append(self, path: impl Into<PathBuf>) -> Command {
+        let path = path.into();
+        self.with_opts(|o| o.stdout = Some(OutSpec::Path(path, true)))
+    }
+
+    /// stderr goes to this process's stderr (the default).
+    pub fn stderr_inherit(self) -> Command {
+        self.with_opts(|o| o.stderr = Some(OutSpec::Inherit))
+    }
+
+    /// stderr is discarded (`2> /dev/null`).
+    pub fn stderr_null(self) -> Command {
+        self.with_opts(|o| o.stderr = Some(OutSpec::Null))
+    }
+
+    /// stderr is captured into [`Output::stderr`](crate::Output::stderr), and
+    /// its tail explains a failure in the [`Error`](crate::Error).
+    ///
+    /// On a pipeline, every stage's stderr goes to one capture, merged in
+    /// arrival order; to capture a stage's stderr on its own, call this on the
+    /// stage and read it in [`Output::stages`](crate::Output::stages).
+    pub fn stderr_capture(self) -> Command {
+        self.with_opts(|o| o.stderr = Some(OutSpec::Capture(None, Keep::Head)))
+    }
+
+    /// stderr is captured, keeping at most `limit` bytes.
+    pub fn stderr_capture_limit(self, limit: usize, keep: Keep) -> Command {
+        self.with_opts(|o| o.stderr = Some(OutSpec::Capture(Some(limit), keep)))
+    }
+
+    /// stderr goes to an open file.
+    pub fn stderr_file(self, file: File) -> Command {
+        let file = Arc::new(file);
+        self.with_opts(|o| o.stderr = Some(OutSpec::File(file)))
+    }
+
+    /// stderr goes to the file at `path`, created or truncated at each run.
+    pub fn stderr_path(self, path: impl Into<PathBuf>) -> Command {
+        let path = path.into();
+        self.with_opts(|o| o.stderr = Some(OutSpec::Path(path, false)))
+    }
+
+    /// stderr is appended to the file at `path`.
+    pub fn stderr_append(self, path: impl Into<PathBuf>) -> Command {
+        let path = path.into();
+        self.with_opts(|o| o.stderr = Some(OutSpec::Path(path, true)))
+    }
+
+    /// stderr goes wherever stdout goes (`2>&1`), after this command's own
+    /// stdout and stderr settings are applied, whatever the call order.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let both = procession::sh("echo out; echo err >&2").stderr_to_stdout().read()?;
+    /// assert_eq!(both, "out\nerr");
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr_to_stdout(self) -> Command {
+        self.with_opts(|o| o.route = Some(Route::StderrToStdout))
+    }
+
+    /// stdout goes wherever stderr goes (`1>&2`).
+    pub fn stdout_to_stderr(self) -> Command {
+        self.with_opts(|o| o.route = Some(Route::StdoutToStderr))
+    }
+
+    /// stdout and stderr trade places (`3>&1 1>&2 2>&3`).
+    pub fn swap_stdout_stderr(self) -> Command {
+        self.with_opts(|o| o.route = Some(Route::Swap))
+    }
+
+    /// Any exit is accepted: a non-zero code or a signal is reported in
+    /// [`Output::status`](crate::Output::status), not as an error.
+    pub fn unchecked(self) -> Command {
+        self.with_opts(|o| o.check = Some(Check::Unchecked))
+    }
+
+    /// These exit codes count as success too, as `grep` exiting 1 for "no
+    /// match". Code 0 always does.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("exit 1").ok_codes([1]).run()?;
+    /// assert_eq!(out.status.code(), Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn ok_codes(self, codes: impl IntoIterator<Item = i32>) -> Command {
+        let codes = codes.into_iter().collect();
+        self.with_opts(|o| o.check = Some(Check::Codes(codes)))
+    }
+
+    /// Stops the command (its whole process tree) if it runs longer than
+    /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
+    /// keeps the output read so far. The clock starts at spawn.
+    pub fn timeout(self, timeout: Duration) -> Command {
+        self.with_opts(|o| o.timeout = Some(timeout))
+    }
+
+    /// Like [`timeout`](Command::timeout), at a fixed instant.
+    pub fn deadline(self, deadline: Instant) -> Command {
+        self.with_opts(|o| o.deadline = Some(deadline))
+    }
+
+    /// The signals that stop the process tree on a timeout, a cancel or
+    /// [`Handle::terminate`](crate::Handle::terminate). Default:
+    /// [`StopSequence::default`].
+    pub fn stop_sequence(self, sequence: StopSequence) -> Command {
+        self.with_opts(|o| o.stop = Some(sequence))
+    }
+
+    /// How long to keep reading captured output once every process of the
+    /// command has exited, for pipes that another process still holds open (a
+    /// daemon started by the command, say). Default 500 ms. After that the
+    /// run returns, [`Output::incomplete`](crate::Output::incomplete) is set,
+    /// and the pipe is drained and discarded in the background rather than
+    /// closed, so the other process is not killed by `SIGPIPE`.
+    pub fn drain_timeout(self, drain: Duration) -> Command {
+        self.with_opts(|o| o.drain = Some(drain))
+    }
+
+    /// Stops the command when `token` is cancelled, from any thread.
+    pub fn cancel_on(self, token: &CancelToken) -> Command {
+        let token = token.clone();
+        self.with_opts(|o| o.cancel.push(token))
+    }
+
+    /// Pipes this command's stdout into `next`'s stdin (`self | next`).
+    ///
+    /// The result is a command too: redirections, environment, timeouts and
+    /// the run methods apply to the whole, and each stage keeps its own
+    /// settings. Its status follows `pipefail`: see [`Output::status`](crate::Output::status).
+    ///
+    /// ```
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let n = cmd!("printf", "a\\nb\\na\\n").pipe(cmd!("sort", "-u")).pipe(cmd!("wc", "-l")).read()?;
+    /// assert_eq!(n.trim(), "2");
+    /// # Ok(()) }
+    /// ```
+    pub fn pipe(self, next: Command) -> Command {
+        let mut stages = self.into_stages();
+        stages.extend(next.into_stages());
+        Command::from_kind(Kind::Pipeline(stages))
+    }
+
+    /// A pipeline of the given stages. An empty list is an error when run.
+    pub fn pipeline(stages: impl IntoIterator<Item = Command>) -> Command {
+        let stages = stages
+            .into_iter()
+            .flat_map(Command::into_stages)
+            .collect();
+        Command::from_kind(Kind::Pipeline(stages))
+    }
+
+    /// A pipeline with no options of its own flattens into its stages.
+    fn into_stages(self) -> Vec<Command> {
+        match &self.node.kind {
+            Kind::Pipeline(stages) if self.node.opts.is_empty() => stages.clone(),
+            _ => vec![self],
+        }
+    }
+
+    /// The command line as a shell would show it, with secret arguments
+    /// replaced by `***`. Also what `Display` prints.
+    pub fn command_line(&self) -> String {
+        self.to_string()
+    }
+
+    /// The program, for a single command (`None` for a pipeline).
+    pub fn get_program(&self) -> Option<&OsStr> {
+        match &self.node.kind {
+            Kind::Program { program, .. } => Some(program),
+            Kind::Pipeline(_) => None,
+        }
+    }
+}
+
+impl Options {
+    fn is_empty(&self) -> bool {
+        self.env.is_empty()
+            && self.dir.is_none()
+            && self.stdin.is_none()
+            && self.stdout.is_none()
+            && self.stderr.is_none()
+            && self.route.is_none()
+            && self.check.is_none()
+            && self.timeout.is_none()
+            && self.deadline.is_none()
+            && self.stop.is_none()
+            && self.drain.is_none()
+            && self.cancel.is_empty()
+    }
+}
+
+impl std::ops::BitOr for Command {
+    type Output = Command;
+
+    /// `a | b` is [`a.pipe(b)`](Command::pipe).
+    fn bitor(self, next: Command) -> Command {
+        self.pipe(next)
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.node.kind {
+            Kind::Program { program, args } => {
+                f.write_str(&quote(program))?;
+                for arg in args {
+                    f.write_str(" ")?;
+                    if arg.secret {
+                        f.write_str("'***'")?;
+                    } else {
+                        f.write_str(&quote(&arg.value))?;
+                    }
+                }
+                Ok(())
+            }
+            Kind::Pipeline(stages) => {
+                for (i, stage) in stages.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" | ")?;
+                    }
+                    write!(f, "{stage}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Command({:?})", self.to_string())
+    }
+}
+
+/// Quotes a word for display the way a POSIX shell would need it.
+pub(crate) fn quote(word: &OsStr) -> String {
+    let text = word.to_string_lossy();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// A path made absolute against `base` when it is relative.
+pub(crate) fn join_dir(base: Option<&Path>, dir: &Path) -> PathBuf {
+    match base {
+        Some(base) if dir.is_relative() => base.join(dir),
+        _ => dir.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_like_a_shell() {
+        let c = Command::new("grep").arg("-e").arg("a b").arg("it's").arg("");
+        assert_eq!(c.to_string(), r"grep -e 'a b' 'it'\''s' ''");
+        let p = Command::new("a") | Command::new("b").arg("x") | Command::new("c");
+        assert_eq!(p.to_string(), "a | b x | c");
+    }
+
+    #[test]
+    fn builders_do_not_change_clones() {
+        let base = Command::new("echo").arg("a");
+        let more = base.clone().arg("b");
+        assert_eq!(base.to_string(), "echo a");
+        assert_eq!(more.to_string(), "echo a b");
+    }
+
+    #[test]
+    fn pipes_flatten_but_keep_configured_groups() {
+        let p = (Command::new("a") | Command::new("b")) | Command::new("c");
+        match &p.node.kind {
+            Kind::Pipeline(stages) => assert_eq!(stages.len(), 3),
+            Kind::Program { .. } => panic!("not a pipeline"),
+        }
+        let inner = (Command::new("a") | Command::new("b")).stderr_null();
+        let p = inner | Command::new("c");
+        match &p.node.kind {
+            Kind::Pipeline(stages) => assert_eq!(stages.len(), 2),
+            Kind::Program { .. } => panic!("not a pipeline"),
+        }
+    }
+}

@@ -1,0 +1,737 @@
+//! One run in progress: its processes, its pipes, its timers.
+//!
+//! An [`Exec`] is a state machine that never blocks. A poll loop (see
+//! `reactor`) asks it which descriptors to watch and when its next timer is
+//! due, then tells it what became ready. The same machine serves a blocking
+//! `run()` on the caller's thread, the line iterators, and the shared
+//! background loop behind [`Handle`](crate::Handle)s and the pool, so every
+//! mode has the same exact deadlines and the same stop logic.
+//!
+//! A run is over when every process has been reaped, every captured pipe is at
+//! end of file or abandoned after the drain time, and, if the run is being
+//! stopped, its process group is empty or the stop sequence is over.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use crate::cancel::lock;
+use crate::capture::Capture;
+use crate::error::{Error, ExitError, StoppedError};
+use crate::output::{Output, Stage};
+use crate::pipestatus::{self, Check, Verdict};
+use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
+use crate::status::ExitStatus;
+use crate::stop::StopSequence;
+use crate::sys::{self, Interest, Wrote};
+
+/// How often we look for exits without a pidfd, and for an empty process
+/// group while stopping.
+const TICK: Duration = Duration::from_millis(5);
+
+/// The read buffer for pipes.
+const CHUNK: usize = 64 * 1024;
+
+/// What another thread asks of a run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Request {
+    /// Stop with the stop sequence (`Handle::terminate`).
+    Terminate,
+    /// Stop with `SIGKILL` at once (`Handle::kill`, drop).
+    Kill,
+    /// Stop with the stop sequence, and report a cancel.
+    Cancel,
+    /// Send one signal to the group; not a stop.
+    Signal(i32),
+}
+
+/// The part of a run that other threads may touch: requests, and the waker of
+/// the loop that drives it.
+#[derive(Default)]
+pub(crate) struct Control {
+    state: Mutex<ControlState>,
+}
+
+#[derive(Default)]
+struct ControlState {
+    requests: Vec<Request>,
+    waker: Option<Arc<sys::Waker>>,
+}
+
+impl Control {
+    pub(crate) fn post(&self, request: Request) {
+        let mut state = lock(&self.state);
+        state.requests.push(request);
+        if let Some(waker) = &state.waker {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.post(Request::Cancel);
+    }
+
+    /// Called by the loop that takes the run over.
+    pub(crate) fn set_waker(&self, waker: Arc<sys::Waker>) {
+        let mut state = lock(&self.state);
+        if !state.requests.is_empty() {
+            waker.wake();
+        }
+        state.waker = Some(waker);
+    }
+
+    fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut lock(&self.state).requests)
+    }
+}
+
+/// Why a run is being stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reason {
+    Timeout,
+    Cancel,
+    /// By the handle's owner; the statuses tell the rest.
+    Owner,
+}
+
+struct Stopping {
+    reason: Reason,
+    sequence: StopSequence,
+    /// The next step to take.
+    step: usize,
+    /// When to take it.
+    at: Instant,
+    /// The first signal sent, for the error.
+    signal: i32,
+    /// Other processes of the group (grandchildren), watched by pidfd.
+    members: Vec<Member>,
+    /// No live process is left in the group.
+    empty: bool,
+}
+
+/// A process of the group that is not one of our stages.
+struct Member {
+    pid: Pid,
+    /// `None` where pidfds are not available: we look in `/proc` instead.
+    fd: Option<OwnedFd>,
+    exited: bool,
+}
+
+struct Proc {
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    /// The status was taken by someone else (ECHILD): the process is gone.
+    lost: bool,
+    /// In which poll round it was reaped, to order exits.
+    round: u64,
+    display: String,
+    check: Check,
+    feeds_next: bool,
+}
+
+impl Proc {
+    fn done(&self) -> bool {
+        self.status.is_some() || self.lost
+    }
+}
+
+struct Channel {
+    fd: Option<OwnedFd>,
+    plan: ChannelPlan,
+    capture: Capture,
+    /// Bytes of an unfinished line, in line mode.
+    partial: Vec<u8>,
+}
+
+struct Feed {
+    fd: Option<OwnedFd>,
+    data: Arc<[u8]>,
+    pos: usize,
+}
+
+/// A line of output, tagged with its stream, for the line iterators.
+#[derive(Debug)]
+pub(crate) struct Line {
+    pub(crate) stream: Stream,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// One descriptor a run wants watched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source {
+    Proc(usize),
+    Channel(usize),
+    Feed(usize),
+    Member(usize),
+}
+
+/// A run in progress. See the module docs.
+pub(crate) struct Exec {
+    display: String,
+    pipeline: bool,
+    started: Instant,
+    pgid: Pid,
+    procs: Vec<Proc>,
+    channels: Vec<Channel>,
+    feeds: Vec<Feed>,
+    deadline: Option<Instant>,
+    limit: Option<Duration>,
+    sequence: StopSequence,
+    drain: Duration,
+    /// When the drain time runs out (set once every process is reaped).
+    drain_at: Option<Instant>,
+    stopping: Option<Stopping>,
+    control: Arc<Control>,
+    round: u64,
+    incomplete: bool,
+    /// Lines for the line iterators, oldest first.
+    pub(crate) lines: VecDeque<Line>,
+    /// Pipes given up on, to be drained in the background.
+    abandoned: Vec<OwnedFd>,
+    error: Option<Error>,
+}
+
+impl Exec {
+    pub(crate) fn new(plan: Plan, spawned: Spawned, started: Instant) -> Exec {
+        let pgid = sys::pid_from_raw(spawned.pgid).expect("a spawned process has a pid");
+        let procs = spawned
+            .stages
+            .into_iter()
+            .map(|s| {
+                let pid = sys::pid_from_raw(s.pid).expect("a spawned process has a pid");
+                Proc {
+                    pid,
+                    pidfd: sys::pidfd_open(pid),
+                    status: None,
+                    lost: false,
+                    round: 0,
+                    display: s.display,
+                    check: s.check,
+                    feeds_next: s.feeds_next,
+                }
+            })
+            .collect();
+        let channels = spawned
+            .channels
+            .into_iter()
+            .zip(plan.channels)
+            .map(|(fd, plan)| Channel {
+                fd: Some(fd),
+                capture: Capture::new(plan.limit, plan.keep),
+                plan,
+                partial: Vec::new(),
+            })
+            .collect();
+        let feeds = spawned
+            .feeds
+            .into_iter()
+            .map(|(fd, data)| Feed {
+                fd: Some(fd),
+                data,
+                pos: 0,
+            })
+            .collect();
+        let mut exec = Exec {
+            display: plan.display,
+            pipeline: plan.pipeline,
+            started,
+            pgid,
+            procs,
+            channels,
+            feeds,
+            deadline: plan.deadline,
+            limit: plan.limit,
+            sequence: plan.stop,
+            drain: plan.drain,
+            drain_at: None,
+            stopping: None,
+            control: Arc::new(Control::default()),
+            round: 0,
+            incomplete: false,
+            lines: VecDeque::new(),
+            abandoned: Vec::new(),
+            error: None,
+        };
+        let fds = exec
+            .channels
+            .iter()
+            .filter_map(|c| c.fd.as_ref())
+            .chain(exec.feeds.iter().filter_map(|f| f.fd.as_ref()));
+        for fd in fds {
+            if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
+                exec.error = Some(Error::io("cannot make a pipe non-blocking", e));
+            }
+        }
+        for token in &plan.cancel {
+            token.register(&exec.control);
+        }
+        if exec.error.is_some() {
+            exec.begin_stop(Reason::Owner, StopSequence::kill(), started);
+        }
+        exec
+    }
+
+    /// The command line, for errors.
+    pub(crate) fn display(&self) -> &str {
+        &self.display
+    }
+
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(|p| p.pid.as_raw_nonzero().get() as u32).collect()
+    }
+
+    /// The descriptors to watch now.
+    pub(crate) fn interests<'a>(&'a self, out: &mut Vec<(BorrowedFd<'a>, Interest, Source)>) {
+        for (i, proc) in self.procs.iter().enumerate() {
+            if let (Some(fd), false) = (&proc.pidfd, proc.done()) {
+                out.push((fd.as_fd(), Interest::Read, Source::Proc(i)));
+            }
+        }
+        for (i, channel) in self.channels.iter().enumerate() {
+            if let Some(fd) = &channel.fd {
+                out.push((fd.as_fd(), Interest::Read, Source::Channel(i)));
+            }
+        }
+        for (i, feed) in self.feeds.iter().enumerate() {
+            if let Some(fd) = &feed.fd {
+                out.push((fd.as_fd(), Interest::Write, Source::Feed(i)));
+            }
+        }
+        if let Some(stopping) = &self.stopping {
+            for (i, member) in stopping.members.iter().enumerate() {
+                if let (Some(fd), false) = (&member.fd, member.exited) {
+                    out.push((fd.as_fd(), Interest::Read, Source::Member(i)));
+                }
+            }
+        }
+    }
+
+    /// When the run next needs attention without any descriptor being ready.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        let polling = self.procs.iter().any(|p| p.pidfd.is_none() && !p.done())
+            || self.stopping.as_ref().is_some_and(|s| {
+                !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited)
+            });
+        let tick = polling.then(|| Instant::now() + TICK);
+        [
+            self.deadline.filter(|_| self.stopping.is_none()),
+            self.stopping.as_ref().map(|s| s.at),
+            self.drain_at,
+            tick,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Starts a poll round: exits seen in the same round are simultaneous.
+    pub(crate) fn begin_round(&mut self) {
+        self.round += 1;
+    }
+
+    /// A watched descriptor is ready.
+    pub(crate) fn ready(&mut self, source: Source) {
+        match source {
+            Source::Proc(i) => self.reap(i),
+            Source::Channel(i) => self.read(i),
+            Source::Feed(i) => self.write(i),
+            Source::Member(i) => {
+                if let Some(stopping) = &mut self.stopping {
+                    stopping.members[i].exited = true;
+                }
+            }
+        }
+    }
+
+    /// Handles requests and timers. Call after every poll round.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        for request in self.control.take() {
+            match request {
+                Request::Signal(raw) => {
+                    if let Some(signal) = sys::signal_from_raw(raw) {
+                        let _ = sys::signal_group(self.pgid, signal);
+                    }
+                }
+                Request::Terminate => self.begin_stop(Reason::Owner, self.sequence.clone(), now),
+                Request::Cancel => self.begin_stop(Reason::Cancel, self.sequence.clone(), now),
+                Request::Kill => self.begin_stop(Reason::Owner, StopSequence::kill(), now),
+            }
+        }
+        for i in 0..self.procs.len() {
+            if self.procs[i].pidfd.is_none() && !self.procs[i].done() {
+                self.reap(i);
+            }
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.begin_stop(Reason::Timeout, self.sequence.clone(), now);
+        }
+        self.advance_stop(now);
+        self.check_group();
+        if self.all_reaped() {
+            let drain_at = *self.drain_at.get_or_insert(now + self.drain);
+            if now >= drain_at && self.channels.iter().any(|c| c.fd.is_some()) {
+                self.abandon_pipes();
+            }
+        }
+    }
+
+    /// Whether the run is over (see the module docs).
+    pub(crate) fn finished(&self) -> bool {
+        self.all_reaped()
+            && self.channels.iter().all(|c| c.fd.is_none())
+            && self
+                .stopping
+                .as_ref()
+                .is_none_or(|s| s.step == usize::MAX || s.empty)
+    }
+
+    fn all_reaped(&self) -> bool {
+        self.procs.iter().all(Proc::done)
+    }
+
+    fn reap(&mut self, i: usize) {
+        let proc = &mut self.procs[i];
+        match sys::try_reap(proc.pid, proc.pidfd.as_ref()) {
+            Ok(Some(status)) => {
+                proc.status = Some(status);
+                proc.round = self.round;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                proc.lost = true;
+                proc.round = self.round;
+                if self.error.is_none() {
+                    self.error = Some(Error::io(
+                        format!(
+                            "cannot learn how {:?} ended: its exit status was taken by another \
+                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
+                             waitpid(-1)?)",
+                            proc.display
+                        ),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, i: usize) {
+        let mut buf = [0u8; CHUNK];
+        let channel = &mut self.channels[i];
+        // A few reads per round keeps one busy pipe from starving the others.
+        for _ in 0..4 {
+            let Some(fd) = &channel.fd else { return };
+            match sys::read(fd.as_fd(), &mut buf) {
+                Ok(Some(0)) | Err(_) => {
+                    channel.fd = None;
+                    if channel.plan.lines && !channel.partial.is_empty() {
+                        let bytes = std::mem::take(&mut channel.partial);
+                        self.lines.push_back(Line {
+                            stream: channel.plan.stream,
+                            bytes,
+                        });
+                    }
+                    return;
+                }
+                Ok(Some(n)) => {
+                    let data = &buf[..n];
+                    if channel.plan.lines {
+                        split_lines(&mut channel.partial, data, channel.plan.stream, &mut self.lines);
+                    } else {
+                        channel.capture.push(data);
+                    }
+                    if n < buf.len() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+            }
+        }
+    }
+
+    fn write(&mut self, i: usize) {
+        let feed = &mut self.feeds[i];
+        loop {
+            let Some(fd) = &feed.fd else { return };
+            if feed.pos >= feed.data.len() {
+                feed.fd = None; // end of file for the child
+                return;
+            }
+            match sys::write(fd.as_fd(), &feed.data[feed.pos..]) {
+                Ok(Wrote::Bytes(n)) => feed.pos += n,
+                Ok(Wrote::WouldBlock) => return,
+                // The child closed stdin early: not an error, as in a shell.
+                Ok(Wrote::Closed) | Err(_) => {
+                    feed.fd = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, reason: Reason, sequence: StopSequence, now: Instant) {
+        if let Some(stopping) = &mut self.stopping {
+            // A kill during a gentler stop goes straight to SIGKILL.
+            if sequence == StopSequence::kill() && stopping.sequence != sequence {
+                stopping.sequence = sequence;
+                stopping.step = 0;
+                stopping.at = now;
+                self.advance_stop(now);
+            }
+            return;
+        }
+        if self.finished() {
+            return;
+        }
+        self.stopping = Some(Stopping {
+            reason,
+            signal: sequence.first_signal(),
+            sequence,
+            step: 0,
+            at: now,
+            members: Vec::new(),
+            empty: false,
+        });
+        self.advance_stop(now);
+    }
+
+    /// Takes the due steps of the stop sequence. The rule: send the step's
+    /// signal to the whole group, then wait its time for the group to empty;
+    /// once the group is empty, or the last wait is over, the stop is done.
+    fn advance_stop(&mut self, now: Instant) {
+        loop {
+            let Some(stopping) = &mut self.stopping else { return };
+            if stopping.step == usize::MAX || now < stopping.at {
+                return;
+            }
+            if stopping.empty {
+                stopping.step = usize::MAX;
+                return;
+            }
+            let Some((raw, wait)) = stopping.sequence.step(stopping.step) else {
+                stopping.step = usize::MAX;
+                return;
+            };
+            stopping.step += 1;
+            stopping.at = now + wait;
+            if let Some(signal) = sys::signal_from_raw(raw) {
+                self.signal_all(signal);
+            }
+            self.watch_group();
+        }
+    }
+
+    /// Looks for live processes of the group that are not our stages (they
+    /// forked from them) and watches them by pidfd, so we learn at once when
+    /// the last one is gone. Returns whether any is alive.
+    fn watch_group(&mut self) -> bool {
+        let Some(stopping) = &mut self.stopping else { return false };
+        let live: Vec<Pid> = sys::group_members(self.pgid)
+            .into_iter()
+            .filter(|pid| self.procs.iter().all(|p| p.pid != *pid || p.done()))
+            .collect();
+        for member in &mut stopping.members {
+            if member.fd.is_none() && !live.contains(&member.pid) {
+                member.exited = true;
+            }
+        }
+        for pid in &live {
+            if !stopping.members.iter().any(|m| m.pid == *pid) {
+                stopping.members.push(Member {
+                    pid: *pid,
+                    fd: sys::pidfd_open(*pid),
+                    exited: false,
+                });
+            }
+        }
+        !live.is_empty()
+    }
+
+    /// Once the stages are reaped and every watched process has exited, one
+    /// more look decides whether the group is empty (a process may have
+    /// forked since the last look).
+    fn check_group(&mut self) {
+        if !self.all_reaped() {
+            return;
+        }
+        let Some(stopping) = &self.stopping else { return };
+        if stopping.empty || stopping.members.iter().any(|m| m.fd.is_some() && !m.exited) {
+            return;
+        }
+        let alive = self.watch_group();
+        if let Some(stopping) = &mut self.stopping {
+            stopping.empty = !alive;
+        }
+    }
+
+    /// Signals the group, and each direct child by pidfd in case it left
+    /// the group (`setsid`).
+    fn signal_all(&self, signal: Signal) {
+        let _ = sys::signal_group(self.pgid, signal);
+        for proc in self.procs.iter().filter(|p| !p.done()) {
+            let _ = sys::signal_process(proc.pid, proc.pidfd.as_ref(), signal);
+        }
+    }
+
+    /// Gives up on pipes still open after the drain time: another process
+    /// holds them. They are drained and discarded in the background rather
+    /// than closed, so that process does not die of `SIGPIPE`.
+    fn abandon_pipes(&mut self) {
+        for channel in &mut self.channels {
+            if let Some(fd) = channel.fd.take() {
+                self.abandoned.push(fd);
+                self.incomplete = true;
+            }
+        }
+    }
+
+    /// Ends the run with `error`: the tree is killed, and the run reports
+    /// `error` once it is reaped.
+    pub(crate) fn fail(&mut self, error: Error) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.begin_stop(Reason::Owner, StopSequence::kill(), Instant::now());
+        self.abandon_pipes();
+    }
+
+    /// Pipes to drain in the background, taken once.
+    pub(crate) fn take_abandoned(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.abandoned)
+    }
+
+    /// The result of a finished run.
+    pub(crate) fn outcome(mut self) -> Result<Output, Error> {
+        let now = Instant::now();
+        let mut stdout = (Vec::new(), false);
+        let mut stderr = (Vec::new(), false);
+        let mut stage_out: Vec<(Vec<u8>, Vec<u8>)> = vec![Default::default(); self.procs.len()];
+        for channel in std::mem::take(&mut self.channels) {
+            let (bytes, truncated) = channel.capture.finish();
+            match (channel.plan.owner, channel.plan.stream) {
+                (None, Stream::Stdout) => stdout = (bytes, truncated),
+                (None, Stream::Stderr) => stderr = (bytes, truncated),
+                (Some(i), Stream::Stdout) => stage_out[i].0 = bytes,
+                (Some(i), Stream::Stderr) => stage_out[i].1 = bytes,
+            }
+        }
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let verdicts: Vec<Verdict> = (0..self.procs.len())
+            .map(|i| {
+                let proc = &self.procs[i];
+                let reader_first = proc.feeds_next
+                    && self.procs.get(i + 1).is_some_and(|next| next.round <= proc.round);
+                pipestatus::verdict(status_of(proc), &proc.check, reader_first)
+            })
+            .collect();
+        let decider = pipestatus::deciding_stage(&verdicts);
+        let stages: Vec<Stage> = self
+            .procs
+            .iter()
+            .zip(stage_out)
+            .map(|(p, (out, err))| Stage {
+                command: p.display.clone(),
+                pid: p.pid.as_raw_nonzero().get() as u32,
+                status: status_of(p),
+                stdout: out,
+                stderr: err,
+            })
+            .collect();
+        let output = Output {
+            status: stages[decider].status,
+            stdout: stdout.0,
+            stderr: stderr.0,
+            stdout_truncated: stdout.1,
+            stderr_truncated: stderr.1,
+            incomplete: self.incomplete,
+            elapsed: now - self.started,
+            stages,
+        };
+        if let Some(stopping) = &self.stopping {
+            let stopped = || {
+                Box::new(StoppedError {
+                    command: self.display.clone(),
+                    limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
+                    signal: stopping.signal,
+                    output: output.clone(),
+                })
+            };
+            match stopping.reason {
+                Reason::Timeout => return Err(Error::Timeout(stopped())),
+                Reason::Cancel => return Err(Error::Cancelled(stopped())),
+                Reason::Owner => {}
+            }
+        }
+        if verdicts[decider] == Verdict::CheckedError {
+            let stage = self
+                .pipeline
+                .then(|| (decider, output.stages[decider].command.clone()));
+            return Err(Error::Exit(Box::new(ExitError {
+                command: self.display.clone(),
+                stage,
+                output,
+            })));
+        }
+        Ok(output)
+    }
+
+    /// The output read so far (for a handle's `try_wait` on a timeout
+    /// error, and for tests).
+    #[allow(dead_code)]
+    pub(crate) fn stdout_so_far(&self) -> Vec<u8> {
+        self.channels
+            .iter()
+            .find(|c| c.plan.owner.is_none() && c.plan.stream == Stream::Stdout)
+            .map(|c| c.capture.snapshot())
+            .unwrap_or_default()
+    }
+}
+
+fn status_of(proc: &Proc) -> ExitStatus {
+    // A lost status only reaches here with `Exec::error` set.
+    proc.status.unwrap_or(ExitStatus::from_code(-1))
+}
+
+/// Appends `data` to the unfinished line in `partial`, moving every complete
+/// line (without its `\n`, and without a `\r` before it) to `out`.
+fn split_lines(partial: &mut Vec<u8>, data: &[u8], stream: Stream, out: &mut VecDeque<Line>) {
+    let mut rest = data;
+    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        partial.extend_from_slice(&rest[..nl]);
+        if partial.last() == Some(&b'\r') {
+            partial.pop();
+        }
+        out.push_back(Line {
+            stream,
+            bytes: std::mem::take(partial),
+        });
+        rest = &rest[nl + 1..];
+    }
+    partial.extend_from_slice(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks() {
+        let mut partial = Vec::new();
+        let mut out = VecDeque::new();
+        split_lines(&mut partial, b"a\nb", Stream::Stdout, &mut out);
+        split_lines(&mut partial, b"c\r\n\nd", Stream::Stdout, &mut out);
+        let lines: Vec<_> = out.iter().map(|l| l.bytes.clone()).collect();
+        assert_eq!(lines, [b"a".to_vec(), b"bc".to_vec(), b"".to_vec()]);
+        assert_eq!(partial, b"d");
+    }
+}

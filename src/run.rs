@@ -1,0 +1,190 @@
+//! The run methods of [`Command`].
+
+use std::time::Instant;
+
+use crate::command::Command;
+use crate::error::{Error, InvalidInput, NotUtf8Error};
+use crate::exec::Exec;
+use crate::handle::Handle;
+use crate::output::Output;
+use crate::reactor;
+use crate::spawn::{self, Mode};
+use crate::stream::{Events, Lines};
+
+impl Command {
+    /// Runs the command to the end and returns its [`Output`].
+    ///
+    /// stdout and stderr go where the command says (inherited by default);
+    /// captured streams are read while stdin is written, so no size of input
+    /// or output can deadlock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exit`] for a failing status (unless
+    /// [`unchecked`](Command::unchecked)), [`Error::Timeout`],
+    /// [`Error::Cancelled`], [`Error::Spawn`], [`Error::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("cat").stdin_bytes("abc").stdout_capture().run()?;
+    /// assert_eq!(out.stdout, b"abc");
+    /// # Ok(()) }
+    /// ```
+    pub fn run(&self) -> Result<Output, Error> {
+        let mut exec = self.exec(Mode::Run)?.0;
+        let waker = reactor::local_waker(&exec)?;
+        reactor::drive(&mut exec, &waker, |_| false);
+        exec.outcome()
+    }
+
+    /// Runs the command with stdout captured and returns it as a `String`,
+    /// trailing newlines trimmed, like a shell's `$(...)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Command::run), and [`Error::NotUtf8`] (which keeps the
+    /// bytes) if stdout is not UTF-8.
+    pub fn read(&self) -> Result<String, Error> {
+        let out = self.run_mode(Mode::Read)?;
+        let text = String::from_utf8(out.stdout).map_err(|source| {
+            Error::NotUtf8(Box::new(NotUtf8Error {
+                command: self.to_string(),
+                source,
+            }))
+        })?;
+        Ok(trim_newlines(text))
+    }
+
+    /// Like [`read`](Command::read), with invalid UTF-8 replaced by
+    /// `U+FFFD` instead of an error.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Command::run).
+    pub fn read_lossy(&self) -> Result<String, Error> {
+        let out = self.run_mode(Mode::Read)?;
+        Ok(trim_newlines(String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+
+    /// Runs the command with stdout captured and returns the bytes as they
+    /// are.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Command::run).
+    pub fn read_bytes(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.run_mode(Mode::Read)?.stdout)
+    }
+
+    /// Starts the command and returns a [`Handle`] at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spawn`] and [`Error::InvalidInput`]; how the command ends is
+    /// reported by [`Handle::wait`].
+    pub fn start(&self) -> Result<Handle, Error> {
+        let (exec, stdin) = self.exec(Mode::Start)?;
+        Ok(Handle::start(exec, stdin))
+    }
+
+    /// Starts the command and iterates over the lines of its stdout, as they
+    /// come. The last item is the error, if the command fails.
+    ///
+    /// Lines are split on `\n` (a `\r` before it is dropped) and decoded as
+    /// UTF-8; a line that is not valid UTF-8 is an [`Error::NotUtf8`] item
+    /// and the iteration goes on. The command's timeout is enforced while you
+    /// iterate. Dropping the iterator early kills the command's process tree.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spawn`] and [`Error::InvalidInput`] at once; the rest as items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let lines: Vec<String> = procession::cmd!("printf", "a\\nb\\n")
+    ///     .lines()?
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(lines, ["a", "b"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn lines(&self) -> Result<Lines, Error> {
+        let exec = self.exec(Mode::Lines)?.0;
+        Lines::new(exec)
+    }
+
+    /// Starts the command and iterates over its stdout and stderr lines in
+    /// the order they arrive, each tagged with its stream, ending with the
+    /// exit status (or the error, if the command fails).
+    ///
+    /// Arrival order is as good as the child's own flushing: a program that
+    /// buffers its stdout shows its lines late. Lines are decoded lossily.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spawn`] and [`Error::InvalidInput`] at once; the rest as items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Event;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let events: Vec<Event> = procession::sh("echo out; sleep 0.05; echo err >&2")
+    ///     .events()?
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(events[0], Event::Stdout("out".into()));
+    /// assert_eq!(events[1], Event::Stderr("err".into()));
+    /// assert!(matches!(events[2], Event::Exit(s) if s.success()));
+    /// # Ok(()) }
+    /// ```
+    pub fn events(&self) -> Result<Events, Error> {
+        let exec = self.exec(Mode::Events)?.0;
+        Events::new(exec)
+    }
+
+    fn run_mode(&self, mode: Mode) -> Result<Output, Error> {
+        let mut exec = self.exec(mode)?.0;
+        let waker = reactor::local_waker(&exec)?;
+        reactor::drive(&mut exec, &waker, |_| false);
+        exec.outcome()
+    }
+
+    /// Plans and spawns the command, ready to be driven.
+    pub(crate) fn exec(&self, mode: Mode) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        let started = Instant::now();
+        let plan = spawn::plan(self, mode, started)?;
+        let mut spawned = spawn::spawn(&plan)?;
+        let stdin = spawned.caller_stdin.take();
+        if stdin.is_some() && mode != Mode::Start {
+            let exec = Exec::new(plan, spawned, started);
+            drop(stdin);
+            kill_now(exec);
+            return Err(Error::invalid(
+                &self.to_string(),
+                InvalidInput::StdinPipeNeedsStart,
+            ));
+        }
+        Ok((Exec::new(plan, spawned, started), stdin))
+    }
+}
+
+/// Kills a run that must not go on, and reaps it.
+pub(crate) fn kill_now(mut exec: Exec) {
+    exec.control().post(crate::exec::Request::Kill);
+    if let Ok(waker) = reactor::local_waker(&exec) {
+        reactor::drive(&mut exec, &waker, |_| false);
+    }
+}
+
+fn trim_newlines(mut text: String) -> String {
+    while text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}

@@ -1,0 +1,618 @@
+//! Turning a [`Command`] into running processes.
+//!
+//! Two steps. [`plan`] flattens the command tree into stages, layering each
+//! pipeline's options over its stages', and resolves every redirection into a
+//! concrete source or sink. [`spawn`] then creates the pipes and starts the
+//! stages with `std::process::Command`, all in one new process group, keeping
+//! every spawn on the fast `posix_spawn` path: we resolve bare program names
+//! on `PATH` ourselves (std falls back to `fork` + `exec` for a bare name with
+//! a changed `PATH`), use `process_group` (which `posix_spawn` supports), and
+//! never use `pre_exec`.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelToken;
+use crate::capture::Keep;
+use crate::command::{Command, EnvOp, Kind, join_dir};
+use crate::error::{Error, InvalidInput, SpawnError, SpawnFailure};
+use crate::pipestatus::Check;
+use crate::redirect::{InSpec, OutSpec};
+use crate::stop::StopSequence;
+
+/// Which stream a captured pipe carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where a stage reads stdin from, once resolved.
+#[derive(Clone)]
+enum Source {
+    Inherit,
+    Null,
+    Bytes(Arc<[u8]>),
+    File(Arc<File>),
+    /// The caller's pipe (`stdin_pipe`).
+    Caller,
+    /// The previous stage's stdout.
+    Prev,
+}
+
+/// Where a stage writes stdout or stderr, once resolved.
+#[derive(Clone)]
+enum Sink {
+    Inherit,
+    Null,
+    /// A captured pipe: an index into [`Plan::channels`].
+    Channel(usize),
+    File(Arc<File>),
+    /// The next stage's stdin.
+    Next,
+}
+
+/// A pipe the run reads: what it carries and where its bytes belong.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelPlan {
+    pub(crate) stream: Stream,
+    /// `None`: the run's own stdout or stderr. `Some(i)`: stage `i`'s.
+    pub(crate) owner: Option<usize>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) keep: Keep,
+    /// Split into lines for [`Command::lines`] and [`Command::events`].
+    pub(crate) lines: bool,
+}
+
+struct StagePlan {
+    display: String,
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<EnvOp>,
+    dir: Option<PathBuf>,
+    check: Check,
+    stdin: Source,
+    stdout: Sink,
+    stderr: Sink,
+}
+
+/// What a run mode asks of the outermost level.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// `run`: the command's own settings.
+    Run,
+    /// `start`: the command's own settings, and `stdin_pipe` is allowed.
+    Start,
+    /// `read`: capture stdout.
+    Read,
+    /// `lines`: stdout as lines.
+    Lines,
+    /// `events`: stdout and stderr as lines.
+    Events,
+}
+
+/// A command flattened and resolved, ready to spawn.
+pub(crate) struct Plan {
+    stages: Vec<StagePlan>,
+    pub(crate) channels: Vec<ChannelPlan>,
+    pub(crate) display: String,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) limit: Option<Duration>,
+    pub(crate) stop: StopSequence,
+    pub(crate) drain: Duration,
+    pub(crate) cancel: Vec<CancelToken>,
+    pub(crate) pipeline: bool,
+}
+
+/// Default for [`Command::drain_timeout`].
+const DEFAULT_DRAIN: Duration = Duration::from_millis(500);
+
+/// The inherited state while walking the command tree.
+#[derive(Clone)]
+struct Context {
+    env: Vec<EnvOp>,
+    dir: Option<PathBuf>,
+    check: Option<Check>,
+    stdin: Source,
+    stdout: Sink,
+    stderr: Sink,
+    depth: usize,
+}
+
+/// Flattens `command` into stages and resolves its redirections.
+pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan, Error> {
+    let display = command.to_string();
+    let mut plan = Plan {
+        stages: Vec::new(),
+        channels: Vec::new(),
+        display: display.clone(),
+        deadline: None,
+        limit: None,
+        stop: command.node.opts.stop.clone().unwrap_or_default(),
+        drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
+        cancel: Vec::new(),
+        pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
+    };
+    let mut root = Context {
+        env: Vec::new(),
+        dir: None,
+        check: None,
+        stdin: Source::Inherit,
+        stdout: Sink::Inherit,
+        stderr: Sink::Inherit,
+        depth: 0,
+    };
+    let lines = matches!(mode, Mode::Lines | Mode::Events);
+    if matches!(mode, Mode::Read | Mode::Lines | Mode::Events) {
+        root.stdout = Sink::Channel(plan.add_channel(Stream::Stdout, None, None, Keep::Head, lines));
+    }
+    if mode == Mode::Events {
+        root.stderr = Sink::Channel(plan.add_channel(Stream::Stderr, None, None, Keep::Head, true));
+    }
+    plan.walk(command, root, start, &display)?;
+    if plan.stages.is_empty() {
+        return Err(Error::invalid(&display, InvalidInput::EmptyPipeline));
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    fn add_channel(
+        &mut self,
+        stream: Stream,
+        owner: Option<usize>,
+        limit: Option<usize>,
+        keep: Keep,
+        lines: bool,
+    ) -> usize {
+        self.channels.push(ChannelPlan {
+            stream,
+            owner,
+            limit,
+            keep,
+            lines,
+        });
+        self.channels.len() - 1
+    }
+
+    fn walk(
+        &mut self,
+        command: &Command,
+        outer: Context,
+        start: Instant,
+        root_display: &str,
+    ) -> Result<(), Error> {
+        let opts = &command.node.opts;
+        let mut ctx = outer.clone();
+        ctx.depth += 1;
+        ctx.env.extend(opts.env.iter().cloned());
+        if let Some(dir) = &opts.dir {
+            ctx.dir = Some(join_dir(outer.dir.as_deref(), dir));
+        }
+        if let Some(check) = &opts.check {
+            ctx.check = Some(check.clone());
+        }
+        for token in &opts.cancel {
+            self.cancel.push(token.clone());
+        }
+        let timeouts = opts.timeout.map(|t| (start + t, Some(t)));
+        for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
+            if self.deadline.is_none_or(|d| deadline < d) {
+                self.deadline = Some(deadline);
+                self.limit = limit;
+            }
+        }
+        // The first stage this node will produce owns its captures.
+        let owner = (outer.depth > 0).then_some(self.stages.len());
+        if let Some(spec) = &opts.stdin {
+            ctx.stdin = self.source(spec, root_display)?;
+        }
+        let out = match &opts.stdout {
+            Some(spec) => self.sink(spec, Stream::Stdout, owner, root_display)?,
+            None => outer.stdout.clone(),
+        };
+        let err = match &opts.stderr {
+            Some(spec) => self.sink(spec, Stream::Stderr, owner, root_display)?,
+            None => outer.stderr.clone(),
+        };
+        (ctx.stdout, ctx.stderr) = match opts.route {
+            Some(route) => route.apply(out, err),
+            None => (out, err),
+        };
+        match &command.node.kind {
+            Kind::Program { program, args } => {
+                self.stages.push(StagePlan {
+                    display: command.to_string(),
+                    program: program.clone(),
+                    args: args.iter().map(|a| a.value.clone()).collect(),
+                    env: ctx.env,
+                    dir: ctx.dir,
+                    check: ctx.check.unwrap_or_default(),
+                    stdin: ctx.stdin,
+                    stdout: ctx.stdout,
+                    stderr: ctx.stderr,
+                });
+            }
+            Kind::Pipeline(stages) => {
+                let last = stages.len().saturating_sub(1);
+                for (i, stage) in stages.iter().enumerate() {
+                    let mut inner = ctx.clone();
+                    if i > 0 {
+                        inner.stdin = Source::Prev;
+                    }
+                    if i < last {
+                        inner.stdout = Sink::Next;
+                    }
+                    self.walk(stage, inner, start, root_display)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn source(&mut self, spec: &InSpec, display: &str) -> Result<Source, Error> {
+        Ok(match spec {
+            InSpec::Inherit => Source::Inherit,
+            InSpec::Null => Source::Null,
+            InSpec::Bytes(bytes) => Source::Bytes(bytes.clone()),
+            InSpec::File(file) => Source::File(file.clone()),
+            InSpec::Path(path) => Source::File(Arc::new(
+                File::open(path).map_err(|e| redirect_error(display, path, &e))?,
+            )),
+            InSpec::Pipe => Source::Caller,
+        })
+    }
+
+    fn sink(
+        &mut self,
+        spec: &OutSpec,
+        stream: Stream,
+        owner: Option<usize>,
+        display: &str,
+    ) -> Result<Sink, Error> {
+        Ok(match spec {
+            OutSpec::Inherit => Sink::Inherit,
+            OutSpec::Null => Sink::Null,
+            OutSpec::Capture(limit, keep) => {
+                Sink::Channel(self.add_channel(stream, owner, *limit, *keep, false))
+            }
+            OutSpec::File(file) => Sink::File(file.clone()),
+            OutSpec::Path(path, append) => {
+                let mut options = OpenOptions::new();
+                options.create(true);
+                if *append {
+                    options.append(true);
+                } else {
+                    options.write(true).truncate(true);
+                }
+                // Opened once here, so that `2>&1` to a path shares one file
+                // position, as in a shell.
+                let file = options
+                    .open(path)
+                    .map_err(|e| redirect_error(display, path, &e))?;
+                Sink::File(Arc::new(file))
+            }
+        })
+    }
+}
+
+fn redirect_error(display: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::invalid(
+        display,
+        InvalidInput::Redirect {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    )
+}
+
+/// One started process.
+pub(crate) struct Started {
+    pub(crate) pid: u32,
+    pub(crate) display: String,
+    pub(crate) check: Check,
+    /// Its stdout feeds the next stage (for the `SIGPIPE` rule).
+    pub(crate) feeds_next: bool,
+}
+
+/// Everything [`spawn`] hands to the run.
+pub(crate) struct Spawned {
+    pub(crate) stages: Vec<Started>,
+    pub(crate) pgid: u32,
+    /// Reading ends of the captured pipes, in [`Plan::channels`] order.
+    pub(crate) channels: Vec<OwnedFd>,
+    /// stdin bytes to write, with the pipe to write them to.
+    pub(crate) feeds: Vec<(OwnedFd, Arc<[u8]>)>,
+    /// The writing end of `stdin_pipe`, for the caller.
+    pub(crate) caller_stdin: Option<os_pipe::PipeWriter>,
+}
+
+/// Starts every stage of `plan` in one new process group.
+///
+/// If a stage fails to start, the stages already started are killed and
+/// reaped before the error is returned.
+pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
+    for stage in &plan.stages {
+        validate(stage, &plan.display)?;
+    }
+    let mut readers = Vec::with_capacity(plan.channels.len());
+    let mut writers = Vec::with_capacity(plan.channels.len());
+    for _ in &plan.channels {
+        let (r, w) = pipe(&plan.display)?;
+        readers.push(OwnedFd::from(r));
+        writers.push(OwnedFd::from(w));
+    }
+    let mut spawned = Spawned {
+        stages: Vec::with_capacity(plan.stages.len()),
+        pgid: 0,
+        channels: readers,
+        feeds: Vec::new(),
+        caller_stdin: None,
+    };
+    let mut children: Vec<std::process::Child> = Vec::with_capacity(plan.stages.len());
+    let mut prev_reader: Option<os_pipe::PipeReader> = None;
+    let last = plan.stages.len() - 1;
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let result = (|| {
+            let next = if i < last {
+                Some(pipe(&plan.display)?)
+            } else {
+                None
+            };
+            let stdin = match &stage.stdin {
+                Source::Inherit => Stdio::inherit(),
+                Source::Null => Stdio::null(),
+                Source::Bytes(bytes) => {
+                    let (r, w) = pipe(&plan.display)?;
+                    spawned.feeds.push((OwnedFd::from(w), bytes.clone()));
+                    Stdio::from(r)
+                }
+                Source::File(file) => Stdio::from(dup_file(file, &plan.display)?),
+                Source::Caller => {
+                    let (r, w) = pipe(&plan.display)?;
+                    spawned.caller_stdin = Some(w);
+                    Stdio::from(r)
+                }
+                Source::Prev => match prev_reader.take() {
+                    Some(r) => Stdio::from(r),
+                    None => Stdio::null(),
+                },
+            };
+            let next_writer = next.as_ref().map(|(_, w)| w);
+            let stdout = stdio_for(&stage.stdout, &writers, next_writer, &plan.display)?;
+            let stderr = stdio_for(&stage.stderr, &writers, next_writer, &plan.display)?;
+            let child = start_one(stage, stdin, stdout, stderr, spawned.pgid, i, plan)?;
+            // Our copies of the pipe to the next stage: keep only the reader.
+            prev_reader = next.map(|(r, _)| r);
+            Ok(child)
+        })();
+        match result {
+            Ok(child) => {
+                if i == 0 {
+                    spawned.pgid = child.id();
+                }
+                spawned.stages.push(Started {
+                    pid: child.id(),
+                    display: stage.display.clone(),
+                    check: stage.check.clone(),
+                    feeds_next: i < last && matches!(stage.stdout, Sink::Next),
+                });
+                children.push(child);
+            }
+            Err(e) => {
+                abort(&mut children, spawned.pgid);
+                return Err(e);
+            }
+        }
+    }
+    // The `Child` values only hold pids now: std's pipes were not used. Our
+    // own reaping (by pidfd) takes over; dropping a `Child` does not wait.
+    drop(children);
+    drop(writers);
+    Ok(spawned)
+}
+
+/// Kills and reaps the stages already started when a later one fails.
+fn abort(children: &mut [std::process::Child], pgid: u32) {
+    if let Some(pgid) = crate::sys::pid_from_raw(pgid) {
+        let _ = crate::sys::signal_group(pgid, rustix::process::Signal::KILL);
+    }
+    for child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn stdio_for(
+    sink: &Sink,
+    channels: &[OwnedFd],
+    next: Option<&os_pipe::PipeWriter>,
+    display: &str,
+) -> Result<Stdio, Error> {
+    let dup_err = |e| Error::io(format!("cannot set up the pipes of {display:?}"), e);
+    Ok(match sink {
+        Sink::Inherit => Stdio::inherit(),
+        Sink::Null => Stdio::null(),
+        Sink::Channel(i) => Stdio::from(channels[*i].try_clone().map_err(dup_err)?),
+        Sink::File(file) => Stdio::from(dup_file(file, display)?),
+        Sink::Next => match next {
+            Some(w) => Stdio::from(w.try_clone().map_err(dup_err)?),
+            None => Stdio::null(),
+        },
+    })
+}
+
+fn dup_file(file: &File, display: &str) -> Result<File, Error> {
+    file.try_clone()
+        .map_err(|e| Error::io(format!("cannot duplicate a file for {display:?}"), e))
+}
+
+fn pipe(display: &str) -> Result<(os_pipe::PipeReader, os_pipe::PipeWriter), Error> {
+    os_pipe::pipe().map_err(|e| Error::io(format!("cannot create a pipe for {display:?}"), e))
+}
+
+fn start_one(
+    stage: &StagePlan,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    pgid: u32,
+    index: usize,
+    plan: &Plan,
+) -> Result<std::process::Child, Error> {
+    let spawn_error = |failure, detail: Option<String>, source: Option<std::io::Error>| {
+        Error::Spawn(Box::new(SpawnError {
+            command: plan.display.clone(),
+            program: stage.program.to_string_lossy().into_owned(),
+            stage: plan.pipeline.then_some(index),
+            dir: stage.dir.clone(),
+            failure,
+            detail,
+            source: source.map(Arc::new),
+        }))
+    };
+    let program = resolve(&stage.program, &stage.env, stage.dir.as_deref())
+        .ok_or_else(|| spawn_error(SpawnFailure::NotFound, None, None))?;
+    let mut std_cmd = std::process::Command::new(&program);
+    std_cmd.args(&stage.args);
+    for op in &stage.env {
+        match op {
+            EnvOp::Set(k, v) => std_cmd.env(k, v),
+            EnvOp::Remove(k) => std_cmd.env_remove(k),
+            EnvOp::Clear => std_cmd.env_clear(),
+        };
+    }
+    if let Some(dir) = &stage.dir {
+        std_cmd.current_dir(dir);
+    }
+    std_cmd
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(pgid as i32);
+    std_cmd.spawn().map_err(|e| {
+        let (failure, detail) = classify(&e, &program, stage);
+        spawn_error(failure, detail, Some(e))
+    })
+}
+
+/// Why a spawn failed, told from the OS error and a look at the files
+/// (only on this error path, so the fast path pays nothing).
+fn classify(e: &std::io::Error, program: &Path, stage: &StagePlan) -> (SpawnFailure, Option<String>) {
+    let dir_missing = stage.dir.as_deref().is_some_and(|d| !d.is_dir());
+    match e.raw_os_error() {
+        _ if dir_missing => (SpawnFailure::NoSuchDirectory, None),
+        Some(libc_e2big) if libc_e2big == rustix::io::Errno::TOOBIG.raw_os_error() => {
+            let bytes: usize = stage.args.iter().map(|a| a.len() + 1).sum();
+            (
+                SpawnFailure::ArgumentListTooLong,
+                Some(format!("{} arguments, {bytes} bytes", stage.args.len())),
+            )
+        }
+        Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error() => {
+            if program.is_dir() {
+                (SpawnFailure::IsDirectory, None)
+            } else {
+                (SpawnFailure::PermissionDenied, None)
+            }
+        }
+        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
+            if program.exists() {
+                // The file is there: its `#!` interpreter is not.
+                (
+                    SpawnFailure::NotFound,
+                    Some("its #! interpreter or loader is missing".to_string()),
+                )
+            } else {
+                (SpawnFailure::NotFound, None)
+            }
+        }
+        _ => (SpawnFailure::Other, None),
+    }
+}
+
+/// Rejects what the OS cannot express, before anything starts.
+fn validate(stage: &StagePlan, display: &str) -> Result<(), Error> {
+    let bad = |problem| Err(Error::invalid(display, problem));
+    if stage.program.is_empty() {
+        return bad(InvalidInput::EmptyProgram);
+    }
+    if has_nul(&stage.program) {
+        return bad(InvalidInput::NulInProgram);
+    }
+    if let Some(index) = stage.args.iter().position(|a| has_nul(a)) {
+        return bad(InvalidInput::NulInArgument { index });
+    }
+    for op in &stage.env {
+        let (key, value) = match op {
+            EnvOp::Set(k, v) => (k, Some(v)),
+            EnvOp::Remove(k) => (k, None),
+            EnvOp::Clear => continue,
+        };
+        let name = || key.to_string_lossy().into_owned();
+        if key.is_empty() {
+            return bad(InvalidInput::EmptyEnvKey);
+        }
+        if has_nul(key) {
+            return bad(InvalidInput::NulInEnvKey { key: name() });
+        }
+        if key.as_bytes().contains(&b'=') {
+            return bad(InvalidInput::EqualsInEnvKey { key: name() });
+        }
+        if value.is_some_and(|v| has_nul(v)) {
+            return bad(InvalidInput::NulInEnvValue { key: name() });
+        }
+    }
+    Ok(())
+}
+
+fn has_nul(s: &OsStr) -> bool {
+    s.as_bytes().contains(&0)
+}
+
+/// The path to execute: `program` itself if it has a `/` (joined to `dir`
+/// when relative), else the first executable file of that name on the
+/// child's `PATH`. `None` if there is none.
+fn resolve(program: &OsStr, env: &[EnvOp], dir: Option<&Path>) -> Option<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return Some(join_dir(dir, Path::new(program)));
+    }
+    // A child without PATH gets the lookup of ours.
+    let path = child_path(env).or_else(|| std::env::var_os("PATH"))?;
+    std::env::split_paths(&path)
+        .map(|entry| {
+            // An empty entry means the current directory, by POSIX.
+            let entry = if entry.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                entry
+            };
+            join_dir(dir, &entry).join(program)
+        })
+        .find(|candidate| is_executable(candidate))
+}
+
+/// The `PATH` the child will see.
+fn child_path(env: &[EnvOp]) -> Option<OsString> {
+    let mut path = std::env::var_os("PATH");
+    for op in env {
+        match op {
+            EnvOp::Set(k, v) if k == "PATH" => path = Some(v.clone()),
+            EnvOp::Remove(k) if k == "PATH" => path = None,
+            EnvOp::Clear => path = None,
+            _ => {}
+        }
+    }
+    path
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.is_file() && rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
+}

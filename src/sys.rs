@@ -1,0 +1,279 @@
+//! Every system call the crate makes, in one place.
+//!
+//! The rest of the crate is written against these small functions. They use
+//! `rustix`'s safe wrappers, so this module has no `unsafe` code of its own.
+//! Linux gives us pidfds (a file descriptor per child that becomes readable
+//! when the child exits), so we never install a process-wide `SIGCHLD`
+//! handler and never reap a process we did not start.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
+
+use crate::status::ExitStatus;
+
+/// Converts a raw process id from `std::process::Child::id`.
+pub(crate) fn pid_from_raw(raw: u32) -> Option<Pid> {
+    Pid::from_raw(raw as i32)
+}
+
+/// Opens a pidfd for a child we spawned and have not reaped yet, so the pid
+/// cannot have been reused. `None` where the kernel has no pidfd (before
+/// Linux 5.3, or a seccomp filter that forbids it): the caller then falls
+/// back to polling `waitid` on a short timer.
+pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Reaps the child if it has exited, without blocking.
+///
+/// Returns `Ok(None)` while it runs. `ECHILD` means somebody else reaped our
+/// child (the host set `SIGCHLD` to `SIG_IGN`, or calls `waitpid(-1)`): the
+/// status is lost, and the caller reports that as a typed error.
+pub(crate) fn try_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<ExitStatus>> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    let id = || match pidfd {
+        Some(fd) => WaitId::PidFd(fd.as_fd()),
+        None => WaitId::Pid(pid),
+    };
+    let status = loop {
+        match rustix::process::waitid(id(), options) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    Ok(status.and_then(|s| {
+        if let Some(code) = s.exit_status() {
+            Some(ExitStatus::from_code(code))
+        } else {
+            s.terminating_signal()
+                .map(|sig| ExitStatus::from_signal(sig, s.dumped()))
+        }
+    }))
+}
+
+/// Sends `signal` to one process through its pidfd (immune to pid reuse)
+/// or, without a pidfd, by pid while it is known to be unreaped.
+pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) -> io::Result<()> {
+    let result = match pidfd {
+        Some(fd) => rustix::process::pidfd_send_signal(fd, signal),
+        None => rustix::process::kill_process(pid, signal),
+    };
+    ignore_gone(result)
+}
+
+/// Sends `signal` to every process of the group `pgid`.
+pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
+    ignore_gone(rustix::process::kill_process_group(pgid, signal))
+}
+
+/// The live (not zombie) processes of the group `pgid`, read from `/proc`.
+///
+/// Only used while stopping a run, so its cost (a few reads per process on
+/// the machine) is paid once per signal step, not per run. A zombie has
+/// closed its files and cannot take a signal, so it does not count: on
+/// machines whose init is slow to reap, counting zombies would make every
+/// stop wait out its whole grace period.
+pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let wanted = pgid.as_raw_nonzero().get();
+    let mut members = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((state, pgrp)) = parse_stat(&stat) {
+            if pgrp == wanted && state != b'Z' && state != b'X' {
+                members.extend(Pid::from_raw(pid));
+            }
+        }
+    }
+    members
+}
+
+/// The state letter and process group of a `/proc/PID/stat` line. The
+/// command name in parentheses may itself hold spaces and parentheses, so we
+/// parse from the last `)`.
+fn parse_stat(stat: &[u8]) -> Option<(u8, i32)> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let mut fields = rest.split(' ');
+    let state = *fields.next()?.as_bytes().first()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// A process that is already gone is not an error when stopping it.
+fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(rustix::io::Errno::SRCH) => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Maps a signal number to a signal rustix accepts.
+pub(crate) fn signal_from_raw(raw: i32) -> Option<Signal> {
+    Signal::from_named_raw(raw)
+}
+
+/// Switches a pipe end to non-blocking mode, for the poll loop.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Reads what is available. `Ok(None)`: nothing now (would block).
+/// `Ok(Some(0))`: end of file.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What one non-blocking write did.
+pub(crate) enum Wrote {
+    Bytes(usize),
+    WouldBlock,
+    /// The reader has gone (`EPIPE`): nobody wants the rest.
+    Closed,
+}
+
+/// Writes what fits now. `SIGPIPE` is ignored by the Rust runtime, so a
+/// closed reader is `EPIPE`, which we report as [`Wrote::Closed`].
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Wrote> {
+    loop {
+        match rustix::io::write(fd, buf) {
+            Ok(n) => return Ok(Wrote::Bytes(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(Wrote::WouldBlock),
+            Err(rustix::io::Errno::PIPE) => return Ok(Wrote::Closed),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What the poll loop asks of one descriptor.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None`: no limit).
+/// Fills `ready` with one flag per descriptor: readable, writable, hung up or
+/// in error (the caller finds out which by reading or writing).
+pub(crate) fn poll(
+    fds: &[(BorrowedFd<'_>, Interest)],
+    timeout: Option<Duration>,
+    ready: &mut Vec<bool>,
+) -> io::Result<()> {
+    let mut pollfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|(fd, interest)| {
+            let flags = match interest {
+                Interest::Read => PollFlags::IN,
+                Interest::Write => PollFlags::OUT,
+            };
+            PollFd::from_borrowed_fd(*fd, flags)
+        })
+        .collect();
+    let timeout = timeout.map(|d| {
+        // Round up to the next millisecond-free value: poll takes a timespec.
+        rustix::event::Timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        }
+    });
+    loop {
+        match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => {
+                // A signal: report nothing ready, the caller re-checks timers.
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ready.clear();
+    ready.extend(pollfds.iter().map(|p| !p.revents().is_empty()));
+    Ok(())
+}
+
+/// A way for other threads to wake a poll loop: an eventfd.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        Ok(Waker { fd })
+    }
+
+    /// Makes the poll loop return. Cheap; safe from any thread.
+    pub(crate) fn wake(&self) {
+        // A full counter (never in practice) still leaves the fd readable.
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+    }
+
+    /// Clears the wake-up so the next poll blocks again.
+    pub(crate) fn reset(&self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut buf);
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(parse_stat(b"42 (a) b) S 1 7 7 0"), Some((b'S', 7)));
+        assert_eq!(parse_stat(b"42 (sleep) Z 1 99 99 0"), Some((b'Z', 99)));
+        assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_in_its_group() {
+        let me = rustix::process::getpid();
+        let group = rustix::process::getpgrp();
+        assert!(group_members(group).contains(&me));
+    }
+
+    #[test]
+    fn waker_wakes_poll() {
+        let waker = Waker::new().unwrap();
+        waker.wake();
+        let mut ready = Vec::new();
+        poll(&[(waker.fd(), Interest::Read)], Some(Duration::from_secs(5)), &mut ready).unwrap();
+        assert_eq!(ready, [true]);
+        waker.reset();
+        poll(&[(waker.fd(), Interest::Read)], Some(Duration::ZERO), &mut ready).unwrap();
+        assert_eq!(ready, [false]);
+    }
+}
