@@ -160,6 +160,9 @@ pub(crate) struct Line {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// Receives every complete line of a line-mode channel as it arrives.
+pub(crate) type LineSink = Box<dyn FnMut(Line) + Send>;
+
 /// One descriptor a run wants watched.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Source {
@@ -190,6 +193,8 @@ pub(crate) struct Exec {
     incomplete: bool,
     /// Lines for the line iterators, oldest first.
     pub(crate) lines: VecDeque<Line>,
+    /// Where lines go instead of `lines`, when set (the pool's tagged output).
+    line_sink: Option<LineSink>,
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
     error: Option<Error>,
@@ -253,6 +258,7 @@ impl Exec {
             round: 0,
             incomplete: false,
             lines: VecDeque::new(),
+            line_sink: None,
             abandoned: Vec::new(),
             error: None,
         };
@@ -278,6 +284,13 @@ impl Exec {
     /// The command line, for errors.
     pub(crate) fn display(&self) -> &str {
         &self.display
+    }
+
+    /// Sends lines to `sink` as they arrive instead of queueing them (for
+    /// runs in the background loop, where nobody pops the queue).
+    #[allow(dead_code)]
+    pub(crate) fn set_line_sink(&mut self, sink: LineSink) {
+        self.line_sink = Some(sink);
     }
 
     pub(crate) fn control(&self) -> &Arc<Control> {
@@ -438,6 +451,9 @@ impl Exec {
                             stream: channel.plan.stream,
                             bytes,
                         });
+                        if let Some(sink) = &mut self.line_sink {
+                            self.lines.drain(..).for_each(&mut **sink);
+                        }
                     }
                     return;
                 }
@@ -445,6 +461,9 @@ impl Exec {
                     let data = &buf[..n];
                     if channel.plan.lines {
                         split_lines(&mut channel.partial, data, channel.plan.stream, &mut self.lines);
+                        if let Some(sink) = &mut self.line_sink {
+                            self.lines.drain(..).for_each(&mut **sink);
+                        }
                     } else {
                         channel.capture.push(data);
                     }

@@ -76,6 +76,7 @@ mod exec;
 mod handle;
 mod output;
 mod pipestatus;
+mod pool;
 mod reactor;
 mod redirect;
 mod run;

@@ -1,0 +1,108 @@
+//! A tiny benchmark harness: every benchmark measures its baseline in the same
+//! run (the machine is shared and noisy) and prints ratios against it.
+//!
+//! Benches use `#[path = "common/mod.rs"] mod common;` (or `mod common;`).
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// How many repetitions, from `PROCESSION_BENCH_RUNS` (default `default`).
+pub fn runs(default: usize) -> usize {
+    std::env::var("PROCESSION_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Times `f` once.
+pub fn time(mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// The median of `runs` timings of `f`.
+pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs.max(1)).map(|_| time(&mut f)).collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Measures each of `cases` `runs` times, interleaved round-robin so that
+/// noise on the machine hits every case alike, and returns the medians.
+pub fn interleaved(runs: usize, cases: &mut [(&str, &mut dyn FnMut())]) -> Vec<(String, Duration)> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    for _ in 0..runs.max(1) {
+        for (i, (_, f)) in cases.iter_mut().enumerate() {
+            samples[i].push(time(&mut **f));
+        }
+    }
+    cases
+        .iter()
+        .zip(samples)
+        .map(|((name, _), mut s)| {
+            s.sort();
+            (name.to_string(), s[s.len() / 2])
+        })
+        .collect()
+}
+
+/// Prints a table of `rows` with each one's ratio to the row named
+/// `baseline`, and an optional goal for the row named `subject`.
+pub fn report(title: &str, baseline: &str, rows: &[(String, Duration)], goal: Option<(&str, f64)>) {
+    let base = rows
+        .iter()
+        .find(|(name, _)| name == baseline)
+        .map(|(_, d)| d.as_secs_f64())
+        .expect("the baseline row is measured");
+    println!("\n{title}");
+    println!("{:<44} {:>14} {:>8}", "case", "median", "ratio");
+    for (name, d) in rows {
+        println!(
+            "{:<44} {:>14} {:>7.3}x",
+            name,
+            format!("{:.3?}", d),
+            d.as_secs_f64() / base
+        );
+    }
+    if let Some((subject, limit)) = goal {
+        if let Some((_, d)) = rows.iter().find(|(name, _)| name == subject) {
+            let ratio = d.as_secs_f64() / base;
+            let verdict = if ratio <= limit { "met" } else { "NOT met" };
+            println!("goal: {subject} <= {limit:.2}x {baseline}: {ratio:.3}x, {verdict}");
+        }
+    }
+}
+
+/// Grows this process by `bytes` of touched memory (every page written), to
+/// measure spawning from a big parent. Keep the returned buffer alive.
+pub fn touch_memory(bytes: usize) -> Vec<u8> {
+    let mut v = vec![0u8; bytes];
+    for i in (0..bytes).step_by(4096) {
+        v[i] = 1;
+    }
+    std::hint::black_box(&v);
+    v
+}
+
+/// Resident memory of this process in bytes, from `/proc/self/statm`.
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Number of OS threads of this process, from `/proc/self/status`.
+pub fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,3 @@
+//! Placeholder: this benchmark is being written.
+
+fn main() {}

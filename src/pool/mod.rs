@@ -1,0 +1,1 @@
+//! Running many commands, N at a time: the pool.
