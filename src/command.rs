@@ -467,10 +467,7 @@ impl Command {
 
     /// A pipeline of the given stages. An empty list is an error when run.
     pub fn pipeline(stages: impl IntoIterator<Item = Command>) -> Command {
-        let stages = stages
-            .into_iter()
-            .flat_map(Command::into_stages)
-            .collect();
+        let stages = stages.into_iter().flat_map(Command::into_stages).collect();
         Command::from_kind(Kind::Pipeline(stages))
     }
 
@@ -585,7 +582,11 @@ mod tests {
 
     #[test]
     fn display_quotes_like_a_shell() {
-        let c = Command::new("grep").arg("-e").arg("a b").arg("it's").arg("");
+        let c = Command::new("grep")
+            .arg("-e")
+            .arg("a b")
+            .arg("it's")
+            .arg("");
         assert_eq!(c.to_string(), r"grep -e 'a b' 'it'\''s' ''");
         let p = Command::new("a") | Command::new("b").arg("x") | Command::new("c");
         assert_eq!(p.to_string(), "a | b x | c");

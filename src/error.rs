@@ -411,7 +411,10 @@ impl fmt::Display for InvalidInput {
                 write!(f, "environment variable name {key:?} contains a NUL byte")
             }
             InvalidInput::NulInEnvValue { key } => {
-                write!(f, "the value of environment variable {key:?} contains a NUL byte")
+                write!(
+                    f,
+                    "the value of environment variable {key:?} contains a NUL byte"
+                )
             }
             InvalidInput::StdinPipeNeedsStart => {
                 f.write_str("stdin_pipe() needs start(), which hands out the pipe's writing end")

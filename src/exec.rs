@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -53,12 +53,15 @@ pub(crate) enum Request {
 #[derive(Default)]
 pub(crate) struct Control {
     state: Mutex<ControlState>,
+    done: Condvar,
 }
 
 #[derive(Default)]
 struct ControlState {
     requests: Vec<Request>,
     waker: Option<Arc<sys::Waker>>,
+    /// The run is over (its `Exec` is gone).
+    done: bool,
 }
 
 impl Control {
@@ -85,6 +88,31 @@ impl Control {
 
     fn take(&self) -> Vec<Request> {
         std::mem::take(&mut lock(&self.state).requests)
+    }
+
+    fn mark_done(&self) {
+        lock(&self.state).done = true;
+        self.done.notify_all();
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        lock(&self.state).done
+    }
+
+    /// Waits until the run is over, or `deadline`.
+    pub(crate) fn wait_done(&self, deadline: Instant) {
+        let mut state = lock(&self.state);
+        while !state.done {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            state = self
+                .done
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
@@ -275,6 +303,7 @@ impl Exec {
         for token in &plan.cancel {
             token.register(&exec.control);
         }
+        crate::signals::register(&exec.control);
         if exec.error.is_some() {
             exec.begin_stop(Reason::Owner, StopSequence::kill(), started);
         }
@@ -298,7 +327,10 @@ impl Exec {
     }
 
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.procs.iter().map(|p| p.pid.as_raw_nonzero().get() as u32).collect()
+        self.procs
+            .iter()
+            .map(|p| p.pid.as_raw_nonzero().get() as u32)
+            .collect()
     }
 
     /// The descriptors to watch now.
@@ -330,9 +362,10 @@ impl Exec {
     /// When the run next needs attention without any descriptor being ready.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         let polling = self.procs.iter().any(|p| p.pidfd.is_none() && !p.done())
-            || self.stopping.as_ref().is_some_and(|s| {
-                !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited)
-            });
+            || self
+                .stopping
+                .as_ref()
+                .is_some_and(|s| !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited));
         let tick = polling.then(|| Instant::now() + TICK);
         [
             self.deadline.filter(|_| self.stopping.is_none()),
@@ -460,7 +493,12 @@ impl Exec {
                 Ok(Some(n)) => {
                     let data = &buf[..n];
                     if channel.plan.lines {
-                        split_lines(&mut channel.partial, data, channel.plan.stream, &mut self.lines);
+                        split_lines(
+                            &mut channel.partial,
+                            data,
+                            channel.plan.stream,
+                            &mut self.lines,
+                        );
                         if let Some(sink) = &mut self.line_sink {
                             self.lines.drain(..).for_each(&mut **sink);
                         }
@@ -527,7 +565,9 @@ impl Exec {
     /// once the group is empty, or the last wait is over, the stop is done.
     fn advance_stop(&mut self, now: Instant) {
         loop {
-            let Some(stopping) = &mut self.stopping else { return };
+            let Some(stopping) = &mut self.stopping else {
+                return;
+            };
             if stopping.step == usize::MAX || now < stopping.at {
                 return;
             }
@@ -552,7 +592,9 @@ impl Exec {
     /// forked from them) and watches them by pidfd, so we learn at once when
     /// the last one is gone. Returns whether any is alive.
     fn watch_group(&mut self) -> bool {
-        let Some(stopping) = &mut self.stopping else { return false };
+        let Some(stopping) = &mut self.stopping else {
+            return false;
+        };
         let live: Vec<Pid> = sys::group_members(self.pgid)
             .into_iter()
             .filter(|pid| self.procs.iter().all(|p| p.pid != *pid || p.done()))
@@ -581,7 +623,9 @@ impl Exec {
         if !self.all_reaped() {
             return;
         }
-        let Some(stopping) = &self.stopping else { return };
+        let Some(stopping) = &self.stopping else {
+            return;
+        };
         if stopping.empty || stopping.members.iter().any(|m| m.fd.is_some() && !m.exited) {
             return;
         }
@@ -649,7 +693,10 @@ impl Exec {
             .map(|i| {
                 let proc = &self.procs[i];
                 let reader_first = proc.feeds_next
-                    && self.procs.get(i + 1).is_some_and(|next| next.round <= proc.round);
+                    && self
+                        .procs
+                        .get(i + 1)
+                        .is_some_and(|next| next.round <= proc.round);
                 pipestatus::verdict(status_of(proc), &proc.check, reader_first)
             })
             .collect();
@@ -713,6 +760,12 @@ impl Exec {
             .find(|c| c.plan.owner.is_none() && c.plan.stream == Stream::Stdout)
             .map(|c| c.capture.snapshot())
             .unwrap_or_default()
+    }
+}
+
+impl Drop for Exec {
+    fn drop(&mut self) {
+        self.control.mark_done();
     }
 }
 

@@ -171,7 +171,7 @@ impl Handle {
     /// As [`wait`](Handle::wait).
     pub fn into_output(mut self) -> Result<Output, Error> {
         self.wait()?;
-        self.result.take().expect("waited").map_err(|e| e)
+        self.result.take().expect("waited")
     }
 
     /// Stops the whole process tree with the command's stop sequence

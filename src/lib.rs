@@ -80,6 +80,7 @@ mod pool;
 mod reactor;
 mod redirect;
 mod run;
+mod signals;
 mod spawn;
 mod status;
 mod stop;
@@ -95,6 +96,7 @@ pub use error::{
 };
 pub use handle::Handle;
 pub use output::{Output, Stage};
+pub use signals::forward_signals;
 pub use status::{ExitStatus, signal_name};
 pub use stop::StopSequence;
 pub use stream::{Event, Events, Lines};

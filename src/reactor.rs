@@ -52,7 +52,11 @@ pub(crate) fn turn(
             fds.push((fd.as_fd(), Interest::Read));
             owners.push(Owner::Orphan(j));
         }
-        let timer = execs.iter().filter_map(|e| e.next_timer()).chain(limit).min();
+        let timer = execs
+            .iter()
+            .filter_map(|e| e.next_timer())
+            .chain(limit)
+            .min();
         let now = Instant::now();
         let timeout = timer.map(|t| t.saturating_duration_since(now));
         sys::poll(&fds, timeout, &mut ready)?;
@@ -67,7 +71,10 @@ pub(crate) fn turn(
             Owner::Exec(k, source) => execs[k].ready(source),
             Owner::Orphan(j) => {
                 let mut buf = [0u8; 16 * 1024];
-                if !matches!(sys::read(orphans[j].as_fd(), &mut buf), Ok(None) | Ok(Some(1..))) {
+                if !matches!(
+                    sys::read(orphans[j].as_fd(), &mut buf),
+                    Ok(None) | Ok(Some(1..))
+                ) {
                     closed_orphans.push(j);
                 }
             }
@@ -165,7 +172,10 @@ fn background(global: &'static Global) {
         let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
         if let Err(e) = turn(&mut execs, &global.waker, &mut orphans, None) {
             for exec in execs {
-                exec.fail(Error::io("cannot poll the children's pipes", e.kind().into()));
+                exec.fail(Error::io(
+                    "cannot poll the children's pipes",
+                    e.kind().into(),
+                ));
             }
         }
         let mut i = 0;

@@ -65,7 +65,9 @@ impl Command {
     /// As [`run`](Command::run).
     pub fn read_lossy(&self) -> Result<String, Error> {
         let out = self.run_mode(Mode::Read)?;
-        Ok(trim_newlines(String::from_utf8_lossy(&out.stdout).into_owned()))
+        Ok(trim_newlines(
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
     }
 
     /// Runs the command with stdout captured and returns the bytes as they

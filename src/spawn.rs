@@ -151,7 +151,8 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
     };
     let lines = matches!(mode, Mode::Lines | Mode::Events);
     if matches!(mode, Mode::Read | Mode::Lines | Mode::Events) {
-        root.stdout = Sink::Channel(plan.add_channel(Stream::Stdout, None, None, Keep::Head, lines));
+        root.stdout =
+            Sink::Channel(plan.add_channel(Stream::Stdout, None, None, Keep::Head, lines));
     }
     if mode == Mode::Events {
         root.stderr = Sink::Channel(plan.add_channel(Stream::Stderr, None, None, Keep::Head, true));
@@ -505,7 +506,11 @@ fn start_one(
 
 /// Why a spawn failed, told from the OS error and a look at the files
 /// (only on this error path, so the fast path pays nothing).
-fn classify(e: &std::io::Error, program: &Path, stage: &StagePlan) -> (SpawnFailure, Option<String>) {
+fn classify(
+    e: &std::io::Error,
+    program: &Path,
+    stage: &StagePlan,
+) -> (SpawnFailure, Option<String>) {
     let dir_missing = stage.dir.as_deref().is_some_and(|d| !d.is_dir());
     match e.raw_os_error() {
         _ if dir_missing => (SpawnFailure::NoSuchDirectory, None),

@@ -93,7 +93,9 @@ impl Iterator for Lines {
 
 impl std::fmt::Debug for Lines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lines").field("command", &self.command).finish()
+        f.debug_struct("Lines")
+            .field("command", &self.command)
+            .finish()
     }
 }
 
@@ -134,6 +136,8 @@ impl Iterator for Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("command", &self.command).finish()
+        f.debug_struct("Events")
+            .field("command", &self.command)
+            .finish()
     }
 }

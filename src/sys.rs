@@ -194,21 +194,17 @@ pub(crate) fn poll(
         })
         .collect();
     let timeout = timeout.map(|d| {
-        // Round up to the next millisecond-free value: poll takes a timespec.
+        // ppoll takes a timespec: nanosecond precision, no rounding to ms.
         rustix::event::Timespec {
             tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
         }
     });
-    loop {
-        match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => {
-                // A signal: report nothing ready, the caller re-checks timers.
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        }
+    match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
+        // A signal interrupted the wait: report nothing ready; the caller
+        // re-checks its timers and polls again.
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
     }
     ready.clear();
     ready.extend(pollfds.iter().map(|p| !p.revents().is_empty()));
@@ -270,10 +266,20 @@ mod tests {
         let waker = Waker::new().unwrap();
         waker.wake();
         let mut ready = Vec::new();
-        poll(&[(waker.fd(), Interest::Read)], Some(Duration::from_secs(5)), &mut ready).unwrap();
+        poll(
+            &[(waker.fd(), Interest::Read)],
+            Some(Duration::from_secs(5)),
+            &mut ready,
+        )
+        .unwrap();
         assert_eq!(ready, [true]);
         waker.reset();
-        poll(&[(waker.fd(), Interest::Read)], Some(Duration::ZERO), &mut ready).unwrap();
+        poll(
+            &[(waker.fd(), Interest::Read)],
+            Some(Duration::ZERO),
+            &mut ready,
+        )
+        .unwrap();
         assert_eq!(ready, [false]);
     }
 }
