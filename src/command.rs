@@ -137,6 +137,13 @@ impl Command {
     /// relative to [`dir`](Command::dir) when that is set. We do the lookup
     /// ourselves so every spawn can use the fast `posix_spawn` path and so a
     /// missing program is a clear error.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::Command::new("echo").arg("hi").read()?;
+    /// assert_eq!(out, "hi");
+    /// # Ok(()) }
+    /// ```
     pub fn new(program: impl Into<OsString>) -> Command {
         Command::from_kind(Kind::Program {
             program: program.into(),
@@ -168,6 +175,13 @@ impl Command {
     }
 
     /// Appends arguments. On a pipeline, appends them to the last stage.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let c = procession::cmd!("echo").args(["a", "b"]).arg("c");
+    /// assert_eq!(c.read()?, "a b c");
+    /// # Ok(()) }
+    /// ```
     pub fn args<I>(self, args: I) -> Command
     where
         I: IntoIterator,
@@ -200,12 +214,26 @@ impl Command {
 
     /// Sets an environment variable for the child (for every stage of a
     /// pipeline; a stage's own setting wins).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let c = procession::sh("echo $GREETING").env("GREETING", "hello");
+    /// assert_eq!(c.read()?, "hello");
+    /// # Ok(()) }
+    /// ```
     pub fn env(self, key: impl Into<OsString>, value: impl Into<OsString>) -> Command {
         let op = EnvOp::Set(key.into(), value.into());
         self.with_opts(|o| o.env.push(op))
     }
 
     /// Sets several environment variables.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let c = procession::sh("echo $A$B").envs([("A", "1"), ("B", "2")]);
+    /// assert_eq!(c.read()?, "12");
+    /// # Ok(()) }
+    /// ```
     pub fn envs<I, K, V>(self, vars: I) -> Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -216,6 +244,13 @@ impl Command {
     }
 
     /// Removes an environment variable from the child's environment.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let c = procession::sh("echo ${HOME:-unset}").env_remove("HOME");
+    /// assert_eq!(c.read()?, "unset");
+    /// # Ok(()) }
+    /// ```
     pub fn env_remove(self, key: impl Into<OsString>) -> Command {
         let op = EnvOp::Remove(key.into());
         self.with_opts(|o| o.env.push(op))
@@ -224,18 +259,37 @@ impl Command {
     /// Starts the child from an empty environment (then applies the
     /// [`env`](Command::env) calls that follow). Only when asked: the
     /// inherited environment is the default.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let env = procession::cmd!("env").env_clear().env("ONLY", "this").read()?;
+    /// assert_eq!(env, "ONLY=this");
+    /// # Ok(()) }
+    /// ```
     pub fn env_clear(self) -> Command {
         self.with_opts(|o| o.env.push(EnvOp::Clear))
     }
 
     /// Sets the working directory. A relative `dir` on a pipeline stage is
     /// relative to the pipeline's `dir`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// assert_eq!(procession::cmd!("pwd").dir("/").read()?, "/");
+    /// # Ok(()) }
+    /// ```
     pub fn dir(self, dir: impl Into<PathBuf>) -> Command {
         let dir = dir.into();
         self.with_opts(|o| o.dir = Some(dir))
     }
 
     /// stdin reads from nothing (`< /dev/null`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// assert_eq!(procession::cmd!("wc", "-c").stdin_null().read()?.trim(), "0");
+    /// # Ok(()) }
+    /// ```
     pub fn stdin_null(self) -> Command {
         self.with_opts(|o| o.stdin = Some(InSpec::Null))
     }
@@ -254,12 +308,29 @@ impl Command {
 
     /// stdin reads from an open file (each run gets its own duplicate of the
     /// descriptor, sharing the file position).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::env::temp_dir().join("procession-doc-stdin-file");
+    /// std::fs::write(&path, "from a file")?;
+    /// let out = procession::cmd!("cat").stdin_file(std::fs::File::open(&path)?).read()?;
+    /// assert_eq!(out, "from a file");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn stdin_file(self, file: File) -> Command {
         let file = Arc::new(file);
         self.with_opts(|o| o.stdin = Some(InSpec::File(file)))
     }
 
     /// stdin reads from the file at `path`, opened at each run (`< path`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let n = procession::cmd!("wc", "-c").stdin_path("/dev/null").read()?;
+    /// assert_eq!(n.trim(), "0");
+    /// # Ok(()) }
+    /// ```
     pub fn stdin_path(self, path: impl Into<PathBuf>) -> Command {
         let path = path.into();
         self.with_opts(|o| o.stdin = Some(InSpec::Path(path)))
@@ -289,11 +360,25 @@ impl Command {
     }
 
     /// stdout is discarded (`> /dev/null`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("echo", "gone").stdout_null().run()?;
+    /// assert!(out.stdout.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_null(self) -> Command {
         self.with_opts(|o| o.stdout = Some(OutSpec::Null))
     }
 
     /// stdout is captured into [`Output::stdout`](crate::Output::stdout).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("echo", "kept").stdout_capture().run()?;
+    /// assert_eq!(out.stdout, b"kept\n");
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_capture(self) -> Command {
         self.with_opts(|o| o.stdout = Some(OutSpec::Capture(None, Keep::Head)))
     }
@@ -301,6 +386,15 @@ impl Command {
     /// stdout is captured, keeping at most `limit` bytes (the first or the
     /// last, as `keep` says). The rest is read and dropped, and
     /// [`Output::stdout_truncated`](crate::Output::stdout_truncated) says so.
+    ///
+    /// ```
+    /// use procession::Keep;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("seq", "1000").stdout_capture_limit(9, Keep::Tail).run()?;
+    /// assert_eq!(out.stdout, b"999\n1000\n");
+    /// assert!(out.stdout_truncated);
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_capture_limit(self, limit: usize, keep: Keep) -> Command {
         self.with_opts(|o| o.stdout = Some(OutSpec::Capture(Some(limit), keep)))
     }
@@ -313,6 +407,16 @@ impl Command {
 
     /// stdout goes to the file at `path`, created or truncated at each run
     /// (`> path`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::env::temp_dir().join("procession-doc-stdout-path");
+    /// procession::cmd!("echo", "one").stdout_path(&path).run()?;
+    /// procession::cmd!("echo", "two").stdout_path(&path).run()?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "two\n");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_path(self, path: impl Into<PathBuf>) -> Command {
         let path = path.into();
         self.with_opts(|o| o.stdout = Some(OutSpec::Path(path, false)))
@@ -320,6 +424,17 @@ impl Command {
 
     /// stdout is appended to the file at `path`, created if missing
     /// (`>> path`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::env::temp_dir().join("procession-doc-stdout-append");
+    /// # let _ = std::fs::remove_file(&path);
+    /// procession::cmd!("echo", "one").stdout_append(&path).run()?;
+    /// procession::cmd!("echo", "two").stdout_append(&path).run()?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "one\ntwo\n");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_append(self, path: impl Into<PathBuf>) -> Command {
         let path = path.into();
         self.with_opts(|o| o.stdout = Some(OutSpec::Path(path, true)))
@@ -341,6 +456,13 @@ impl Command {
     /// On a pipeline, every stage's stderr goes to one capture, merged in
     /// arrival order; to capture a stage's stderr on its own, call this on the
     /// stage and read it in [`Output::stages`](crate::Output::stages).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("echo oops >&2").stderr_capture().run()?;
+    /// assert_eq!(out.stderr, b"oops\n");
+    /// # Ok(()) }
+    /// ```
     pub fn stderr_capture(self) -> Command {
         self.with_opts(|o| o.stderr = Some(OutSpec::Capture(None, Keep::Head)))
     }
@@ -382,17 +504,42 @@ impl Command {
     }
 
     /// stdout goes wherever stderr goes (`1>&2`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("echo", "moved").stdout_to_stderr().stderr_capture().run()?;
+    /// assert_eq!(out.stderr, b"moved\n");
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_to_stderr(self) -> Command {
         self.with_opts(|o| o.route = Some(Route::StdoutToStderr))
     }
 
     /// stdout and stderr trade places (`3>&1 1>&2 2>&3`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("echo out; echo err >&2")
+    ///     .swap_stdout_stderr()
+    ///     .stdout_capture()
+    ///     .stderr_capture()
+    ///     .run()?;
+    /// assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"err\n"[..], &b"out\n"[..]));
+    /// # Ok(()) }
+    /// ```
     pub fn swap_stdout_stderr(self) -> Command {
         self.with_opts(|o| o.route = Some(Route::Swap))
     }
 
     /// Any exit is accepted: a non-zero code or a signal is reported in
     /// [`Output::status`](crate::Output::status), not as an error.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("false").unchecked().run()?;
+    /// assert_eq!(out.status.code(), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn unchecked(self) -> Command {
         self.with_opts(|o| o.check = Some(Check::Unchecked))
     }
@@ -414,11 +561,25 @@ impl Command {
     /// Stops the command (its whole process tree) if it runs longer than
     /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
     /// keeps the output read so far. The clock starts at spawn.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = procession::cmd!("sleep", "10").timeout(Duration::from_millis(50)).run().unwrap_err();
+    /// let timeout = err.timeout().expect("a timeout");
+    /// assert_eq!(timeout.limit(), Some(Duration::from_millis(50)));
+    /// ```
     pub fn timeout(self, timeout: Duration) -> Command {
         self.with_opts(|o| o.timeout = Some(timeout))
     }
 
     /// Like [`timeout`](Command::timeout), at a fixed instant.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let deadline = Instant::now() + Duration::from_millis(50);
+    /// let err = procession::cmd!("sleep", "10").deadline(deadline).run().unwrap_err();
+    /// assert!(err.timeout().is_some());
+    /// ```
     pub fn deadline(self, deadline: Instant) -> Command {
         self.with_opts(|o| o.deadline = Some(deadline))
     }
@@ -426,6 +587,14 @@ impl Command {
     /// The signals that stop the process tree on a timeout, a cancel or
     /// [`Handle::terminate`](crate::Handle::terminate). Default:
     /// [`StopSequence::default`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::StopSequence;
+    /// // Give the program 5 s to clean up after SIGTERM before SIGKILL.
+    /// let c = procession::cmd!("sleep", "1").stop_sequence(StopSequence::term_then_kill(Duration::from_secs(5)));
+    /// # c.run().unwrap();
+    /// ```
     pub fn stop_sequence(self, sequence: StopSequence) -> Command {
         self.with_opts(|o| o.stop = Some(sequence))
     }
@@ -436,6 +605,20 @@ impl Command {
     /// run returns, [`Output::incomplete`](crate::Output::incomplete) is set,
     /// and the pipe is drained and discarded in the background rather than
     /// closed, so the other process is not killed by `SIGPIPE`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// // A background process keeps stdout open long after the shell exits.
+    /// let out = procession::sh("sleep 5 & echo started")
+    ///     .drain_timeout(Duration::from_millis(100))
+    ///     .stdout_capture()
+    ///     .stderr_null()
+    ///     .run()?;
+    /// assert_eq!(out.stdout, b"started\n");
+    /// assert!(out.incomplete);
+    /// # Ok(()) }
+    /// ```
     pub fn drain_timeout(self, drain: Duration) -> Command {
         self.with_opts(|o| o.drain = Some(drain))
     }
@@ -466,6 +649,14 @@ impl Command {
     }
 
     /// A pipeline of the given stages. An empty list is an error when run.
+    ///
+    /// ```
+    /// use procession::{cmd, Command};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let p = Command::pipeline([cmd!("echo", "b a"), cmd!("tr", " ", "\\n"), cmd!("sort")]);
+    /// assert_eq!(p.read()?, "a\nb");
+    /// # Ok(()) }
+    /// ```
     pub fn pipeline(stages: impl IntoIterator<Item = Command>) -> Command {
         let stages = stages.into_iter().flat_map(Command::into_stages).collect();
         Command::from_kind(Kind::Pipeline(stages))
@@ -481,11 +672,22 @@ impl Command {
 
     /// The command line as a shell would show it, with secret arguments
     /// replaced by `***`. Also what `Display` prints.
+    ///
+    /// ```
+    /// let c = procession::cmd!("grep", "-r", "two words", ".");
+    /// assert_eq!(c.command_line(), "grep -r 'two words' .");
+    /// ```
     pub fn command_line(&self) -> String {
         self.to_string()
     }
 
     /// The program, for a single command (`None` for a pipeline).
+    ///
+    /// ```
+    /// let c = procession::cmd!("ls", "-l");
+    /// assert_eq!(c.get_program(), Some(std::ffi::OsStr::new("ls")));
+    /// assert_eq!((c | procession::cmd!("wc")).get_program(), None);
+    /// ```
     pub fn get_program(&self) -> Option<&OsStr> {
         match &self.node.kind {
             Kind::Program { program, .. } => Some(program),
