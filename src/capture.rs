@@ -85,9 +85,12 @@ mod tests {
         c.finish()
     }
 
+    /// limit, keep, chunks pushed, bytes kept, truncated
+    type Case<'a> = (Option<usize>, Keep, &'a [&'a [u8]], &'a [u8], bool);
+
     #[test]
     fn limits() {
-        let table: &[(Option<usize>, Keep, &[&[u8]], &[u8], bool)] = &[
+        let table: &[Case] = &[
             (None, Keep::Head, &[b"abc", b"def"], b"abcdef", false),
             (Some(4), Keep::Head, &[b"abc", b"def"], b"abcd", true),
             (Some(4), Keep::Tail, &[b"abc", b"def"], b"cdef", true),

@@ -293,6 +293,8 @@ impl std::error::Error for ExitError {}
 pub struct StoppedError {
     pub(crate) command: String,
     pub(crate) limit: Option<Duration>,
+    /// A cancel, not a timeout or a deadline.
+    pub(crate) cancelled: bool,
     pub(crate) signal: i32,
     pub(crate) output: Output,
 }
@@ -333,9 +335,10 @@ impl StoppedError {
 impl fmt::Display for StoppedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "command \"{}\" ", self.command)?;
-        match self.limit {
-            Some(limit) => write!(f, "timed out after {limit:?}")?,
-            None => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
+        match (self.cancelled, self.limit) {
+            (true, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
+            (false, Some(limit)) => write!(f, "timed out after {limit:?}")?,
+            (false, None) => write!(f, "ran past its deadline after {:?}", self.output.elapsed)?,
         }
         match crate::status::signal_name(self.signal) {
             Some(name) => write!(f, " and was stopped with {name}")?,
@@ -442,7 +445,11 @@ impl InvalidInputError {
 
 impl fmt::Display for InvalidInputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid command \"{}\": {}", self.command, self.problem)
+        if self.command.is_empty() {
+            write!(f, "invalid command: {}", self.problem)
+        } else {
+            write!(f, "invalid command \"{}\": {}", self.command, self.problem)
+        }
     }
 }
 

@@ -35,6 +35,9 @@ const TICK: Duration = Duration::from_millis(5);
 /// The read buffer for pipes.
 const CHUNK: usize = 64 * 1024;
 
+/// How much of a line-mode stream is also kept, for error messages.
+const LINE_TAIL: usize = 4096;
+
 /// What another thread asks of a run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Request {
@@ -254,7 +257,12 @@ impl Exec {
             .zip(plan.channels)
             .map(|(fd, plan)| Channel {
                 fd: Some(fd),
-                capture: Capture::new(plan.limit, plan.keep),
+                // A line channel keeps a tail too, for the error's message.
+                capture: if plan.lines {
+                    Capture::new(Some(LINE_TAIL), crate::capture::Keep::Tail)
+                } else {
+                    Capture::new(plan.limit, plan.keep)
+                },
                 plan,
                 partial: Vec::new(),
             })
@@ -403,7 +411,7 @@ impl Exec {
             match request {
                 Request::Signal(raw) => {
                     if let Some(signal) = sys::signal_from_raw(raw) {
-                        let _ = sys::signal_group(self.pgid, signal);
+                        self.signal_all(signal);
                     }
                 }
                 Request::Terminate => self.begin_stop(Reason::Owner, self.sequence.clone(), now),
@@ -437,6 +445,14 @@ impl Exec {
                 .stopping
                 .as_ref()
                 .is_none_or(|s| s.step == usize::MAX || s.empty)
+    }
+
+    /// Whether the group id still names our group. While a stage is
+    /// unreaped (even a zombie) the group exists and its id cannot be reused.
+    /// Once all are reaped, the group lives only while a grandchild is in it;
+    /// if none is, the id is free for reuse and must not be signalled.
+    fn group_may_exist(&self) -> bool {
+        !self.all_reaped() || !sys::group_members(self.pgid).is_empty()
     }
 
     fn all_reaped(&self) -> bool {
@@ -492,6 +508,7 @@ impl Exec {
                 }
                 Ok(Some(n)) => {
                     let data = &buf[..n];
+                    channel.capture.push(data);
                     if channel.plan.lines {
                         split_lines(
                             &mut channel.partial,
@@ -502,8 +519,6 @@ impl Exec {
                         if let Some(sink) = &mut self.line_sink {
                             self.lines.drain(..).for_each(&mut **sink);
                         }
-                    } else {
-                        channel.capture.push(data);
                     }
                     if n < buf.len() {
                         return;
@@ -638,7 +653,9 @@ impl Exec {
     /// Signals the group, and each direct child by pidfd in case it left
     /// the group (`setsid`).
     fn signal_all(&self, signal: Signal) {
-        let _ = sys::signal_group(self.pgid, signal);
+        if self.group_may_exist() {
+            let _ = sys::signal_group(self.pgid, signal);
+        }
         for proc in self.procs.iter().filter(|p| !p.done()) {
             let _ = sys::signal_process(proc.pid, proc.pidfd.as_ref(), signal);
         }
@@ -728,6 +745,7 @@ impl Exec {
                 Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
+                    cancelled: stopping.reason == Reason::Cancel,
                     signal: stopping.signal,
                     output: output.clone(),
                 })

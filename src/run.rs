@@ -42,6 +42,10 @@ impl Command {
     /// Runs the command with stdout captured and returns it as a `String`,
     /// trailing newlines trimmed, like a shell's `$(...)`.
     ///
+    /// stdout is captured whatever the command's own stdout setting says
+    /// (a pipeline stage's own setting still applies to that stage); a
+    /// [`stderr_to_stdout`](Command::stderr_to_stdout) merges stderr in.
+    ///
     /// # Errors
     ///
     /// As [`run`](Command::run), and [`Error::NotUtf8`] (which keeps the

@@ -39,9 +39,9 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 /// follows.
 ///
 /// Without it, nothing is installed: the children run in their own process
-/// groups and a Ctrl-C ends only this process; dropped handles and finished
-/// runs still leave nothing behind, but a process killed outright cannot
-/// clean up.
+/// groups and a Ctrl-C ends only this process, leaving its running commands
+/// behind. (Within a living process, a dropped handle, a timeout or a cancel
+/// still stops a command's whole tree.)
 ///
 /// # Errors
 ///

@@ -109,6 +109,8 @@ pub(crate) struct Plan {
     pub(crate) drain: Duration,
     pub(crate) cancel: Vec<CancelToken>,
     pub(crate) pipeline: bool,
+    /// The run mode captures these itself, whatever the command says.
+    forced: (bool, bool),
 }
 
 /// Default for [`Command::drain_timeout`].
@@ -139,6 +141,10 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
         cancel: Vec::new(),
         pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
+        forced: (
+            matches!(mode, Mode::Read | Mode::Lines | Mode::Events),
+            mode == Mode::Events,
+        ),
     };
     let mut root = Context {
         env: Vec::new(),
@@ -215,13 +221,20 @@ impl Plan {
         if let Some(spec) = &opts.stdin {
             ctx.stdin = self.source(spec, root_display)?;
         }
+        // `read`, `lines` and `events` capture the outermost streams they
+        // need, over the command's own setting for them.
+        let root = outer.depth == 0;
         let out = match &opts.stdout {
-            Some(spec) => self.sink(spec, Stream::Stdout, owner, root_display)?,
-            None => outer.stdout.clone(),
+            Some(spec) if !(root && self.forced.0) => {
+                self.sink(spec, Stream::Stdout, owner, root_display)?
+            }
+            _ => outer.stdout.clone(),
         };
         let err = match &opts.stderr {
-            Some(spec) => self.sink(spec, Stream::Stderr, owner, root_display)?,
-            None => outer.stderr.clone(),
+            Some(spec) if !(root && self.forced.1) => {
+                self.sink(spec, Stream::Stderr, owner, root_display)?
+            }
+            _ => outer.stderr.clone(),
         };
         (ctx.stdout, ctx.stderr) = match opts.route {
             Some(route) => route.apply(out, err),

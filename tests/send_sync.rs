@@ -1,0 +1,108 @@
+//! Thread-safety of the public API, checked at compile time: every public
+//! type is `Send + Sync` (the line iterators at least `Send`), and `Error` is
+//! a `'static` `std::error::Error` that fits in `Box<dyn Error + Send + Sync>`.
+//!
+//! If one of these stops holding, this file no longer compiles.
+//!
+//! `Lines` and `Events` are only asserted `Send`: they are not `Sync` (they
+//! hold the run's line sink, a `Box<dyn FnMut + Send>`), which is harmless for
+//! iterators that need `&mut self` anyway.
+//!
+//! No environment variables tune this file.
+
+mod support;
+
+use procession::{
+    CancelToken, Command, Error, Event, Events, ExitError, ExitStatus, Handle, InvalidInput,
+    InvalidInputError, IoError, Keep, Lines, NotUtf8Error, Output, SpawnError, SpawnFailure, Stage,
+    StopSequence, StoppedError,
+};
+
+const fn send_sync<T: Send + Sync>() {}
+
+const fn send<T: Send>() {}
+
+const fn static_error<T: std::error::Error + Send + Sync + 'static>() {}
+
+const _: () = {
+    send_sync::<Command>();
+    send_sync::<Handle>();
+    send_sync::<Output>();
+    send_sync::<Stage>();
+    send_sync::<Error>();
+    send_sync::<SpawnError>();
+    send_sync::<ExitError>();
+    send_sync::<StoppedError>();
+    send_sync::<InvalidInputError>();
+    send_sync::<NotUtf8Error>();
+    send_sync::<IoError>();
+    send_sync::<ExitStatus>();
+    send_sync::<CancelToken>();
+    send_sync::<StopSequence>();
+    send_sync::<Event>();
+    send_sync::<Keep>();
+    send_sync::<InvalidInput>();
+    send_sync::<SpawnFailure>();
+    send::<Lines>();
+    send::<Events>();
+    static_error::<Error>();
+    static_error::<SpawnError>();
+    static_error::<ExitError>();
+    static_error::<StoppedError>();
+    static_error::<InvalidInputError>();
+    static_error::<NotUtf8Error>();
+    static_error::<IoError>();
+};
+
+/// The same facts at run time: a real error crosses into a boxed trait
+/// object, and a command and a cancel token cross threads.
+#[test]
+fn values_cross_threads() {
+    let err = Command::new("procession-no-such-program")
+        .run()
+        .unwrap_err();
+    let boxed: Box<dyn std::error::Error + Send + Sync + 'static> = Box::new(err.clone());
+    assert_eq!(boxed.to_string(), err.to_string());
+
+    let command = Command::new("procession-no-such-program");
+    let shown = std::thread::spawn(move || command.to_string())
+        .join()
+        .unwrap();
+    assert_eq!(shown, "procession-no-such-program");
+
+    let token = CancelToken::new();
+    let remote = token.clone();
+    std::thread::spawn(move || remote.cancel()).join().unwrap();
+    assert!(token.is_cancelled());
+}
+
+/// A line iterator started on one thread is drained on another.
+#[test]
+fn lines_move_to_another_thread() {
+    let lines = Command::new(support::pt())
+        .args(["lines", "3"])
+        .lines()
+        .unwrap();
+    let collected = std::thread::spawn(move || lines.collect::<Result<Vec<_>, _>>())
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(collected, ["out 0", "out 2"]);
+}
+
+/// One thread waits on a shared handle while another terminates it.
+#[test]
+fn handle_is_shared_between_threads() {
+    let handle = std::sync::Arc::new(
+        Command::new(support::pt())
+            .args(["sleep", "30"])
+            .start()
+            .unwrap(),
+    );
+    let remote = handle.clone();
+    std::thread::spawn(move || remote.terminate())
+        .join()
+        .unwrap();
+    let err = handle.wait().unwrap_err();
+    assert_eq!(err.status().and_then(|s| s.signal()), Some(15));
+}
