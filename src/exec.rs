@@ -157,8 +157,8 @@ struct Proc {
     status: Option<ExitStatus>,
     /// The status was taken by someone else (ECHILD): the process is gone.
     lost: bool,
-    /// In which poll round it was reaped, to order exits.
-    round: u64,
+    /// When we reaped it, to order exits for the `SIGPIPE` rule.
+    ended: Option<Instant>,
     display: String,
     check: Check,
     feeds_next: bool,
@@ -220,7 +220,6 @@ pub(crate) struct Exec {
     drain_at: Option<Instant>,
     stopping: Option<Stopping>,
     control: Arc<Control>,
-    round: u64,
     incomplete: bool,
     /// Lines for the line iterators, oldest first.
     pub(crate) lines: VecDeque<Line>,
@@ -244,7 +243,7 @@ impl Exec {
                     pidfd: sys::pidfd_open(pid),
                     status: None,
                     lost: false,
-                    round: 0,
+                    ended: None,
                     display: s.display,
                     check: s.check,
                     feeds_next: s.feeds_next,
@@ -291,7 +290,6 @@ impl Exec {
             drain_at: None,
             stopping: None,
             control: Arc::new(Control::default()),
-            round: 0,
             incomplete: false,
             lines: VecDeque::new(),
             line_sink: None,
@@ -386,11 +384,6 @@ impl Exec {
         .min()
     }
 
-    /// Starts a poll round: exits seen in the same round are simultaneous.
-    pub(crate) fn begin_round(&mut self) {
-        self.round += 1;
-    }
-
     /// A watched descriptor is ready.
     pub(crate) fn ready(&mut self, source: Source) {
         match source {
@@ -464,12 +457,12 @@ impl Exec {
         match sys::try_reap(proc.pid, proc.pidfd.as_ref()) {
             Ok(Some(status)) => {
                 proc.status = Some(status);
-                proc.round = self.round;
+                proc.ended = Some(Instant::now());
             }
             Ok(None) => {}
             Err(e) => {
                 proc.lost = true;
-                proc.round = self.round;
+                proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
                         format!(
@@ -709,12 +702,12 @@ impl Exec {
         let verdicts: Vec<Verdict> = (0..self.procs.len())
             .map(|i| {
                 let proc = &self.procs[i];
-                let reader_first = proc.feeds_next
+                let reader_gone = proc.feeds_next
                     && self
                         .procs
                         .get(i + 1)
-                        .is_some_and(|next| next.round <= proc.round);
-                pipestatus::verdict(status_of(proc), &proc.check, reader_first)
+                        .is_some_and(|next| pipestatus::reader_was_gone(proc.ended, next.ended));
+                pipestatus::verdict(status_of(proc), &proc.check, reader_gone)
             })
             .collect();
         let decider = pipestatus::deciding_stage(&verdicts);

@@ -10,11 +10,18 @@
 //! 2. **SIGPIPE after the reader left is success.** In `producer | head -n 1`,
 //!    `head` exits after one line and the producer's next write kills it with
 //!    `SIGPIPE`. That is how pipelines are meant to end, so a stage killed by
-//!    `SIGPIPE` whose reader (the next stage) had already exited counts as a
-//!    success. A stage killed by `SIGPIPE` while its reader was still running
-//!    (the reader closed its input early, or the pipe led elsewhere) is a
+//!    `SIGPIPE` whose reader (the next stage) is gone counts as a success.
+//!    A stage killed by `SIGPIPE` while its reader goes on running (the reader
+//!    closed its input early and kept working, or the pipe led elsewhere) is a
 //!    failure like any other signal. bash with `pipefail` reports the first
 //!    case as status 141; this is our deliberate difference.
+//!
+//!    "Gone" cannot be an exact order of exits: GNU `head` closes its input
+//!    just before it exits, so the producer often dies a moment before its
+//!    reader. The reader counts as gone if it ended no later than
+//!    [`READER_WINDOW`] after the producer.
+
+use std::time::{Duration, Instant};
 
 use crate::status::ExitStatus;
 
@@ -37,6 +44,19 @@ pub(crate) enum Check {
     Codes(Vec<i32>),
     /// Any end is accepted: the status is data, not an error.
     Unchecked,
+}
+
+/// How long after a producer's `SIGPIPE` its reader may still end and count
+/// as having left first (see the module docs).
+pub(crate) const READER_WINDOW: Duration = Duration::from_millis(200);
+
+/// Whether a producer that ended at `producer` was killed by its reader
+/// leaving, the reader having ended at `reader` (`None`: still running).
+pub(crate) fn reader_was_gone(producer: Option<Instant>, reader: Option<Instant>) -> bool {
+    match (producer, reader) {
+        (Some(producer), Some(reader)) => reader <= producer + READER_WINDOW,
+        _ => false,
+    }
 }
 
 /// Judges one stage.
@@ -92,6 +112,28 @@ mod tests {
         ];
         for (verdicts, expected) in table {
             assert_eq!(deciding_stage(verdicts), *expected, "{verdicts:?}");
+        }
+    }
+
+    #[test]
+    fn reader_window() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let table = [
+            (Some(t), Some(t), true),
+            (Some(t + ms(50)), Some(t), true), // reader first
+            (Some(t), Some(t + ms(50)), true), // head closes, then exits
+            (Some(t), Some(t + READER_WINDOW), true), // the edge
+            (Some(t), Some(t + ms(1000)), false), // reader went on working
+            (Some(t), None, false),
+            (None, Some(t), false),
+        ];
+        for (producer, reader, expected) in table {
+            assert_eq!(
+                reader_was_gone(producer, reader),
+                expected,
+                "{producer:?} {reader:?}"
+            );
         }
     }
 

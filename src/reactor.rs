@@ -61,9 +61,6 @@ pub(crate) fn turn(
         let timeout = timer.map(|t| t.saturating_duration_since(now));
         sys::poll(&fds, timeout, &mut ready)?;
     }
-    for exec in execs.iter_mut() {
-        exec.begin_round();
-    }
     let mut closed_orphans = Vec::new();
     for (owner, _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
         match *owner {
@@ -166,7 +163,13 @@ fn background(global: &'static Global) {
     loop {
         {
             let mut inbox = lock(&global.inbox);
-            runs.append(&mut inbox.execs);
+            let now = Instant::now();
+            for (mut exec, on_done) in inbox.execs.drain(..) {
+                // A request posted before the run arrived here may have had
+                // its wake-up consumed by an earlier round: act on it now.
+                exec.tick(now);
+                runs.push((exec, on_done));
+            }
             orphans.append(&mut inbox.orphans);
         }
         let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();

@@ -495,6 +495,8 @@ fn start_one(
     let program = resolve(&stage.program, &stage.env, stage.dir.as_deref())
         .ok_or_else(|| spawn_error(SpawnFailure::NotFound, None, None))?;
     let mut std_cmd = std::process::Command::new(&program);
+    // The program sees the name it was given, not the path we found.
+    std_cmd.arg0(&stage.program);
     std_cmd.args(&stage.args);
     for op in &stage.env {
         match op {
