@@ -662,10 +662,13 @@ impl Command {
         Command::from_kind(Kind::Pipeline(stages))
     }
 
-    /// A pipeline with no options of its own flattens into its stages.
+    /// A pipeline with no options of its own flattens into its stages (an
+    /// empty one stays, to be reported when run).
     fn into_stages(self) -> Vec<Command> {
         match &self.node.kind {
-            Kind::Pipeline(stages) if self.node.opts.is_empty() => stages.clone(),
+            Kind::Pipeline(stages) if self.node.opts.is_empty() && !stages.is_empty() => {
+                stages.clone()
+            }
             _ => vec![self],
         }
     }

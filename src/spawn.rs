@@ -164,9 +164,6 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         root.stderr = Sink::Channel(plan.add_channel(Stream::Stderr, None, None, Keep::Head, true));
     }
     plan.walk(command, root, start, &display)?;
-    if plan.stages.is_empty() {
-        return Err(Error::invalid(&display, InvalidInput::EmptyPipeline));
-    }
     Ok(plan)
 }
 
@@ -203,8 +200,12 @@ impl Plan {
         if let Some(dir) = &opts.dir {
             ctx.dir = Some(join_dir(outer.dir.as_deref(), dir));
         }
+        // The innermost setting wins, except that `unchecked()` on an
+        // enclosing pipeline makes every status inside it data.
         if let Some(check) = &opts.check {
-            ctx.check = Some(check.clone());
+            if ctx.check != Some(Check::Unchecked) {
+                ctx.check = Some(check.clone());
+            }
         }
         for token in &opts.cancel {
             self.cancel.push(token.clone());
@@ -253,6 +254,9 @@ impl Plan {
                     stdout: ctx.stdout,
                     stderr: ctx.stderr,
                 });
+            }
+            Kind::Pipeline(stages) if stages.is_empty() => {
+                return Err(Error::invalid(root_display, InvalidInput::EmptyPipeline));
             }
             Kind::Pipeline(stages) => {
                 let last = stages.len().saturating_sub(1);
