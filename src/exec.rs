@@ -445,7 +445,7 @@ impl Exec {
     /// Once all are reaped, the group lives only while a grandchild is in it;
     /// if none is, the id is free for reuse and must not be signalled.
     fn group_may_exist(&self) -> bool {
-        !self.all_reaped() || !sys::group_members(self.pgid).is_empty()
+        !self.all_reaped() || sys::group_exists(self.pgid)
     }
 
     fn all_reaped(&self) -> bool {
@@ -592,7 +592,6 @@ impl Exec {
             if let Some(signal) = sys::signal_from_raw(raw) {
                 self.signal_all(signal);
             }
-            self.watch_group();
         }
     }
 
@@ -626,9 +625,11 @@ impl Exec {
 
     /// Once the stages are reaped and every watched process has exited, one
     /// more look decides whether the group is empty (a process may have
-    /// forked since the last look).
+    /// forked since the last look). We wait for the pipes to close first:
+    /// grandchildren that hold them are still dying until they do, and a
+    /// look now would only find them and cost another look later.
     fn check_group(&mut self) {
-        if !self.all_reaped() {
+        if !self.all_reaped() || self.channels.iter().any(|c| c.fd.is_some()) {
             return;
         }
         let Some(stopping) = &self.stopping else {

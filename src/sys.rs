@@ -70,6 +70,12 @@ pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
     ignore_gone(rustix::process::kill_process_group(pgid, signal))
 }
 
+/// Whether the group `pgid` has any process, zombies included. While it
+/// does, its id cannot be given to a new group, so signalling it is safe.
+pub(crate) fn group_exists(pgid: Pid) -> bool {
+    rustix::process::test_kill_process_group(pgid).is_ok()
+}
+
 /// The live (not zombie) processes of the group `pgid`, read from `/proc`.
 ///
 /// Only used while stopping a run, so its cost (a few reads per process on
@@ -78,6 +84,10 @@ pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
 /// machines whose init is slow to reap, counting zombies would make every
 /// stop wait out its whole grace period.
 pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
+    // The cheap answer first: no process at all, not even a zombie.
+    if !group_exists(pgid) {
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -88,16 +98,35 @@ pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
+        let Some(stat) = read_stat(pid) else {
             continue;
         };
-        if let Some((state, pgrp)) = parse_stat(&stat) {
+        if let Some((state, pgrp)) = parse_stat(stat.as_ref()) {
             if pgrp == wanted && state != b'Z' && state != b'X' {
                 members.extend(Pid::from_raw(pid));
             }
         }
     }
     members
+}
+
+/// The start of `/proc/PID/stat`, in one `read`: the fields we need come
+/// within the first few dozen bytes.
+fn read_stat(pid: i32) -> Option<StatHead> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut head = StatHead([0; 256], 0);
+    head.1 = file.read(&mut head.0).ok()?;
+    Some(head)
+}
+
+/// The first bytes of a stat file and how many were read.
+struct StatHead([u8; 256], usize);
+
+impl AsRef<[u8]> for StatHead {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
 }
 
 /// The state letter and process group of a `/proc/PID/stat` line. The

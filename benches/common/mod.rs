@@ -29,13 +29,30 @@ pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
     times[times.len() / 2]
 }
 
-/// Measures each of `cases` `runs` times, interleaved round-robin so that
-/// noise on the machine hits every case alike, and returns the medians.
+/// Measures each of `cases` `runs` times, interleaved round-robin (in a
+/// shifting order, see [`round_order`]) so that noise on the machine hits
+/// every case alike, and returns the medians.
 pub fn interleaved(runs: usize, cases: &mut [(&str, &mut dyn FnMut())]) -> Vec<(String, Duration)> {
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
-    for _ in 0..runs.max(1) {
-        for (i, (_, f)) in cases.iter_mut().enumerate() {
-            samples[i].push(time(&mut **f));
+    interleaved_samples(runs, cases)
+        .into_iter()
+        .map(|(name, s)| {
+            let median = s[s.len() / 2];
+            (name, median)
+        })
+        .collect()
+}
+
+/// Like [`interleaved`], but returns every timing of each case, sorted
+/// (for percentiles, or to pool samples from several phases).
+pub fn interleaved_samples(
+    runs: usize,
+    cases: &mut [(&str, &mut dyn FnMut())],
+) -> Vec<(String, Vec<Duration>)> {
+    let n = cases.len();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); n];
+    for round in 0..runs.max(1) {
+        for i in round_order(n, round) {
+            samples[i].push(time(&mut *cases[i].1));
         }
     }
     cases
@@ -43,9 +60,50 @@ pub fn interleaved(runs: usize, cases: &mut [(&str, &mut dyn FnMut())]) -> Vec<(
         .zip(samples)
         .map(|((name, _), mut s)| {
             s.sort();
-            (name.to_string(), s[s.len() / 2])
+            (name.to_string(), s)
         })
         .collect()
+}
+
+/// The order of the `n` cases in round `round`: each round starts one case
+/// later, and every other round runs backwards, so that no case always runs
+/// first, or right after the same neighbour (whose aftermath it would pay
+/// for: a child still being torn down on the other core, say).
+fn round_order(n: usize, round: usize) -> impl Iterator<Item = usize> {
+    let backwards = round % 2 == 1;
+    (0..n).map(move |k| {
+        let i = (k + round) % n;
+        if backwards { n - 1 - i } else { i }
+    })
+}
+
+/// The `q`-quantile (0.0 to 1.0) of `sorted` timings by nearest rank (0.99
+/// of 200 timings is the 198th smallest; 1.0 is the maximum). Zero for no
+/// timings.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A byte count for humans: `256 MiB`, `1 GiB`, `64 KiB`, `100 B`.
+pub fn bytes_label(bytes: usize) -> String {
+    const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} B")
+}
+
+/// Prints whether a goal is met, in the same words as [`report`]:
+/// `goal: <goal>, met` or `goal: <goal>, NOT met`.
+pub fn verdict(goal: &str, met: bool) {
+    let verdict = if met { "met" } else { "NOT met" };
+    println!("goal: {goal}, {verdict}");
 }
 
 /// Prints a table of `rows` with each one's ratio to the row named
