@@ -108,6 +108,31 @@ pub(crate) fn local_waker(exec: &Exec) -> Result<Arc<Waker>, Error> {
     Ok(waker)
 }
 
+/// Drives `exec` to its end on this thread and returns its outcome.
+///
+/// The thread keeps one waker for such runs: a run started and finished
+/// here is the only one using it meanwhile, and reusing it saves creating
+/// and closing an eventfd per run.
+pub(crate) fn run_here(mut exec: Exec) -> Result<Output, Error> {
+    thread_local! {
+        static WAKER: std::cell::OnceCell<Arc<Waker>> = const { std::cell::OnceCell::new() };
+    }
+    let waker = WAKER.with(|cell| match cell.get() {
+        Some(waker) => Ok(waker.clone()),
+        None => {
+            let waker =
+                Arc::new(Waker::new().map_err(|e| Error::io("cannot create an eventfd", e))?);
+            Ok(cell.get_or_init(|| waker).clone())
+        }
+    })?;
+    // Clear a wake-up meant for an earlier run before this run's requests
+    // can arrive; `set_waker` wakes again if some came already.
+    waker.reset();
+    exec.control().set_waker(waker.clone());
+    drive(&mut exec, &waker, |_| false);
+    exec.outcome()
+}
+
 /// What to do with a finished run's result.
 pub(crate) type OnDone = Box<dyn FnOnce(Result<Output, Error>) + Send>;
 

@@ -33,10 +33,7 @@ impl Command {
     /// # Ok(()) }
     /// ```
     pub fn run(&self) -> Result<Output, Error> {
-        let mut exec = self.exec(Mode::Run)?.0;
-        let waker = reactor::local_waker(&exec)?;
-        reactor::drive(&mut exec, &waker, |_| false);
-        exec.outcome()
+        self.run_mode(Mode::Run)
     }
 
     /// Runs the command with stdout captured and returns it as a `String`,
@@ -152,10 +149,7 @@ impl Command {
     }
 
     fn run_mode(&self, mode: Mode) -> Result<Output, Error> {
-        let mut exec = self.exec(mode)?.0;
-        let waker = reactor::local_waker(&exec)?;
-        reactor::drive(&mut exec, &waker, |_| false);
-        exec.outcome()
+        reactor::run_here(self.exec(mode)?.0)
     }
 
     /// Plans and spawns the command, ready to be driven.
@@ -178,11 +172,9 @@ impl Command {
 }
 
 /// Kills a run that must not go on, and reaps it.
-pub(crate) fn kill_now(mut exec: Exec) {
+pub(crate) fn kill_now(exec: Exec) {
     exec.control().post(crate::exec::Request::Kill);
-    if let Ok(waker) = reactor::local_waker(&exec) {
-        reactor::drive(&mut exec, &waker, |_| false);
-    }
+    let _ = reactor::run_here(exec);
 }
 
 fn trim_newlines(mut text: String) -> String {
