@@ -602,7 +602,7 @@ impl Exec {
         let Some(stopping) = &mut self.stopping else {
             return false;
         };
-        let live: Vec<Pid> = sys::group_members(self.pgid)
+        let live: Vec<Pid> = sys::group_members(self.pgid, self.started.elapsed())
             .into_iter()
             .filter(|pid| self.procs.iter().all(|p| p.pid != *pid || p.done()))
             .collect();

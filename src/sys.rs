@@ -78,12 +78,17 @@ pub(crate) fn group_exists(pgid: Pid) -> bool {
 
 /// The live (not zombie) processes of the group `pgid`, read from `/proc`.
 ///
-/// Only used while stopping a run, so its cost (a few reads per process on
-/// the machine) is paid once per signal step, not per run. A zombie has
+/// Only used while stopping a run, once or twice per stop. A zombie has
 /// closed its files and cannot take a signal, so it does not count: on
 /// machines whose init is slow to reap, counting zombies would make every
 /// stop wait out its whole grace period.
-pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
+///
+/// Reading a process's stat costs about 15 µs, so on a machine with
+/// thousands of processes a full look costs milliseconds. Every member of
+/// the group was created after its leader, so when the group is `age` old
+/// and pids cannot have gone round their whole range since, only the pids
+/// allocated after the leader's need a look (see [`recent_pids`]).
+pub(crate) fn group_members(pgid: Pid, age: Duration) -> Vec<Pid> {
     // The cheap answer first: no process at all, not even a zombie.
     if !group_exists(pgid) {
         return Vec::new();
@@ -92,12 +97,16 @@ pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
         return Vec::new();
     };
     let wanted = pgid.as_raw_nonzero().get();
+    let recent = recent_pids(wanted, age);
     let mut members = Vec::new();
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
+        if recent.as_ref().is_some_and(|in_range| !in_range(pid)) {
+            continue;
+        }
         let Some(stat) = read_stat(pid) else {
             continue;
         };
@@ -108,6 +117,38 @@ pub(crate) fn group_members(pgid: Pid) -> Vec<Pid> {
         }
     }
     members
+}
+
+/// The fastest rate at which we assume a machine can create processes. A
+/// group younger than `pid_max` divided by this rate cannot have seen the
+/// pids go round their whole range.
+const MAX_FORKS_PER_SEC: u64 = 250_000;
+
+/// A test for "allocated after `leader`", or `None` when that cannot be
+/// told safely (the group is too old, or `/proc/sys` cannot be read).
+///
+/// Linux hands out pids in increasing order and wraps around at `pid_max`,
+/// so the pids allocated since `leader` form the cyclic interval from
+/// `leader` (excluded) to the last pid allocated (`ns_last_pid`), provided
+/// fewer than `pid_max` processes were created since.
+fn recent_pids(leader: i32, age: Duration) -> Option<impl Fn(i32) -> bool> {
+    let pid_max = read_number("/proc/sys/kernel/pid_max")?;
+    let full_turn = Duration::from_secs_f64(pid_max as f64 / MAX_FORKS_PER_SEC as f64);
+    if age >= full_turn {
+        return None;
+    }
+    let last = i32::try_from(read_number("/proc/sys/kernel/ns_last_pid")?).ok()?;
+    Some(move |pid: i32| {
+        if leader <= last {
+            pid > leader && pid <= last
+        } else {
+            pid > leader || pid <= last
+        }
+    })
+}
+
+fn read_number(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// The start of `/proc/PID/stat`, in one `read`: the fields we need come
@@ -277,6 +318,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recent_pids_are_a_cyclic_interval() {
+        let last = read_number("/proc/sys/kernel/ns_last_pid").unwrap() as i32;
+        let recent = recent_pids(last - 10, Duration::ZERO).expect("a young group");
+        assert!(recent(last - 9) && recent(last));
+        assert!(!recent(last - 10) && !recent(last - 11) && !recent(last + 1));
+        // The leader's pid was near the top and the counter has wrapped.
+        let wrapped = recent_pids(last + 10, Duration::ZERO).expect("a young group");
+        assert!(wrapped(last + 11) && wrapped(1) && wrapped(last));
+        assert!(!wrapped(last + 10) && !wrapped(last + 1));
+        // Too old to tell: look at everything.
+        assert!(recent_pids(last, Duration::from_secs(1 << 30)).is_none());
+    }
+
+    #[test]
     fn stat_lines() {
         assert_eq!(parse_stat(b"42 (a) b) S 1 7 7 0"), Some((b'S', 7)));
         assert_eq!(parse_stat(b"42 (sleep) Z 1 99 99 0"), Some((b'Z', 99)));
@@ -287,7 +342,7 @@ mod tests {
     fn this_process_is_in_its_group() {
         let me = rustix::process::getpid();
         let group = rustix::process::getpgrp();
-        assert!(group_members(group).contains(&me));
+        assert!(group_members(group, Duration::from_secs(3600)).contains(&me));
     }
 
     #[test]
