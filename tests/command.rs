@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Event, Keep, SpawnFailure, cmd};
+use support::procfs;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -67,26 +68,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The state letter of `/proc/PID/stat` (`R`, `S`, `Z`, ...), or `None` if
-/// no such process exists.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.trim_start().chars().next()
-}
-
-/// The parent pid from `/proc/PID/stat`.
-fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// `true` while `pid` is a process that is not a zombie.
-fn is_alive(pid: u32) -> bool {
-    process_state(pid).is_some_and(|state| state != 'Z')
 }
 
 /// The `argv` output `pt argv` prints for `args`: each argument, then NUL.
@@ -730,7 +711,7 @@ fn start_gives_pid_and_waits() {
             .is_none()
     );
     assert!(start.elapsed() >= Duration::from_millis(100));
-    assert!(is_alive(handle.pid()));
+    assert!(procfs::is_live(handle.pid()));
     drop(stdin);
     let output = handle.wait().unwrap();
     assert_eq!(output.stdout, format!("{}\n", handle.pid()).as_bytes());
@@ -835,8 +816,8 @@ fn dropping_lines_early_kills_the_tree() {
         .lines()
         .unwrap();
     let grandchild: u32 = lines.next().unwrap().unwrap().parse().unwrap();
-    let child = parent_pid(grandchild).expect("the grandchild runs");
-    assert!(is_alive(child) && is_alive(grandchild));
+    let child = procfs::stat(grandchild).expect("the grandchild runs").ppid;
+    assert!(procfs::is_live(child) && procfs::is_live(grandchild));
     let start = Instant::now();
     drop(lines);
     assert!(
@@ -845,12 +826,12 @@ fn dropping_lines_early_kills_the_tree() {
         start.elapsed()
     );
     assert!(
-        !is_alive(child),
+        !procfs::is_live(child),
         "the child {child} survived: {:?}",
-        process_state(child)
+        procfs::stat(child).map(|s| s.state)
     );
     assert!(
-        !is_alive(grandchild),
+        !procfs::is_live(grandchild),
         "the grandchild {grandchild} survived"
     );
 }

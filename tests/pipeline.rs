@@ -22,6 +22,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Event, InvalidInput, Output, SpawnFailure};
+use support::procfs;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -51,26 +52,6 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     guard
 }
 
-/// The fields of `/proc/PID/stat` we need.
-#[derive(Clone, Copy, Debug)]
-struct ProcStat {
-    state: char,
-    ppid: u32,
-    pgrp: u32,
-}
-
-/// `None` once the process is gone (reaped).
-fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: parse after the last `)`.
-    let rest = text.get(text.rfind(')')? + 2..)?;
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some(ProcStat { state, ppid, pgrp })
-}
-
 /// The raw arguments of a process (empty for a zombie or a gone process).
 fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -84,47 +65,19 @@ fn cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every pid under `/proc`.
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .expect("read /proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// `pid` is a live (not zombie) `pt` process. Checking the program guards
-/// against a pid reused by an unrelated process.
+/// `pid` is a live (see [`procfs::is_live`]) `pt` process. Checking the
+/// program guards against a pid reused by an unrelated process.
 fn live_pt(pid: u32) -> bool {
     let pt = support::pt().to_string_lossy().into_owned();
-    proc_stat(pid).is_some_and(|s| s.state != 'Z') && cmdline(pid).first() == Some(&pt)
-}
-
-/// Our children, in any state, with their state letter.
-fn children() -> Vec<(u32, char)> {
-    let me = std::process::id();
-    all_pids()
-        .into_iter()
-        .filter_map(|pid| proc_stat(pid).map(|s| (pid, s)))
-        .filter(|(_, s)| s.ppid == me)
-        .map(|(pid, s)| (pid, s.state))
-        .collect()
-}
-
-fn zombie_children() -> Vec<u32> {
-    children()
-        .into_iter()
-        .filter(|(_, state)| *state == 'Z')
-        .map(|(pid, _)| pid)
-        .collect()
+    procfs::is_live(pid) && cmdline(pid).first() == Some(&pt)
 }
 
 /// Live processes (any parent) with `marker` among their arguments.
 fn live_with_arg(marker: &str) -> Vec<u32> {
-    all_pids()
+    procfs::all_pids()
         .into_iter()
         .filter(|pid| cmdline(*pid).iter().any(|a| a == marker))
-        .filter(|pid| proc_stat(*pid).is_some_and(|s| s.state != 'Z'))
+        .filter(|pid| procfs::is_live(*pid))
         .collect()
 }
 
@@ -136,26 +89,6 @@ fn unique_secs() -> String {
         std::process::id() % 100_000,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
-
-/// Threads this process runs for itself: the main thread, unnamed threads
-/// (they carry the program's name) and the crate's `procession` thread. The
-/// test harness's threads are named after their tests and do not count, so
-/// its comings and goings do not disturb the measure.
-fn own_threads() -> usize {
-    let main = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-    std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .filter(|comm| *comm == main || comm.trim() == "procession")
-        .count()
 }
 
 /// The crate starts its one background thread the first time `start()` is
@@ -210,7 +143,7 @@ fn start_three_cats() -> (procession::Handle, os_pipe::PipeWriter) {
 
 /// Asserts every pid is gone: not alive, not a zombie child of ours.
 fn assert_gone(pids: &[u32]) {
-    let zombies = zombie_children();
+    let zombies = procfs::zombie_children();
     for pid in pids {
         assert!(!live_pt(*pid), "stage pid {pid} still runs");
         assert!(
@@ -780,7 +713,7 @@ fn a_started_pipeline_exposes_every_pid_and_its_group() {
     assert_eq!(handle.pid(), pids[0]);
     assert_eq!(BTreeSet::from_iter(&pids).len(), 3);
     for pid in &pids {
-        let stat = proc_stat(*pid).expect("a running stage");
+        let stat = procfs::stat(*pid).expect("a running stage");
         assert_eq!(stat.pgrp, handle.pid(), "stage {pid} is in the group");
         assert_eq!(stat.ppid, std::process::id());
     }
@@ -938,7 +871,7 @@ fn assert_missing_stage(n: usize, bad: usize, program: &str, failure: SpawnFailu
         Vec::<u32>::new(),
         "stages left running"
     );
-    assert_eq!(children(), Vec::new(), "children left unreaped");
+    assert_eq!(procfs::children(), Vec::new(), "children left unreaped");
 }
 
 #[test]
@@ -965,12 +898,20 @@ fn a_stage_that_cannot_start_stops_the_others() {
 
 /// Runs `scenario` and checks it left no descriptor, thread or zombie.
 fn assert_leaves_nothing(name: &str, scenario: impl FnOnce()) {
-    let (fds, threads) = (open_fds(), own_threads());
+    let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
     scenario();
-    assert_eq!(open_fds(), fds, "{name}: descriptors before and after");
-    assert_eq!(own_threads(), threads, "{name}: threads before and after");
     assert_eq!(
-        zombie_children(),
+        procfs::open_fds(),
+        fds,
+        "{name}: descriptors before and after"
+    );
+    assert_eq!(
+        procfs::own_threads(),
+        threads,
+        "{name}: threads before and after"
+    );
+    assert_eq!(
+        procfs::zombie_children(),
         Vec::<u32>::new(),
         "{name}: zombie children"
     );

@@ -11,51 +11,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error};
+use support::procfs;
 
 fn pt<const N: usize>(args: [&str; N]) -> Command {
     Command::new(support::pt()).args(args)
-}
-
-/// Our children in state Z (exited, not reaped).
-fn zombie_children() -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .expect("read /proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // The command name may hold spaces: parse after the last `)`.
-            let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
-                return false;
-            };
-            let mut fields = rest.split(' ');
-            let state = fields.next();
-            let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(me)
-        })
-        .collect()
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
-
-/// Threads this process runs for itself: the main thread, unnamed threads
-/// (they carry the program's name) and the crate's `procession` thread; the
-/// test harness's threads are named after their tests and do not count.
-fn own_threads() -> usize {
-    let main = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-    std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .filter(|comm| *comm == main || comm.trim() == "procession")
-        .count()
 }
 
 /// How one pipeline is run.
@@ -118,12 +77,20 @@ fn quantile(times: &[Duration], q: f64) -> Duration {
 
 fn assert_clean(after: usize, fds: usize, threads: usize) {
     assert_eq!(
-        zombie_children(),
+        procfs::zombie_children(),
         Vec::<u32>::new(),
         "zombies after {after} pipelines"
     );
-    assert_eq!(open_fds(), fds, "descriptors after {after} pipelines");
-    assert_eq!(own_threads(), threads, "threads after {after} pipelines");
+    assert_eq!(
+        procfs::open_fds(),
+        fds,
+        "descriptors after {after} pipelines"
+    );
+    assert_eq!(
+        procfs::own_threads(),
+        threads,
+        "threads after {after} pipelines"
+    );
 }
 
 #[test]
@@ -134,7 +101,7 @@ fn many_short_pipelines_leave_nothing_behind() {
     for mode in MODES {
         run_once(mode);
     }
-    let (fds, threads) = (open_fds(), own_threads());
+    let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
     assert_clean(0, fds, threads);
 
     let mut times = Vec::with_capacity(count);

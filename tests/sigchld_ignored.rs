@@ -125,9 +125,7 @@ fn run_child() -> (Vec<(String, String)>, std::process::ExitStatus, String) {
     });
     let started = Instant::now();
     let Ok((lines, status)) = rx.recv_timeout(CHILD_LIMIT) else {
-        let _ = std::process::Command::new("sh")
-            .args(["-c", "kill -s KILL \"$1\"", "sh", &pid.to_string()])
-            .status();
+        support::procfs::kill(pid);
         panic!("the child hung for {CHILD_LIMIT:?}");
     };
     let transcript = lines.join("\n");

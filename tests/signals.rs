@@ -20,42 +20,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Handle, cmd};
+use support::procfs;
 
 const CHILD_ENV: &str = "PROCESSION_R6_CHILD";
 
 /// How long the child may take, so a bug cannot hang the test.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------
-// Looking at processes through /proc
-// ---------------------------------------------------------------------------
-
-/// The state letter and process group of `pid`, from `/proc/PID/stat` (the
-/// command name may hold spaces and parentheses: parse after the last `)`).
-fn state_and_group(pid: u32) -> Option<(u8, u32)> {
-    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = bytes.iter().rposition(|b| *b == b')')?;
-    let rest = std::str::from_utf8(bytes.get(close + 2..)?).ok()?;
-    let fields: Vec<&str> = rest.split(' ').take(3).collect();
-    let state = *fields.first()?.as_bytes().first()?;
-    Some((state, fields.get(2)?.parse().ok()?))
-}
-
-/// Exists and is not a zombie (orphaned zombies are reaped slowly here).
-fn is_live(pid: u32) -> bool {
-    state_and_group(pid).is_some_and(|(state, _)| state != b'Z' && state != b'X')
-}
-
-/// Live (non-zombie) processes of the group `pgid`.
-fn live_group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| state_and_group(*pid).is_some_and(|(s, g)| g == pgid && s != b'Z'))
-        .collect()
-}
 
 // ---------------------------------------------------------------------------
 // The child
@@ -127,7 +97,7 @@ fn r6_child() {
     let blocking = grandchildren().stdout_file(file);
     std::thread::spawn(move || blocking.run());
     let pids = read_pids(&mut reader, 2);
-    let group = state_and_group(pids[0]).expect("the grandchild runs").1;
+    let group = procfs::stat(pids[0]).expect("the grandchild runs").pgrp;
     report("run() on another thread", &[group], &pids);
 
     println!("R6 ready");
@@ -168,21 +138,6 @@ fn read_report(lines: &mpsc::Receiver<String>, until: Instant) -> Option<Report>
     }
 }
 
-/// Sends `signal` (a name like `INT`) to `pid` with the system's `kill`.
-fn send(signal: &str, pid: u32) {
-    let status = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "kill -s \"$1\" \"$2\"",
-            "sh",
-            signal,
-            &pid.to_string(),
-        ])
-        .status()
-        .expect("run sh");
-    assert!(status.success(), "kill -s {signal} {pid} failed");
-}
-
 #[test]
 fn sigint_stops_every_tree_then_ends_the_program() {
     let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
@@ -217,11 +172,11 @@ fn sigint_stops_every_tree_then_ends_the_program() {
 
     let report = read_report(&lines, until);
     if report.is_some() {
-        send("INT", pid);
+        procfs::send_signal(pid, "INT");
     }
     let exit = status.recv_timeout(until.saturating_duration_since(Instant::now()));
     if exit.is_err() {
-        send("KILL", pid);
+        procfs::kill(pid);
     }
     let stderr = stderr_text
         .recv_timeout(Duration::from_secs(2))
@@ -241,7 +196,7 @@ fn sigint_stops_every_tree_then_ends_the_program() {
         "every stage and grandchild was reported"
     );
     for group in &report.groups {
-        let members = live_group_members(*group);
+        let members = procfs::live_group_members(*group);
         assert!(
             members.is_empty(),
             "group {group} still has live processes {members:?}"
@@ -251,7 +206,7 @@ fn sigint_stops_every_tree_then_ends_the_program() {
         .pids
         .iter()
         .copied()
-        .filter(|p| is_live(*p))
+        .filter(|p| procfs::is_live(*p))
         .collect();
     assert!(live.is_empty(), "processes {live:?} outlived the SIGINT");
 }

@@ -1,13 +1,16 @@
-//! Smoke tests for the `pt` test helper and `tests/support/mod.rs` itself.
+//! Smoke tests for the `pt` test helper and `tests/support` itself (`mod.rs`
+//! and `procfs.rs`).
 
 mod support;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use support::procfs;
 
 fn pt<I, S>(args: I) -> Command
 where
@@ -43,15 +46,6 @@ fn run_with_input(args: &[&str], input: Vec<u8>) -> Output {
     let out = child.wait_with_output().expect("wait pt");
     writer.join().unwrap();
     out
-}
-
-fn kill(pid: u32, sig: i32) {
-    unsafe extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    // SAFETY: plain syscall wrapper; `pid` is a child we have not reaped yet.
-    let rc = unsafe { kill(pid as i32, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
 #[test]
@@ -297,8 +291,8 @@ fn ignore_term_survives_sigterm() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
-    kill(child.id(), 15);
-    kill(child.id(), 2);
+    procfs::send_signal(child.id(), "TERM");
+    procfs::send_signal(child.id(), "INT");
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -347,4 +341,66 @@ fn pattern_helpers() {
     assert!(support::is_pattern(&[]));
     assert!(!support::is_pattern(&[0, 2]));
     assert_eq!(support::env_usize("PROCESSION_SMOKE_SURELY_UNSET", 42), 42);
+}
+
+/// A command name that would fool a parser of `/proc/PID/stat` reading up to
+/// the first `)`, and that is not UTF-8.
+const TRICKY_NAME: &[u8] = b"p\xff) Z 1 (q";
+
+/// `procfs` reads a child through its life: running, a zombie, reaped. The
+/// child runs `pt` through a link named [`TRICKY_NAME`], which the kernel
+/// takes as its command name.
+#[test]
+fn procfs_follows_a_child_through_its_life() {
+    let dir = std::env::temp_dir().join(format!("procession-smoke-procfs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(OsStr::from_bytes(TRICKY_NAME));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(support::pt(), &link).unwrap();
+    let mut child = Command::new(&link)
+        .args(["sleep", "30"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm, [TRICKY_NAME, b"\n"].concat(), "the name under test");
+    let stat = procfs::stat(pid).expect("the child runs");
+    assert_eq!(
+        (stat.ppid, stat.pgrp),
+        (std::process::id(), pid),
+        "{stat:?}"
+    );
+    assert!(procfs::is_live(pid), "{stat:?}");
+    assert_eq!(procfs::live_group_members(pid), [pid]);
+    assert!(procfs::children().iter().any(|(p, _)| *p == pid));
+    assert!(!procfs::zombie_children().contains(&pid));
+
+    procfs::kill(pid);
+    let exited = procfs::eventually(Duration::from_secs(10), || {
+        procfs::zombie_children().contains(&pid)
+    });
+    assert!(exited, "no zombie after SIGKILL: {:?}", procfs::stat(pid));
+    assert_eq!(procfs::stat(pid).map(|s| s.state), Some('Z'));
+    assert!(!procfs::is_live(pid), "a zombie is not live");
+    assert_eq!(procfs::live_group_members(pid), Vec::<u32>::new());
+
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    assert_eq!(procfs::stat(pid), None, "reaped");
+    assert!(!procfs::children().iter().any(|(p, _)| *p == pid));
+}
+
+#[test]
+fn eventually_says_whether_the_condition_held_in_time() {
+    assert!(procfs::eventually(Duration::ZERO, || true));
+    let mut calls = 0;
+    assert!(procfs::eventually(Duration::from_secs(10), || {
+        calls += 1;
+        calls == 3
+    }));
+    let start = Instant::now();
+    assert!(!procfs::eventually(Duration::from_millis(50), || false));
+    assert!(start.elapsed() >= Duration::from_millis(50));
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use procession::{CancelToken, Command, Error, Event, Handle, Output, StopSequence, cmd};
+use support::procfs;
 
 /// The timeout or deadline of the run-mode tests.
 const LIMIT: Duration = Duration::from_millis(300);
@@ -38,62 +39,21 @@ fn pt() -> &'static Path {
 }
 
 // ---------------------------------------------------------------------------
-// Looking at processes through /proc
+// What is left of a process tree
 // ---------------------------------------------------------------------------
-
-/// The fields of `/proc/PID/stat` the tests need.
-struct Stat {
-    state: u8,
-    ppid: u32,
-    pgrp: u32,
-}
-
-/// Parses a `/proc/PID/stat` line from after the command name, which may
-/// itself hold spaces and parentheses.
-fn parse_stat(bytes: &[u8]) -> Option<Stat> {
-    let close = bytes.iter().rposition(|b| *b == b')')?;
-    let rest = std::str::from_utf8(bytes.get(close + 2..)?).ok()?;
-    let mut fields = rest.split(' ');
-    let state = *fields.next()?.as_bytes().first()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some(Stat { state, ppid, pgrp })
-}
-
-fn stat(pid: u32) -> Option<Stat> {
-    parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// The process exists and is not a zombie (init on this machine reaps
-/// orphans slowly, so a zombie counts as gone).
-fn is_live(pid: u32) -> bool {
-    stat(pid).is_some_and(|s| s.state != b'Z' && s.state != b'X')
-}
-
-/// Live (non-zombie) processes whose process group is `pgid`.
-fn live_group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| stat(*pid).is_some_and(|s| s.pgrp == pgid && s.state != b'Z'))
-        .collect()
-}
-
-/// A zombie whose parent is this test process: a child nobody reaped.
-fn is_our_zombie(pid: u32) -> bool {
-    stat(pid).is_some_and(|s| s.state == b'Z' && s.ppid == std::process::id())
-}
 
 /// Nothing of the group `pgid` is alive, nor any of `pids`.
 fn assert_tree_gone(what: &str, pgid: u32, pids: &[u32]) {
-    let members = live_group_members(pgid);
+    let members = procfs::live_group_members(pgid);
     assert!(
         members.is_empty(),
         "{what}: group {pgid} still has live processes {members:?}"
     );
-    let live: Vec<u32> = pids.iter().copied().filter(|p| is_live(*p)).collect();
+    let live: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| procfs::is_live(*p))
+        .collect();
     assert!(
         live.is_empty(),
         "{what}: processes {live:?} are still alive"
@@ -106,29 +66,6 @@ fn parse_pids(text: &[u8]) -> Vec<u32> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
-}
-
-/// Sends `SIGKILL` to a process this test must clean up itself.
-fn kill_hard(pid: u32) {
-    let status = std::process::Command::new("sh")
-        .args(["-c", "kill -s KILL \"$1\"", "sh", &pid.to_string()])
-        .status()
-        .expect("run sh to kill a process");
-    assert!(status.success(), "cannot kill {pid}");
-}
-
-/// Waits, by looking every few milliseconds, until `done()` or `limit`
-/// passes. Only for what no pipe or status can tell (a process we hold no
-/// handle on).
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    done()
 }
 
 // ---------------------------------------------------------------------------
@@ -593,10 +530,10 @@ fn a_pipe_held_outside_the_group_does_not_hang_and_the_holder_lives() {
     .expect("sh exits 0");
     let took = started.elapsed();
     let holder = parse_pids(&out.stdout)[0];
-    let holder_alive = is_live(holder);
-    let holder_group = stat(holder).map(|s| s.pgrp);
+    let holder_alive = procfs::is_live(holder);
+    let holder_group = procfs::stat(holder).map(|s| s.pgrp);
     if holder_alive {
-        kill_hard(holder);
+        procfs::kill(holder);
     }
     assert!(
         out.stdout.ends_with(b"started\n"),
@@ -631,14 +568,17 @@ fn dropping_a_running_handle_stops_and_reaps_its_tree() {
     let grandchildren: Vec<u32> = lines.iter().map(|l| l.parse().expect("a pid")).collect();
     let pgid = handle.pid();
     assert!(
-        grandchildren.iter().all(|p| is_live(*p)),
+        grandchildren.iter().all(|p| procfs::is_live(*p)),
         "grandchildren run before the drop"
     );
-    assert!(!live_group_members(pgid).is_empty(), "the group is seen");
+    assert!(
+        !procfs::live_group_members(pgid).is_empty(),
+        "the group is seen"
+    );
     drop(handle);
     assert_tree_gone("dropped handle", pgid, &grandchildren);
     assert!(
-        !is_our_zombie(pgid),
+        !procfs::zombie_children().contains(&pgid),
         "the dropped handle's process was not reaped"
     );
 }
@@ -658,7 +598,9 @@ fn dropping_a_lines_iterator_stops_its_tree() {
                 .expect("a pid")
         })
         .collect();
-    let pgid = stat(grandchildren[0]).expect("the grandchild runs").pgrp;
+    let pgid = procfs::stat(grandchildren[0])
+        .expect("the grandchild runs")
+        .pgrp;
     drop(lines);
     assert_tree_gone("dropped lines iterator", pgid, &grandchildren);
 }
@@ -668,11 +610,11 @@ fn detach_lets_the_command_run_on_and_still_reaps_it() {
     let handle = cmd!(pt(), "sleep", "30").start().expect("start");
     let pid = handle.pid();
     handle.detach();
-    assert!(is_live(pid), "a detached command runs on");
-    kill_hard(pid);
+    assert!(procfs::is_live(pid), "a detached command runs on");
+    procfs::kill(pid);
     // No handle is left to wait on: look until the background loop reaps it.
-    let reaped = eventually(SLACK, || {
-        stat(pid).is_none_or(|s| s.ppid != std::process::id())
+    let reaped = procfs::eventually(SLACK, || {
+        procfs::stat(pid).is_none_or(|s| s.ppid != std::process::id())
     });
     assert!(
         reaped,
@@ -918,7 +860,12 @@ fn r7_threads_racing_on_shared_handles() {
         done += n;
         round += 1;
     }
-    let zombies: Vec<u32> = pids.iter().copied().filter(|p| is_our_zombie(*p)).collect();
+    let zombie_children = procfs::zombie_children();
+    let zombies: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| zombie_children.contains(p))
+        .collect();
     let sentinel_state = sentinel.try_wait();
     let _ = sentinel.kill();
     let _ = sentinel.wait();

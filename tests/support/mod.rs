@@ -8,8 +8,11 @@
 //! `[[bin]]` target so it can never be published as one of the crate's
 //! binaries.
 
-// Each test file uses a different subset of these helpers.
+// Each test file uses a different subset of these helpers (this covers the
+// submodules too).
 #![allow(dead_code)]
+
+pub mod procfs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
