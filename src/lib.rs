@@ -96,6 +96,10 @@ pub use error::{
 };
 pub use handle::Handle;
 pub use output::{Output, Stage};
+pub use pool::{
+    Completed, Done, Failure, Halt, HaltReason, Job, JobEvent, JobHandle, JobOutput, Ordered,
+    ParseHaltError, Pool, PoolBuilder, Retry, StopCause, Summary, Threshold,
+};
 pub use signals::forward_signals;
 pub use status::{ExitStatus, signal_name};
 pub use stop::StopSequence;

@@ -1,0 +1,145 @@
+//! The narrow interface between the pool and whatever runs its jobs.
+//!
+//! The pool decides what to run, when, in which slot, and what a result
+//! means; a [`Backend`] only starts one attempt, reports once when it is
+//! over, and stops it on request. [`Local`] runs jobs on this machine
+//! through the crate's engine (and duct expressions through duct). Running
+//! jobs elsewhere (over ssh, on a cluster) is a new backend, not a new pool.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::command::Command;
+use crate::error::Error;
+use crate::exec::{Control, Request};
+use crate::reactor::{self, OnDone};
+use crate::spawn::Mode;
+
+use super::job::Job;
+use super::output::{self, Sinks};
+
+/// Everything about one attempt that is not the job itself.
+pub(crate) struct Launch {
+    pub(crate) seq: u64,
+    pub(crate) slot: usize,
+    /// The per-job timeout (the command's own, if shorter, still applies).
+    pub(crate) timeout: Option<Duration>,
+    /// The pool's deadline.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) sinks: Sinks,
+}
+
+/// How to stop a running attempt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum StopHow {
+    /// With the job's stop sequence; reported as a cancel.
+    Cancel,
+    /// With `SIGKILL`, at once.
+    Kill,
+}
+
+/// A started attempt, as the pool holds it.
+pub(crate) struct Started {
+    pub(crate) stopper: Arc<dyn Stopper>,
+    /// The process ids, where known.
+    pub(crate) pids: Vec<u32>,
+}
+
+/// Stops a running attempt; harmless once it is over.
+pub(crate) trait Stopper: Send + Sync {
+    fn stop(&self, how: StopHow);
+}
+
+/// Runs attempts of jobs.
+pub(crate) trait Backend: Send + Sync {
+    /// Starts one attempt of `job` (called on one of the pool's spawning
+    /// threads, so it may block while the job starts). `on_done` is called
+    /// exactly once with its result when it is over, from any thread,
+    /// possibly before `start` returns. An error means nothing was started
+    /// and `on_done` is dropped without being called.
+    fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error>;
+}
+
+/// Runs jobs on this machine.
+pub(crate) struct Local;
+
+impl Backend for Local {
+    fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
+        match job {
+            Job::Command(command) => start_command(command, launch, on_done),
+            #[cfg(feature = "duct")]
+            Job::Duct(expression) => super::duct::start(expression, launch, on_done),
+        }
+    }
+}
+
+/// Starts a command on the shared background loop: its pipes and exit are
+/// watched there with every other running command, so a job costs no thread.
+fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
+    let seq = launch.seq;
+    let tagged = matches!(launch.sinks, Sinks::Tagged);
+    let command = prepare(command, launch);
+    let mode = if tagged { Mode::Events } else { Mode::Start };
+    let (mut exec, stdin) = command.exec(mode)?;
+    // A `stdin_pipe` job gets end of file: nobody writes to it.
+    drop(stdin);
+    if tagged {
+        exec.set_line_sink(output::tagged_sink(seq));
+    }
+    let pids = exec.pids();
+    let control = exec.control().clone();
+    reactor::submit(exec, on_done);
+    Ok(Started {
+        stopper: Arc::new(ControlStopper(control)),
+        pids,
+    })
+}
+
+/// The command as this attempt runs it: the pool's settings layered over
+/// the command's own (which win where they are stricter or more specific).
+fn prepare(command: &Command, launch: Launch) -> Command {
+    let mut c = command.clone();
+    // Jobs read nothing from this process unless asked, as with xargs.
+    if c.node.opts.stdin.is_none() {
+        c = c.stdin_null();
+    }
+    c = c
+        .env("PROCESSION_SEQ", launch.seq.to_string())
+        .env("PROCESSION_SLOT", launch.slot.to_string());
+    // The command's own limits stay when they are stricter.
+    if let Some(timeout) = launch
+        .timeout
+        .filter(|t| c.node.opts.timeout.is_none_or(|own| *t < own))
+    {
+        c = c.timeout(timeout);
+    }
+    if let Some(deadline) = launch
+        .deadline
+        .filter(|d| c.node.opts.deadline.is_none_or(|own| *d < own))
+    {
+        c = c.deadline(deadline);
+    }
+    match launch.sinks {
+        Sinks::AsCommand => c,
+        Sinks::Null => c.stdout_null().stderr_null(),
+        Sinks::Capture(Some(limit), keep) => c
+            .stdout_capture_limit(limit, keep)
+            .stderr_capture_limit(limit, keep),
+        Sinks::Capture(None, _) => c.stdout_capture().stderr_capture(),
+        Sinks::Files(out, err) => c.stdout_file(out).stderr_file(err),
+        // `Mode::Events` captures both streams as lines over the command's
+        // own outermost settings.
+        Sinks::Tagged => c,
+    }
+}
+
+struct ControlStopper(Arc<Control>);
+
+impl Stopper for ControlStopper {
+    fn stop(&self, how: StopHow) {
+        self.0.post(match how {
+            StopHow::Cancel => Request::Cancel,
+            StopHow::Kill => Request::Kill,
+        });
+    }
+}

@@ -1,0 +1,769 @@
+//! The driver of one batch: it pulls jobs from its input, prepares them,
+//! collects their starts and ends, applies the retry and halt rules, writes
+//! the job log, fires events, and hands out finished jobs, in completion
+//! order or in input order.
+//!
+//! A batch runs on the thread that iterates over it (the caller's, for
+//! [`map`](crate::Pool::map) and [`as_completed`](crate::Pool::as_completed);
+//! the pool's coordinator, for submitted jobs), and only while that thread
+//! is inside `next`. The driver keeps a few jobs prepared ahead (at most
+//! [`AHEAD`], and never more than the pool's size): pulled from the input,
+//! numbered, their output files ready. When a slot frees up, the thread
+//! that freed it hands the next prepared job to a spawning thread at once
+//! (see `state.rs`), so a slot never waits for the driver, and the driver
+//! never waits for an `exec`. Between two calls of `next`, running jobs go
+//! on and the prepared ones still start, but no new job is pulled.
+//!
+//! The inbox tells the driver, in order, that an attempt started (or could
+//! not start) and that it ended; an end that overtakes its start waits for
+//! it.
+//!
+//! Memory: the batch holds its running and prepared jobs, retries waiting
+//! for their delay, and finished jobs not yet handed out. For input order
+//! that last set is bounded by the reorder window: a job is only pulled
+//! while fewer than `window` jobs separate it from the oldest one not yet
+//! handed out.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::error::Error;
+use crate::output::Output;
+
+use super::backend::{StopHow, Stopper};
+use super::job::{Done, HaltReason, Job, JobEvent, Summary};
+use super::output::{self, JobOutput, Sinks, Spool};
+use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
+use super::progress::Bar;
+use super::state::{Completion, Inner, Message, Prepared, Spawned, State};
+
+/// The most jobs a batch prepares ahead of free slots.
+const AHEAD: usize = 4;
+
+/// What an input gives when asked for a job.
+pub(crate) enum Pull {
+    /// A job, with its sequence number if the input assigns them.
+    Job(Job, Option<u64>),
+    /// Nothing now; ask again after a notification.
+    Later,
+    /// Nothing ever again.
+    End,
+}
+
+/// Where a batch's jobs come from.
+pub(crate) trait Input {
+    /// The next job. Called without the pool's lock held.
+    fn pull(&mut self, inner: &Inner) -> Pull;
+    /// Whether `pull` may give a job now (called under the lock, to decide
+    /// whether to wait).
+    fn ready(&self, state: &State) -> bool;
+    /// How many jobs are left, when known.
+    fn remaining(&self) -> Option<u64>;
+    /// Whether the input is known to be over without pulling (called
+    /// under the lock).
+    fn ended(&self, _state: &State) -> bool {
+        false
+    }
+}
+
+/// A caller's iterator of jobs, pulled lazily.
+pub(crate) struct IterInput<I>(pub(crate) I);
+
+impl<I> Input for IterInput<I>
+where
+    I: Iterator,
+    I::Item: Into<Job>,
+{
+    fn pull(&mut self, _: &Inner) -> Pull {
+        match self.0.next() {
+            Some(job) => Pull::Job(job.into(), None),
+            None => Pull::End,
+        }
+    }
+
+    fn ready(&self, _: &State) -> bool {
+        true
+    }
+
+    fn remaining(&self) -> Option<u64> {
+        match self.0.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        }
+    }
+}
+
+/// An attempt prepared, being spawned, or running.
+struct Running {
+    job: Job,
+    attempt: u32,
+    /// 0 until it starts.
+    slot: usize,
+    start: Instant,
+    start_time: SystemTime,
+    stopper: Option<Arc<dyn Stopper>>,
+    spool: Option<Spool>,
+    /// The `Started` callback panicked with this message.
+    panic: Option<String>,
+    /// The batch stopped it.
+    stopped: Option<StopCause>,
+    /// Its start has not been reported yet.
+    spawning: bool,
+    /// Its end, when reported before its start.
+    early: Option<Completion>,
+    /// For a retry: the report of the attempt before, to hand out if this
+    /// one never starts.
+    last: Option<Done>,
+}
+
+/// A failed job waiting for its retry delay.
+struct Waiting {
+    job: Job,
+    seq: u64,
+    attempt: u32,
+    due: Instant,
+    spool: Option<Spool>,
+    /// The report to hand out if the retry never starts.
+    last: Done,
+}
+
+/// A finished job, with its grouped output still to copy out.
+struct Ready {
+    done: Done,
+    spool: Option<Spool>,
+}
+
+/// Finished jobs not yet handed out.
+enum Outbox {
+    Completed(VecDeque<Ready>),
+    /// By sequence number; `None` marks a job pulled but never started.
+    Ordered {
+        next: u64,
+        buffer: BTreeMap<u64, Option<Ready>>,
+    },
+}
+
+impl Outbox {
+    fn push(&mut self, seq: u64, ready: Option<Ready>) {
+        match self {
+            Outbox::Completed(queue) => queue.extend(ready),
+            Outbox::Ordered { buffer, .. } => {
+                buffer.insert(seq, ready);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Ready> {
+        match self {
+            Outbox::Completed(queue) => queue.pop_front(),
+            Outbox::Ordered { next, buffer } => loop {
+                let entry = buffer.remove(next)?;
+                *next += 1;
+                if entry.is_some() {
+                    return entry;
+                }
+            },
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Outbox::Completed(queue) => queue.is_empty(),
+            Outbox::Ordered { buffer, .. } => buffer.is_empty(),
+        }
+    }
+}
+
+/// One batch of jobs. See the module docs.
+pub(crate) struct Batch<'p, I: Input> {
+    inner: &'p Arc<Inner>,
+    id: u64,
+    pub(crate) input: I,
+    input_done: bool,
+    next_seq: u64,
+    /// Jobs prepared, being spawned or running, by sequence number.
+    running: HashMap<u64, Running>,
+    /// How many of `running` are prepared and not yet spawning.
+    prepared: usize,
+    ahead: usize,
+    waiting: Vec<Waiting>,
+    out: Outbox,
+    tally: Tally,
+    summary: Summary,
+    halted: Option<HaltReason>,
+    terminated: bool,
+    over: bool,
+    bar: Bar,
+    /// Emptied spool files, for the next grouped jobs.
+    spares: Vec<Spool>,
+}
+
+impl<'p, I: Input> Batch<'p, I> {
+    /// A batch handing out jobs as they complete, or in input order.
+    pub(crate) fn new(inner: &'p Arc<Inner>, input: I, ordered: bool) -> Batch<'p, I> {
+        let out = if ordered {
+            Outbox::Ordered {
+                next: 1,
+                buffer: BTreeMap::new(),
+            }
+        } else {
+            Outbox::Completed(VecDeque::new())
+        };
+        let bar = Bar::new(&inner.config, input.remaining());
+        Batch {
+            id: inner.open_batch(),
+            inner,
+            input,
+            input_done: false,
+            next_seq: 1,
+            running: HashMap::new(),
+            prepared: 0,
+            ahead: inner.config.jobs.min(AHEAD),
+            waiting: Vec::new(),
+            out,
+            tally: Tally::default(),
+            summary: Summary::default(),
+            halted: None,
+            terminated: false,
+            over: false,
+            bar,
+            spares: Vec::new(),
+        }
+    }
+
+    /// The counts so far.
+    pub(crate) fn summary(&self) -> Summary {
+        let mut summary = self.summary.clone();
+        summary.halted = self.halted;
+        summary
+    }
+
+    /// The next finished job, preparing jobs as slots free up; `None` once
+    /// the batch is over.
+    pub(crate) fn next(&mut self) -> Option<Done> {
+        loop {
+            if let Some(ready) = self.out.pop() {
+                return Some(self.emit(ready));
+            }
+            if self.over {
+                return None;
+            }
+            self.prepare_jobs();
+            if let Some(ready) = self.out.pop() {
+                return Some(self.emit(ready));
+            }
+            if self.is_over() {
+                self.finish();
+                return None;
+            }
+            for message in self.wait() {
+                self.receive(message);
+            }
+        }
+    }
+
+    fn is_over(&self) -> bool {
+        self.running.is_empty()
+            && self.waiting.is_empty()
+            && self.out.is_empty()
+            && (self.input_done || self.halted.is_some())
+    }
+
+    fn finish(&mut self) {
+        self.over = true;
+        if self.halted.is_some() && !self.input_done {
+            self.summary.skipped += self.input.remaining().unwrap_or(0);
+        }
+        self.summary.halted = self.halted;
+        self.bar.finish();
+    }
+
+    /// Hands a finished job out, copying its grouped output first.
+    fn emit(&mut self, ready: Ready) -> Done {
+        if let Some(mut spool) = ready.spool {
+            self.bar.suspend(|| spool.copy_out());
+            if self.spares.len() < self.inner.config.jobs && spool.reset().is_ok() {
+                self.spares.push(spool);
+            }
+        }
+        ready.done
+    }
+
+    /// Whether a new job may be pulled, as far as input order is concerned.
+    fn window_ok(&self) -> bool {
+        match &self.out {
+            Outbox::Completed(_) => true,
+            Outbox::Ordered { next, .. } => self.next_seq - next < self.inner.config.window as u64,
+        }
+    }
+
+    /// Notices the deadline and a terminated pool.
+    fn check_stops(&mut self, now: Instant) {
+        if self.halted.is_some() {
+            return;
+        }
+        if self.terminated {
+            self.halt(HaltReason::Terminated);
+        } else if self.inner.config.deadline.is_some_and(|d| now >= d) {
+            self.halt(HaltReason::Deadline);
+        }
+    }
+
+    /// Whether a retry is due or a new job may be pulled.
+    fn has_work(&self, now: Instant) -> bool {
+        self.waiting.iter().any(|w| w.due <= now) || (!self.input_done && self.window_ok())
+    }
+
+    /// Prepares jobs (due retries first) until `ahead` are waiting for a
+    /// slot, the input has nothing now, or the rules say stop.
+    fn prepare_jobs(&mut self) {
+        loop {
+            let now = Instant::now();
+            self.check_stops(now);
+            if self.halted.is_some() || self.prepared >= self.ahead || !self.has_work(now) {
+                return;
+            }
+            {
+                let mut state = self.inner.lock();
+                self.terminated |= state.terminated.is_some();
+                // Messages come first: they keep the count of prepared jobs
+                // right, and an endless input of quick jobs must not keep
+                // us here.
+                if state.shared(self.id).is_some_and(|s| !s.inbox.is_empty()) {
+                    return;
+                }
+            }
+            if self.terminated {
+                continue;
+            }
+            let (job, seq, attempt, spool, last) =
+                match self.waiting.iter().position(|w| w.due <= now) {
+                    Some(i) => {
+                        let w = self.waiting.swap_remove(i);
+                        (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                    }
+                    None => match self.input.pull(self.inner) {
+                        Pull::Job(job, seq) => {
+                            let seq = seq.unwrap_or(self.next_seq);
+                            self.next_seq = self.next_seq.max(seq + 1);
+                            (job, seq, 1, None, None)
+                        }
+                        Pull::Later => return,
+                        Pull::End => {
+                            self.input_done = true;
+                            return;
+                        }
+                    },
+                };
+            self.prepare(job, seq, attempt, spool, last);
+        }
+    }
+
+    /// Prepares one attempt and queues it for a slot. A job whose output
+    /// files cannot be set up is reported at once, with that error.
+    fn prepare(
+        &mut self,
+        job: Job,
+        seq: u64,
+        attempt: u32,
+        spool: Option<Spool>,
+        last: Option<Done>,
+    ) {
+        let mut run = Running {
+            job,
+            attempt,
+            slot: 0,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            stopper: None,
+            spool,
+            panic: None,
+            stopped: None,
+            spawning: true,
+            early: None,
+            last,
+        };
+        match self.sinks_for(seq, &mut run) {
+            Ok(sinks) => {
+                let prepared = Prepared {
+                    key: (self.id, seq),
+                    job: run.job.clone(),
+                    sinks,
+                };
+                self.running.insert(seq, run);
+                self.prepared += 1;
+                self.inner.prepare(prepared);
+            }
+            Err(error) => {
+                run.spawning = false;
+                self.running.insert(seq, run);
+                self.complete(Completion {
+                    seq,
+                    result: Err(error),
+                    ended: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// Where this attempt's output goes, creating its files if needed.
+    fn sinks_for(&mut self, seq: u64, run: &mut Running) -> Result<Sinks, Error> {
+        let file_error = |e| Error::io(format!("cannot set up the output files of job #{seq}"), e);
+        let spares = &mut self.spares;
+        let mut grouped = |run: &mut Running| -> Result<Sinks, Error> {
+            match &mut run.spool {
+                // A retry starts from empty files.
+                Some(spool) => spool.reset().map_err(file_error)?,
+                None => match spares.pop() {
+                    Some(spare) => run.spool = Some(spare),
+                    None => run.spool = Some(Spool::new().map_err(file_error)?),
+                },
+            }
+            run.spool
+                .as_ref()
+                .expect("just set")
+                .sinks()
+                .map_err(file_error)
+        };
+        Ok(match &self.inner.config.output {
+            JobOutput::AsCommand => Sinks::AsCommand,
+            JobOutput::Discard => Sinks::Null,
+            JobOutput::Capture { limit, keep } => Sinks::Capture(*limit, *keep),
+            JobOutput::Files(dir) => output::result_files(dir, seq).map_err(file_error)?,
+            JobOutput::Grouped => grouped(run)?,
+            JobOutput::Tagged if streams_lines(&run.job) => Sinks::Tagged,
+            JobOutput::Tagged => grouped(run)?,
+        })
+    }
+
+    /// Handles one message of the inbox.
+    fn receive(&mut self, message: Message) {
+        match message {
+            Message::Started(spawned) => self.started(spawned),
+            Message::Done(completion) => match self.running.get_mut(&completion.seq) {
+                Some(run) if run.spawning => run.early = Some(completion),
+                Some(_) => self.complete(completion),
+                None => {}
+            },
+        }
+    }
+
+    /// A spawning thread reported an attempt's start.
+    fn started(&mut self, spawned: Spawned) {
+        let seq = spawned.seq;
+        if spawned.skipped {
+            self.unprepare(seq);
+            return;
+        }
+        let Some(run) = self.running.get_mut(&seq) else {
+            return;
+        };
+        self.prepared -= 1;
+        if run.attempt > 1 {
+            self.summary.retries += 1;
+        }
+        run.spawning = false;
+        run.slot = spawned.slot;
+        run.start = spawned.at;
+        run.start_time = spawned.time;
+        match spawned.result {
+            Ok(started) => {
+                if run.stopped.is_some() {
+                    // A halt came while it was being spawned.
+                    started.stopper.stop(StopHow::Cancel);
+                }
+                run.stopper = Some(started.stopper);
+                self.event_started(seq, &started.pids);
+                let early = self.running.get_mut(&seq).and_then(|r| r.early.take());
+                if let Some(completion) = early {
+                    self.complete(completion);
+                }
+            }
+            Err(error) => self.complete(Completion {
+                seq,
+                result: Err(error),
+                ended: Instant::now(),
+            }),
+        }
+    }
+
+    fn event_started(&mut self, seq: u64, pids: &[u32]) {
+        let Some(on_event) = &self.inner.config.on_event else {
+            return;
+        };
+        let Some(run) = self.running.get_mut(&seq) else {
+            return;
+        };
+        let command = run.job.to_string();
+        let event = JobEvent::Started {
+            seq,
+            slot: run.slot,
+            attempt: run.attempt,
+            pids,
+            command: &command,
+        };
+        if let Err(message) = guarded(|| on_event(&event)) {
+            run.panic = Some(message);
+        }
+    }
+
+    /// Waits for news of this batch's attempts, for room to prepare a job,
+    /// or for the next timer; returns the news.
+    fn wait(&mut self) -> VecDeque<Message> {
+        let mut state = self.inner.lock();
+        loop {
+            self.terminated |= state.terminated.is_some();
+            if let Some(shared) = state.shared(self.id) {
+                if !shared.inbox.is_empty() {
+                    return std::mem::take(&mut shared.inbox);
+                }
+            }
+            if !self.input_done && self.input.ended(&state) {
+                self.input_done = true;
+                return VecDeque::new();
+            }
+            let now = Instant::now();
+            if self.halted.is_none() {
+                let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
+                let room = self.prepared < self.ahead && self.has_work(now);
+                if self.terminated || deadline_passed || (room && self.input.ready(&state)) {
+                    return VecDeque::new();
+                }
+            }
+            state = self.inner.wait(state, self.next_timer(now));
+        }
+    }
+
+    /// When the batch next has something to do without being notified: a
+    /// retry comes due, or the deadline passes.
+    fn next_timer(&self, now: Instant) -> Option<Instant> {
+        if self.halted.is_some() {
+            return None;
+        }
+        let retries = self.waiting.iter().map(|w| w.due).filter(|due| *due > now);
+        retries.chain(self.inner.config.deadline).min()
+    }
+
+    /// An attempt ended: retry it, or report the job.
+    fn complete(&mut self, completion: Completion) {
+        let Some(run) = self.running.remove(&completion.seq) else {
+            return;
+        };
+        let mut result = completion.result;
+        if let Some(message) = run.panic {
+            result = Err(callback_error(completion.seq, &message));
+        }
+        let stopped = run
+            .stopped
+            .or_else(|| self.stop_cause(&result, completion.ended));
+        let failure = policy::classify(&result, stopped);
+        let done = Done {
+            seq: completion.seq,
+            slot: run.slot,
+            attempts: run.attempt,
+            command: run.job.to_string(),
+            start_time: run.start_time,
+            elapsed: completion.ended.saturating_duration_since(run.start),
+            result,
+            failure,
+        };
+        let retry = failure
+            .filter(|_| self.halted.is_none())
+            .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
+        match retry {
+            Some(delay) => self.waiting.push(Waiting {
+                job: run.job,
+                seq: completion.seq,
+                attempt: run.attempt + 1,
+                due: completion.ended + delay,
+                spool: run.spool,
+                last: done,
+            }),
+            None => self.report(done, run.spool),
+        }
+        if self.inner.config.halt != Halt::Never {
+            self.inner.resume(self.id);
+        }
+    }
+
+    /// Whether the pool (not the batch) stopped an attempt with this result.
+    fn stop_cause(&self, result: &Result<Output, Error>, ended: Instant) -> Option<StopCause> {
+        match result {
+            Err(Error::Cancelled(_))
+                if self.terminated || self.inner.lock().terminated.is_some() =>
+            {
+                Some(StopCause::Terminate)
+            }
+            Err(Error::Timeout(e))
+                if e.limit().is_none()
+                    && self.inner.config.deadline.is_some_and(|d| ended >= d) =>
+            {
+                Some(StopCause::Deadline)
+            }
+            _ => None,
+        }
+    }
+
+    /// A job finished for good: event, job log, counts, halt rule, and
+    /// into the outbox.
+    fn report(&mut self, mut done: Done, spool: Option<Spool>) {
+        if let Some(on_event) = &self.inner.config.on_event {
+            if let Err(message) = guarded(|| on_event(&JobEvent::Finished(&done))) {
+                done.result = Err(callback_error(done.seq, &message));
+                done.failure = Some(Failure::Other);
+            }
+        }
+        if let Some(log) = &self.inner.config.joblog {
+            log.record(&done);
+        }
+        self.summary.finished += 1;
+        match done.failure {
+            None => self.summary.succeeded += 1,
+            Some(Failure::Stopped(_)) => self.summary.stopped += 1,
+            Some(_) => self.summary.failed += 1,
+        }
+        if !matches!(done.failure, Some(Failure::Stopped(_))) {
+            self.tally.finished += 1;
+            self.tally.failed += u64::from(done.failure.is_some());
+        }
+        self.bar.finished(&done);
+        self.out.push(done.seq, Some(Ready { done, spool }));
+        match policy::halt_action(&self.inner.config.halt, self.tally) {
+            HaltAction::Continue => {}
+            HaltAction::StopStarting => self.halt(HaltReason::Soon),
+            HaltAction::StopAll => self.halt(HaltReason::Now),
+        }
+    }
+
+    /// Starts no more jobs; for `Now`, stops the running ones. Prepared
+    /// jobs are taken back (skipped), and retries that have not started are
+    /// reported with their last attempt.
+    fn halt(&mut self, reason: HaltReason) {
+        let escalate = reason == HaltReason::Now && self.halted == Some(HaltReason::Soon);
+        if self.halted.is_some() && !escalate {
+            return;
+        }
+        self.halted = Some(reason);
+        for prepared in self.inner.withdraw(self.id) {
+            self.unprepare(prepared.key.1);
+        }
+        if reason == HaltReason::Now {
+            // Those still being spawned are stopped once they start.
+            for run in self.running.values_mut() {
+                run.stopped = Some(StopCause::Halt);
+                if let Some(stopper) = &run.stopper {
+                    stopper.stop(StopHow::Cancel);
+                }
+            }
+        }
+        for waiting in std::mem::take(&mut self.waiting) {
+            self.report(waiting.last, waiting.spool);
+        }
+    }
+
+    /// Forgets a prepared attempt that will never start: a first attempt
+    /// counts as skipped; a retry is reported with its attempt before.
+    fn unprepare(&mut self, seq: u64) {
+        let Some(run) = self.running.remove(&seq) else {
+            return;
+        };
+        self.prepared -= 1;
+        match run.last {
+            Some(last) => self.report(last, run.spool),
+            None => {
+                self.summary.skipped += 1;
+                self.out.push(seq, None);
+                if let Some(spool) = run.spool {
+                    self.spares.push(spool);
+                }
+            }
+        }
+    }
+}
+
+impl<I: Input> Drop for Batch<'_, I> {
+    /// Forgets the prepared jobs, kills the running ones and waits until
+    /// they are reaped.
+    fn drop(&mut self) {
+        for prepared in self.inner.withdraw(self.id) {
+            self.running.remove(&prepared.key.1);
+        }
+        for run in self.running.values() {
+            if let Some(stopper) = &run.stopper {
+                stopper.stop(StopHow::Kill);
+            }
+        }
+        let mut state = self.inner.lock();
+        while !self.running.is_empty() {
+            let messages = state
+                .shared(self.id)
+                .map(|s| std::mem::take(&mut s.inbox))
+                .unwrap_or_default();
+            for message in messages {
+                self.forget(message);
+            }
+            if !self.running.is_empty() {
+                state = self.inner.wait(state, None);
+            }
+        }
+        drop(state);
+        self.inner.close_batch(self.id);
+    }
+}
+
+impl<I: Input> Batch<'_, I> {
+    /// While dropping: kills what starts, forgets what ends.
+    fn forget(&mut self, message: Message) {
+        match message {
+            Message::Started(Spawned {
+                seq,
+                result: Ok(started),
+                ..
+            }) => {
+                started.stopper.stop(StopHow::Kill);
+                match self.running.get_mut(&seq) {
+                    Some(run) if run.early.is_some() => {
+                        self.running.remove(&seq);
+                    }
+                    Some(run) => run.spawning = false,
+                    None => {}
+                }
+            }
+            Message::Started(Spawned { seq, .. }) => {
+                self.running.remove(&seq);
+            }
+            Message::Done(completion) => match self.running.get_mut(&completion.seq) {
+                Some(run) if run.spawning => run.early = Some(completion),
+                _ => {
+                    self.running.remove(&completion.seq);
+                }
+            },
+        }
+    }
+}
+
+/// Whether the backend can stream this job's lines (duct expressions
+/// cannot).
+fn streams_lines(job: &Job) -> bool {
+    matches!(job, Job::Command(_))
+}
+
+/// Runs a user callback, turning a panic into its message.
+pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_string())
+    })
+}
+
+fn callback_error(seq: u64, message: &str) -> Error {
+    Error::io(
+        format!("the pool's event callback panicked on job #{seq}"),
+        std::io::Error::other(message.to_string()),
+    )
+}

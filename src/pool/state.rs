@@ -1,0 +1,416 @@
+//! What the threads of a pool share, and how a freed slot is refilled.
+//!
+//! Shared, under one mutex: the free slots; the registry of running
+//! attempts (so that `terminate` and drop reach every one); for each batch,
+//! its inbox (its attempts' starts and ends, in order) and its queue of
+//! prepared jobs; and the queue of submitted jobs.
+//!
+//! The refill path never waits for a batch's driver: a driver prepares a
+//! few jobs ahead (pulled from its input, numbered, their output files
+//! ready), and whoever frees a slot (the engine's background thread when an
+//! attempt ends, a spawning thread when a spawn fails, a driver that just
+//! prepared a job) hands the next prepared job to a spawning thread at
+//! once. Critical sections are a few pushes and pops; no user code and no
+//! system call runs under the lock.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cancel::lock;
+use crate::error::Error;
+use crate::output::Output;
+use crate::reactor::OnDone;
+
+use super::backend::{Backend, Launch, Started, StopHow, Stopper};
+use super::job::{HaltReason, Job, JobEvent, Summary};
+use super::joblog::JobLog;
+use super::output::{JobOutput, Sinks};
+use super::policy::{Halt, Retry};
+use super::spawner::{self, Task};
+use super::submit::Cell;
+
+/// The event callback.
+pub(crate) type OnEvent = Arc<dyn Fn(&JobEvent<'_>) + Send + Sync>;
+
+/// A pool's settings, fixed at build time.
+pub(crate) struct Config {
+    pub(crate) jobs: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) halt: Halt,
+    pub(crate) retry: Retry,
+    pub(crate) output: JobOutput,
+    pub(crate) on_event: Option<OnEvent>,
+    pub(crate) joblog: Option<JobLog>,
+    pub(crate) window: usize,
+    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
+    pub(crate) progress: bool,
+}
+
+/// A running attempt's key: its batch and sequence number.
+pub(crate) type Key = (u64, u64);
+
+/// What a batch hears about its attempts, in order.
+pub(crate) enum Message {
+    /// A spawning thread started the attempt (or failed to).
+    Started(Spawned),
+    /// The attempt is over.
+    Done(Completion),
+}
+
+/// An attempt's start, reported by the spawning thread.
+pub(crate) struct Spawned {
+    pub(crate) seq: u64,
+    pub(crate) slot: usize,
+    /// The pool was terminated before the spawn: nothing was started.
+    pub(crate) skipped: bool,
+    pub(crate) result: Result<Started, Error>,
+    /// When the spawn began.
+    pub(crate) at: Instant,
+    pub(crate) time: SystemTime,
+}
+
+/// A finished attempt, on its way to its batch.
+pub(crate) struct Completion {
+    pub(crate) seq: u64,
+    pub(crate) result: Result<Output, Error>,
+    pub(crate) ended: Instant,
+}
+
+/// An attempt ready to start as soon as a slot is free.
+pub(crate) struct Prepared {
+    pub(crate) key: Key,
+    pub(crate) job: Job,
+    pub(crate) sinks: Sinks,
+}
+
+/// A job handed to [`submit`](crate::Pool::submit), waiting for a slot.
+pub(crate) struct Submitted {
+    pub(crate) seq: u64,
+    pub(crate) job: Job,
+    pub(crate) cell: Arc<Cell>,
+}
+
+/// One batch's side of the shared state.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) inbox: VecDeque<Message>,
+    pub(crate) ready: VecDeque<Prepared>,
+    /// An attempt failed under a halt policy: start nothing more until the
+    /// driver has judged it (see [`Inner::resume`]).
+    paused: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    free: BinaryHeap<Reverse<usize>>,
+    /// Every running attempt of every batch; `None` while it is being
+    /// spawned.
+    running: HashMap<Key, Option<Arc<dyn Stopper>>>,
+    batches: HashMap<u64, Shared>,
+    /// Set by terminate (cancel) or drop (kill): nothing more starts.
+    pub(crate) terminated: Option<StopHow>,
+    /// Set by close: nothing more is submitted.
+    pub(crate) closed: bool,
+    pub(crate) submit: SubmitState,
+}
+
+/// The submitted jobs' side of the state.
+#[derive(Default)]
+pub(crate) struct SubmitState {
+    pub(crate) queue: VecDeque<Submitted>,
+    pub(crate) next_seq: u64,
+    /// Submitted and not yet reported.
+    pub(crate) outstanding: u64,
+    /// The coordinator's batch's counts.
+    pub(crate) summary: Summary,
+    /// Jobs refused or left in the queue, reported without running.
+    pub(crate) skipped: u64,
+    /// Set when the coordinator's batch halted: later jobs are refused.
+    pub(crate) halted: Option<HaltReason>,
+    /// The coordinator thread is running (or starting).
+    pub(crate) coordinating: bool,
+    pub(crate) thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The pool itself, shared by its handle, its batches and its coordinator.
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) backend: Box<dyn Backend>,
+    state: Mutex<State>,
+    cv: Condvar,
+    next_batch: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    pub(crate) fn new(config: Config, backend: Box<dyn Backend>) -> Inner {
+        let state = State {
+            free: (1..=config.jobs).map(Reverse).collect(),
+            ..State::default()
+        };
+        Inner {
+            config,
+            backend,
+            state: Mutex::new(state),
+            cv: Condvar::new(),
+            next_batch: Default::default(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Wakes every thread waiting on the pool.
+    pub(crate) fn notify(&self) {
+        self.cv.notify_all();
+    }
+
+    /// Waits for a notification, or until `until`.
+    pub(crate) fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, State>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        match until {
+            None => self.cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                let timeout = t.saturating_duration_since(Instant::now());
+                self.cv
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        }
+    }
+
+    /// A new batch with an empty inbox.
+    pub(crate) fn open_batch(&self) -> u64 {
+        let id = self
+            .next_batch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock().batches.insert(id, Shared::default());
+        id
+    }
+
+    pub(crate) fn close_batch(&self, id: u64) {
+        self.lock().batches.remove(&id);
+    }
+
+    /// Queues a prepared attempt and starts what the free slots allow.
+    pub(crate) fn prepare(self: &Arc<Self>, prepared: Prepared) {
+        let tasks = {
+            let mut state = self.lock();
+            if let Some(shared) = state.batches.get_mut(&prepared.key.0) {
+                shared.ready.push_back(prepared);
+            }
+            self.dispatch(&mut state)
+        };
+        run_all(tasks);
+    }
+
+    /// Lets a paused batch's prepared attempts start again.
+    pub(crate) fn resume(self: &Arc<Self>, batch: u64) {
+        let tasks = {
+            let mut state = self.lock();
+            match state.batches.get_mut(&batch) {
+                Some(shared) if shared.paused => shared.paused = false,
+                _ => return,
+            }
+            self.dispatch(&mut state)
+        };
+        run_all(tasks);
+    }
+
+    /// Takes back a batch's prepared attempts that have not started.
+    pub(crate) fn withdraw(&self, batch: u64) -> Vec<Prepared> {
+        let mut state = self.lock();
+        match state.batches.get_mut(&batch) {
+            Some(shared) => shared.ready.drain(..).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Pairs free slots with prepared attempts: each pair is registered and
+    /// becomes a spawn task, to run once the lock is released.
+    fn dispatch(self: &Arc<Self>, state: &mut State) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        if state.terminated.is_some() || self.config.deadline.is_some_and(|d| Instant::now() >= d) {
+            return tasks;
+        }
+        while !state.free.is_empty() {
+            let next = state
+                .batches
+                .values_mut()
+                .filter(|b| !b.paused)
+                .find_map(|b| b.ready.pop_front());
+            let Some(prepared) = next else {
+                break;
+            };
+            let Some(Reverse(slot)) = state.free.pop() else {
+                break;
+            };
+            state.running.insert(prepared.key, None);
+            tasks.push(self.spawn_task(prepared, slot));
+        }
+        tasks
+    }
+
+    /// The task that spawns `prepared` in `slot` and reports how it went.
+    fn spawn_task(self: &Arc<Self>, prepared: Prepared, slot: usize) -> Task {
+        let inner = self.clone();
+        Box::new(move || {
+            let Prepared { key, job, sinks } = prepared;
+            let at = Instant::now();
+            let time = SystemTime::now();
+            let launch = Launch {
+                seq: key.1,
+                slot,
+                timeout: inner.config.timeout,
+                deadline: inner.config.deadline,
+                sinks,
+            };
+            let on_done = inner.on_done(key, slot);
+            let skipped = inner.lock().terminated.is_some();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if skipped {
+                    return Err(Error::io(
+                        format!("job #{} was not started", key.1),
+                        std::io::Error::other("the pool was terminated"),
+                    ));
+                }
+                inner.backend.start(&job, launch, on_done)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::io(
+                    format!("starting job #{} panicked", key.1),
+                    std::io::Error::other("a panic in the backend"),
+                ))
+            });
+            let spawned = Spawned {
+                seq: key.1,
+                slot,
+                skipped,
+                result,
+                at,
+                time,
+            };
+            inner.spawned(key, slot, spawned);
+        })
+    }
+
+    /// The callback that reports an attempt's end to its batch, and gives
+    /// its slot to the next prepared attempt.
+    pub(crate) fn on_done(self: &Arc<Self>, key: Key, slot: usize) -> OnDone {
+        let inner = self.clone();
+        // Under a halt policy, a failure must be judged before the batch
+        // starts anything more.
+        let pause_on_failure = self.config.halt != Halt::Never;
+        Box::new(move |result| {
+            let ended = Instant::now();
+            let tasks = {
+                let mut state = inner.lock();
+                state.finish(key, slot);
+                if let Some(shared) = state.batches.get_mut(&key.0) {
+                    shared.paused |= pause_on_failure && result.is_err();
+                    shared.inbox.push_back(Message::Done(Completion {
+                        seq: key.1,
+                        result,
+                        ended,
+                    }));
+                }
+                inner.dispatch(&mut state)
+            };
+            inner.notify();
+            run_all(tasks);
+        })
+    }
+
+    /// Reports a spawn's outcome to its batch (from a spawning thread): the
+    /// registry learns how to stop the attempt (and stops it at once if the
+    /// pool was terminated meanwhile), or forgets it and frees its slot.
+    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned) {
+        let (stop_now, tasks) = {
+            let mut state = self.lock();
+            let mut tasks = Vec::new();
+            let stop_now = match &spawned.result {
+                Ok(started) => state
+                    .started(key, &started.stopper)
+                    .map(|how| (started.stopper.clone(), how)),
+                Err(_) => {
+                    state.finish(key, slot);
+                    if let Some(shared) = state.batches.get_mut(&key.0) {
+                        shared.paused |= self.config.halt != Halt::Never;
+                    }
+                    tasks = self.dispatch(&mut state);
+                    None
+                }
+            };
+            if let Some(shared) = state.batches.get_mut(&key.0) {
+                shared.inbox.push_back(Message::Started(spawned));
+            }
+            (stop_now, tasks)
+        };
+        if let Some((stopper, how)) = stop_now {
+            stopper.stop(how);
+        }
+        self.notify();
+        run_all(tasks);
+    }
+
+    /// Stops every running attempt of every batch, and marks the pool so
+    /// that nothing more starts.
+    pub(crate) fn terminate(&self, how: StopHow) {
+        let stoppers: Vec<Arc<dyn Stopper>> = {
+            let mut state = self.lock();
+            if state.terminated != Some(StopHow::Kill) {
+                state.terminated = Some(how);
+            }
+            state.running.values().flatten().cloned().collect()
+        };
+        for stopper in stoppers {
+            stopper.stop(how);
+        }
+        self.notify();
+    }
+
+    /// Waits until no attempt of any batch is running.
+    pub(crate) fn wait_idle(&self) {
+        let mut state = self.lock();
+        while !state.running.is_empty() {
+            state = self.wait(state, None);
+        }
+    }
+}
+
+fn run_all(tasks: Vec<Task>) {
+    for task in tasks {
+        spawner::run(task);
+    }
+}
+
+impl State {
+    /// Records how to stop a spawned attempt. Returns how to stop it at
+    /// once if the pool was terminated meanwhile.
+    fn started(&mut self, key: Key, stopper: &Arc<dyn Stopper>) -> Option<StopHow> {
+        if let Some(entry) = self.running.get_mut(&key) {
+            *entry = Some(stopper.clone());
+            return self.terminated;
+        }
+        None
+    }
+
+    /// An attempt is over (or never started): it leaves the registry and
+    /// frees its slot.
+    fn finish(&mut self, key: Key, slot: usize) {
+        if self.running.remove(&key).is_some() {
+            self.free.push(Reverse(slot));
+        }
+    }
+
+    pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut Shared> {
+        self.batches.get_mut(&batch)
+    }
+}
