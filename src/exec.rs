@@ -35,6 +35,10 @@ const TICK: Duration = Duration::from_millis(5);
 /// The read buffer for pipes.
 const CHUNK: usize = 64 * 1024;
 
+/// The longest line the line iterators hand out; a longer one comes in
+/// pieces of this size, so memory stays bounded without newlines.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
 /// How much of a line-mode stream is also kept, for error messages.
 const LINE_TAIL: usize = 4096;
 
@@ -802,6 +806,15 @@ fn split_lines(partial: &mut Vec<u8>, data: &[u8], stream: Stream, out: &mut Vec
         rest = &rest[nl + 1..];
     }
     partial.extend_from_slice(rest);
+    // A stream without newlines must not grow without bound: hand out an
+    // overlong line in pieces.
+    while partial.len() >= MAX_LINE {
+        let tail = partial.split_off(MAX_LINE);
+        out.push_back(Line {
+            stream,
+            bytes: std::mem::replace(partial, tail),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -817,5 +830,16 @@ mod tests {
         let lines: Vec<_> = out.iter().map(|l| l.bytes.clone()).collect();
         assert_eq!(lines, [b"a".to_vec(), b"bc".to_vec(), b"".to_vec()]);
         assert_eq!(partial, b"d");
+    }
+
+    #[test]
+    fn an_overlong_line_comes_in_pieces() {
+        let mut partial = Vec::new();
+        let mut out = VecDeque::new();
+        let data = vec![b'x'; MAX_LINE * 2 + 10];
+        split_lines(&mut partial, &data, Stream::Stdout, &mut out);
+        let sizes: Vec<usize> = out.iter().map(|l| l.bytes.len()).collect();
+        assert_eq!(sizes, [MAX_LINE, MAX_LINE]);
+        assert_eq!(partial.len(), 10);
     }
 }

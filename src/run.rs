@@ -97,7 +97,8 @@ impl Command {
     ///
     /// Lines are split on `\n` (a `\r` before it is dropped) and decoded as
     /// UTF-8; a line that is not valid UTF-8 is an [`Error::NotUtf8`] item
-    /// and the iteration goes on. The command's timeout is enforced while you
+    /// and the iteration goes on. A line longer than 64 KiB comes in pieces
+    /// of 64 KiB, so output without newlines cannot exhaust memory. The command's timeout is enforced while you
     /// iterate. Dropping the iterator early kills the command's process tree.
     ///
     /// # Errors

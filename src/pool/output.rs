@@ -62,7 +62,8 @@ pub enum JobOutput {
     Grouped,
     /// Written to this process's stdout and stderr line by line as it comes,
     /// each line prefixed with `[seq] `. Lines of different jobs never mix,
-    /// but a partial line is held until its newline.
+    /// but a partial line is held until its newline (a line longer than
+    /// 64 KiB comes out in pieces, so memory stays bounded).
     Tagged,
 }
 
