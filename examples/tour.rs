@@ -10,7 +10,7 @@ use std::error::Error as StdError;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use procession::{CancelToken, Command, Error, Event, Keep, cmd, sh};
+use procession::{CancelToken, Command, Error, Event, Keep, Pool, cmd, sh};
 
 type Result<T = (), E = Box<dyn StdError>> = std::result::Result<T, E>;
 
@@ -419,14 +419,65 @@ fn stop_from_another_thread() -> Result {
 }
 
 // ---------------------------------------------------------------------------
-// POOL SECTION: to be written once the pool's API is settled (src/pool).
-// Replace the body of `pool()` with a short demonstration: a batch of
-// commands run N at a time, with their results.
-// ---------------------------------------------------------------------------
 fn pool() -> Result {
     section(
-        "Pools (coming)",
-        "Running many commands N at a time is being written; this section will show it.",
+        "A pool: many commands, N at a time",
+        "Pool::new(n) runs at most n jobs at once; map() gives results in input order, as_completed() as they finish.",
     );
+    let pool = Pool::new(3);
+    // Five jobs that take different times; each one sees its sequence number
+    // and slot in PROCESSION_SEQ and PROCESSION_SLOT, like GNU parallel's {#} and {%}.
+    let job = |i: u32| {
+        sh(format!(
+            "sleep 0.0{}; echo \"job $PROCESSION_SEQ ran in slot $PROCESSION_SLOT\"",
+            5 - i
+        ))
+        .stdout_capture()
+    };
+    println!("$ 5 jobs through Pool::new(3), results with map() (input order):");
+    let mut lines = Vec::new();
+    for done in pool.map((0..5).map(job)) {
+        let text = done.output().map(|o| o.stdout_lossy()).unwrap_or_default();
+        println!("-> #{} {}", done.seq(), text.trim());
+        lines.push(done.seq());
+    }
+    check(lines == [1, 2, 3, 4, 5], "map() keeps the input order")?;
+
+    println!("$ the same with as_completed() (finishing order), one job failing:");
+    let jobs = (0..5).map(|i| if i == 2 { sh("exit 7") } else { job(i) });
+    let mut completed = pool.as_completed(jobs);
+    for done in &mut completed {
+        match done.error() {
+            None => println!("-> #{} ok in {:.0?}", done.seq(), done.elapsed()),
+            Some(e) => println!("-> #{} failed: {e}", done.seq()),
+        }
+    }
+    let summary = completed.finish();
+    println!(
+        "-> summary: {} finished, {} succeeded, {} failed",
+        summary.finished, summary.succeeded, summary.failed
+    );
+    check(
+        summary.failed == 1 && summary.succeeded == 4,
+        "one job failed",
+    )?;
+
+    println!("$ a halt policy: stop starting jobs after the first failure");
+    let strict = Pool::builder().jobs(1).halt("soon,fail=1".parse()?).build();
+    let jobs = [sh("exit 1"), cmd!("true"), cmd!("true")];
+    let mut completed = strict.as_completed(jobs);
+    for done in &mut completed {
+        println!(
+            "-> #{} {}",
+            done.seq(),
+            if done.is_success() { "ok" } else { "failed" }
+        );
+    }
+    let summary = completed.finish();
+    println!(
+        "-> {} skipped, halted: {:?}",
+        summary.skipped, summary.halted
+    );
+    check(summary.skipped == 2, "the halt skipped the rest")?;
     Ok(())
 }

@@ -51,7 +51,24 @@
 //! a [`CancelToken`] or [`Handle::terminate`] stops the whole group with a
 //! [`StopSequence`] (`SIGTERM`, a grace period, `SIGKILL`), and reading never
 //! hangs on a pipe that a grandchild still holds (see
-//! [`drain_timeout`](Command::drain_timeout)).
+//! [`drain_timeout`](Command::drain_timeout)). Ctrl-C reaches the trees
+//! only if you opt in with [`forward_signals`].
+//!
+//! **Pools.** [`Pool`] runs many commands N at a time: results in input
+//! order ([`Pool::map`]) or as they finish ([`Pool::as_completed`]), single
+//! jobs ([`Pool::submit`]), lazy input, per-job timeouts, halt and retry
+//! policies, per-job output and a GNU parallel job log.
+//!
+//! ```
+//! use procession::{cmd, Pool};
+//!
+//! let pool = Pool::new(2);
+//! let sizes: Vec<String> = pool
+//!     .map(["a", "bb", "ccc"].iter().map(|w| cmd!("printf", w).pipe(cmd!("wc", "-c")).stdout_capture()))
+//!     .map(|done| done.output().unwrap().stdout_lossy().trim().to_string())
+//!     .collect();
+//! assert_eq!(sizes, ["1", "2", "3"]);
+//! ```
 //!
 //! # How it works
 //!
