@@ -327,7 +327,6 @@ impl Exec {
 
     /// Sends lines to `sink` as they arrive instead of queueing them (for
     /// runs in the background loop, where nobody pops the queue).
-    #[allow(dead_code)]
     pub(crate) fn set_line_sink(&mut self, sink: LineSink) {
         self.line_sink = Some(sink);
     }
@@ -767,16 +766,6 @@ impl Exec {
         Ok(output)
     }
 
-    /// The output read so far (for a handle's `try_wait` on a timeout
-    /// error, and for tests).
-    #[allow(dead_code)]
-    pub(crate) fn stdout_so_far(&self) -> Vec<u8> {
-        self.channels
-            .iter()
-            .find(|c| c.plan.owner.is_none() && c.plan.stream == Stream::Stdout)
-            .map(|c| c.capture.snapshot())
-            .unwrap_or_default()
-    }
 }
 
 impl Drop for Exec {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::command::Command;
 use crate::error::Error;
 use crate::exec::{Control, Request};
-use crate::reactor::{self, OnDone};
+use crate::reactor::OnDone;
 use crate::spawn::Mode;
 
 use super::job::Job;
@@ -73,8 +73,9 @@ impl Backend for Local {
     }
 }
 
-/// Starts a command on the shared background loop: its pipes and exit are
-/// watched there with every other running command, so a job costs no thread.
+/// Starts a command. Its pipes and exit are watched by the spawning thread
+/// while it has nothing else to do, else by the shared background loop with
+/// every other running command, so a job costs no thread (see `spawner`).
 fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
     let seq = launch.seq;
     let tagged = matches!(launch.sinks, Sinks::Tagged);
@@ -88,7 +89,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     }
     let pids = exec.pids();
     let control = exec.control().clone();
-    reactor::submit(exec, on_done);
+    super::spawner::adopt(exec, on_done);
     Ok(Started {
         stopper: Arc::new(ControlStopper(control)),
         pids,

@@ -99,8 +99,12 @@ use state::{Config, Inner};
 /// keeps a few jobs prepared ahead; the spawns themselves run on a few
 /// spawning threads shared by every pool (one per core, at most four),
 /// because `posix_spawn` returns only once the child has called `exec`, and
-/// one thread could keep only one `exec` in flight. A pool of 256 running
-/// jobs with captured output runs in four or five threads in all.
+/// one thread could keep only one `exec` in flight. A spawning thread with
+/// nothing to spawn watches the job it just started itself, like a plain
+/// spawn-and-wait loop, and hands it to the background thread as soon as
+/// another spawn is waiting: short jobs then pass between no threads at all.
+/// A pool of 256 running jobs with captured output runs in four or five
+/// threads in all.
 ///
 /// A job that fails under a [`Halt`] policy pauses its batch's starts until
 /// the driver has judged it, so a halt never starts one job too many.

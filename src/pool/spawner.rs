@@ -8,12 +8,24 @@
 //! of these threads, as many as the machine has cores (at most
 //! [`MAX_THREADS`]), started at the first job and kept for the life of the
 //! process. A job costs no thread of its own.
+//!
+//! **A spawning thread with nothing to spawn drives the job it just
+//! started** (see [`adopt`]), the way a plain spawn-and-wait loop would:
+//! when the job ends, the same thread reports it and, if that frees a slot,
+//! takes the next spawn without waking anyone. As soon as a spawn is queued
+//! it hands the running job to the crate's background loop and spawns. So a
+//! small pool of short jobs costs no hand-off between threads, and a large
+//! one still has at most one job per spawning thread outside the loop.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::cancel::lock;
+use crate::exec::Exec;
+use crate::reactor::{self, OnDone};
+use crate::sys::Waker;
 
 /// The most spawning threads, whatever the number of cores: spawns are
 /// short and CPU-bound, so more would not help.
@@ -24,9 +36,23 @@ pub(crate) type Task = Box<dyn FnOnce() + Send>;
 
 struct Spawner {
     queue: Mutex<VecDeque<Task>>,
+    /// How many tasks wait in `queue`, read without the lock by the threads
+    /// that drive a job.
+    queued: AtomicUsize,
     cv: Condvar,
+    /// The wakers of the threads driving a job, to call them back to spawn.
+    driving: Mutex<Vec<Arc<Waker>>>,
     /// No thread could be started: tasks run on the caller's thread.
     inline: AtomicBool,
+}
+
+thread_local! {
+    /// Set on the spawning threads.
+    static SPAWNING_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// A job the current task started, for this thread to drive.
+    static ADOPTED: RefCell<Option<(Exec, OnDone)>> = const { RefCell::new(None) };
+    /// The current thread drives a job (so it will not take a task at once).
+    static DRIVING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `task` (a spawn) on one of the spawning threads.
@@ -37,7 +63,31 @@ pub(crate) fn run(task: Task) {
         return;
     }
     lock(&spawner.queue).push_back(task);
+    spawner.queued.fetch_add(1, Ordering::SeqCst);
     spawner.cv.notify_one();
+    // A spawning thread that is free takes the task itself when it loops;
+    // otherwise call the driving threads back to it.
+    let free_spawning_thread = SPAWNING_THREAD.get() && !DRIVING.get();
+    if !free_spawning_thread {
+        for waker in lock(&spawner.driving).iter() {
+            waker.wake();
+        }
+    }
+}
+
+/// Takes a just-started job: on a spawning thread, the thread drives it
+/// once the current task returns (see the module docs); anywhere else it
+/// goes to the background loop.
+pub(crate) fn adopt(exec: Exec, on_done: OnDone) {
+    if SPAWNING_THREAD.get() {
+        ADOPTED.with(|slot| {
+            if let Some((earlier, done)) = slot.borrow_mut().replace((exec, on_done)) {
+                reactor::submit(earlier, done);
+            }
+        });
+    } else {
+        reactor::submit(exec, on_done);
+    }
 }
 
 fn spawner() -> &'static Spawner {
@@ -45,7 +95,9 @@ fn spawner() -> &'static Spawner {
     SPAWNER.get_or_init(|| {
         let spawner: &'static Spawner = Box::leak(Box::new(Spawner {
             queue: Mutex::new(VecDeque::new()),
+            queued: AtomicUsize::new(0),
             cv: Condvar::new(),
+            driving: Mutex::new(Vec::new()),
             inline: AtomicBool::new(false),
         }));
         let threads = std::thread::available_parallelism()
@@ -65,11 +117,15 @@ fn spawner() -> &'static Spawner {
 }
 
 fn work(spawner: &'static Spawner) {
+    SPAWNING_THREAD.set(true);
+    // Without an eventfd this thread still spawns; it just drives nothing.
+    let waker = Waker::new().ok().map(Arc::new);
     loop {
         let task = {
             let mut queue = lock(&spawner.queue);
             loop {
                 if let Some(task) = queue.pop_front() {
+                    spawner.queued.fetch_sub(1, Ordering::SeqCst);
                     break task;
                 }
                 queue = spawner.cv.wait(queue).unwrap_or_else(|e| e.into_inner());
@@ -78,5 +134,32 @@ fn work(spawner: &'static Spawner) {
         // A task reports its own errors and panics; this only keeps a
         // spawning thread alive whatever happens.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+        while let Some((exec, on_done)) = ADOPTED.take() {
+            match &waker {
+                Some(waker) => drive_while_idle(spawner, waker, exec, on_done),
+                None => reactor::submit(exec, on_done),
+            }
+        }
+    }
+}
+
+/// Drives `exec` on this thread until it ends or a spawn is queued; then
+/// reports it, or hands it to the background loop.
+fn drive_while_idle(spawner: &Spawner, waker: &Arc<Waker>, mut exec: Exec, on_done: OnDone) {
+    waker.reset();
+    exec.control().set_waker(waker.clone());
+    lock(&spawner.driving).push(waker.clone());
+    DRIVING.set(true);
+    reactor::drive(&mut exec, waker, |_| {
+        spawner.queued.load(Ordering::SeqCst) > 0
+    });
+    DRIVING.set(false);
+    lock(&spawner.driving).retain(|w| !Arc::ptr_eq(w, waker));
+    if exec.finished() {
+        let outcome = exec.outcome();
+        // `on_done` may queue the next spawn, which this thread then takes.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_done(outcome)));
+    } else {
+        reactor::submit(exec, on_done);
     }
 }
