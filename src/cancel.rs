@@ -41,11 +41,34 @@ struct Shared {
 
 impl CancelToken {
     /// A token that is not cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, CancelToken};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let token = CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// assert!(cmd!("true").cancel_on(&token).run()?.status.success());
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> CancelToken {
         CancelToken::default()
     }
 
     /// Stops every run this token was given to, now and from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, CancelToken};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let token = CancelToken::new();
+    /// let handle = cmd!("sleep", "10").cancel_on(&token).start()?;
+    /// token.clone().cancel(); // any clone will do
+    /// assert!(handle.wait().unwrap_err().is_cancelled());
+    /// # Ok(()) }
+    /// ```
     pub fn cancel(&self) {
         self.shared.cancelled.store(true, Ordering::SeqCst);
         let runs = std::mem::take(&mut *lock(&self.shared.runs));
@@ -55,6 +78,18 @@ impl CancelToken {
     }
 
     /// Whether [`cancel`](CancelToken::cancel) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::CancelToken;
+    ///
+    /// let token = CancelToken::new();
+    /// let clone = token.clone();
+    /// assert!(!clone.is_cancelled());
+    /// token.cancel();
+    /// assert!(clone.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.shared.cancelled.load(Ordering::SeqCst)
     }

@@ -6,6 +6,19 @@
 /// and [`Command::stderr_capture_limit`](crate::Command::stderr_capture_limit).
 /// Either way the child's output is read to the end, so the child never
 /// blocks on a full pipe, and memory stays bounded by the limit.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Keep};
+/// # fn main() -> Result<(), procession::Error> {
+/// let head = cmd!("printf", "abcdef").stdout_capture_limit(4, Keep::Head).run()?;
+/// assert_eq!(head.stdout, b"abcd");
+/// let tail = cmd!("printf", "abcdef").stdout_capture_limit(4, Keep::Tail).run()?;
+/// assert_eq!(tail.stdout, b"cdef");
+/// assert!(head.stdout_truncated && tail.stdout_truncated);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Keep {
     /// The first bytes (like `head -c`).
@@ -65,12 +78,6 @@ impl Capture {
         let truncated = self.total > self.buf.len() as u64;
         (self.buf, truncated)
     }
-
-    /// The bytes kept so far, without consuming the capture.
-    pub(crate) fn snapshot(&self) -> Vec<u8> {
-        let start = self.buf.len().saturating_sub(self.limit);
-        self.buf[start..].to_vec()
-    }
 }
 
 #[cfg(test)]
@@ -111,7 +118,6 @@ mod tests {
         for i in 0..100_000u32 {
             c.push(&[(i % 256) as u8]);
         }
-        assert_eq!(c.snapshot().len(), 10);
         let (got, truncated) = c.finish();
         let want: Vec<u8> = (99_990..100_000u32).map(|i| (i % 256) as u8).collect();
         assert_eq!(got, want);

@@ -42,30 +42,127 @@ use crate::status::ExitStatus;
 #[non_exhaustive]
 pub enum Error {
     /// The program could not be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("no-such-tool").run().unwrap_err();
+    /// assert!(matches!(err, Error::Spawn(_)));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"cannot run "no-such-tool": program "no-such-tool" was not found on PATH"#
+    /// );
+    /// ```
     #[error(transparent)]
     Spawn(Box<SpawnError>),
     /// The command ended with a status that counts as failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Error;
+    ///
+    /// let err = procession::sh("exit 2").run().unwrap_err();
+    /// assert!(matches!(err, Error::Exit(_)));
+    /// assert_eq!(err.to_string(), r#"command "/bin/sh -c 'exit 2'" exited with code 2"#);
+    /// ```
     #[error(transparent)]
     Exit(Box<ExitError>),
     /// The command ran past its timeout or deadline and was stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("sleep", "10").timeout(Duration::from_millis(20)).run().unwrap_err();
+    /// assert!(matches!(err, Error::Timeout(_)));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"command "sleep 10" timed out after 20ms and was stopped with SIGTERM"#
+    /// );
+    /// ```
     #[error(transparent)]
     Timeout(Box<StoppedError>),
     /// The command was stopped through a [`CancelToken`](crate::CancelToken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, CancelToken, Error};
+    ///
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// // A command given a cancelled token is stopped at once.
+    /// let err = cmd!("sleep", "10").cancel_on(&token).run().unwrap_err();
+    /// assert!(matches!(err, Error::Cancelled(_)));
+    /// ```
     #[error(transparent)]
     Cancelled(Box<StoppedError>),
     /// The command was not valid, so nothing was started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("").run().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidInput(_)));
+    /// assert_eq!(err.to_string(), r#"invalid command "''": the program name is empty"#);
+    /// ```
     #[error(transparent)]
     InvalidInput(Box<InvalidInputError>),
     /// Output that should be UTF-8 text was not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("printf", "\\377").read().unwrap_err();
+    /// assert!(matches!(err, Error::NotUtf8(_)));
+    /// assert!(err.to_string().starts_with(r#"the output of "printf '\377'" is not UTF-8"#));
+    /// ```
     #[error(transparent)]
     NotUtf8(Box<NotUtf8Error>),
     /// Another I/O error, with what we were doing when it happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, JobOutput, Pool};
+    ///
+    /// // A pool told to write each job's output under a path that cannot be a directory.
+    /// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
+    /// let done: Vec<_> = pool.map([cmd!("true")]).collect();
+    /// let err = done[0].error().expect("an error");
+    /// assert!(matches!(err, Error::Io(_)));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "cannot set up the output files of job #1: Not a directory (os error 20)"
+    /// );
+    /// ```
     #[error(transparent)]
     Io(Box<IoError>),
 }
 
 impl Error {
     /// The details of a timeout, if this is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::cmd;
+    ///
+    /// let limit = Duration::from_millis(20);
+    /// let err = cmd!("sleep", "10").timeout(limit).run().unwrap_err();
+    /// assert_eq!(err.timeout().and_then(|t| t.limit()), Some(limit));
+    /// assert!(cmd!("false").run().unwrap_err().timeout().is_none());
+    /// ```
     pub fn timeout(&self) -> Option<&StoppedError> {
         match self {
             Error::Timeout(e) => Some(e),
@@ -74,17 +171,47 @@ impl Error {
     }
 
     /// `true` if a [`CancelToken`](crate::CancelToken) stopped the command.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, CancelToken};
+    ///
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// let err = cmd!("sleep", "10").cancel_on(&token).run().unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// assert!(!cmd!("false").run().unwrap_err().is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled(_))
     }
 
     /// The status the command ended with, for [`Error::Exit`], and for
     /// [`Error::Timeout`] and [`Error::Cancelled`] (usually the stop signal).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = procession::sh("exit 3").run().unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.code()), Some(3));
+    /// // Nothing ran, so there is no status.
+    /// let err = procession::cmd!("no-such-tool").run().unwrap_err();
+    /// assert_eq!(err.status(), None);
+    /// ```
     pub fn status(&self) -> Option<ExitStatus> {
         self.output().map(|o| o.status)
     }
 
     /// What the command produced before it failed or was stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = procession::sh("echo partial; exit 1").stdout_capture().run().unwrap_err();
+    /// let out = err.output().expect("it ran");
+    /// assert_eq!(out.stdout, b"partial\n");
+    /// ```
     pub fn output(&self) -> Option<&Output> {
         match self {
             Error::Exit(e) => Some(&e.output),
@@ -109,6 +236,25 @@ impl Error {
 }
 
 /// Why a program could not be started.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Command, Error, SpawnFailure};
+///
+/// fn failure(command: Command) -> Option<SpawnFailure> {
+///     match command.run() {
+///         Err(Error::Spawn(e)) => Some(e.failure()),
+///         _ => None,
+///     }
+/// }
+/// assert_eq!(failure(cmd!("no-such-tool")), Some(SpawnFailure::NotFound));
+/// assert_eq!(failure(cmd!("/dev/null")), Some(SpawnFailure::PermissionDenied));
+/// assert_eq!(failure(cmd!("/")), Some(SpawnFailure::IsDirectory));
+/// assert_eq!(failure(cmd!("true").dir("/no/such/dir")), Some(SpawnFailure::NoSuchDirectory));
+/// let huge = "x".repeat(200_000); // one argument over Linux's 128 KiB limit
+/// assert_eq!(failure(cmd!("true", huge)), Some(SpawnFailure::ArgumentListTooLong));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum SpawnFailure {
@@ -128,6 +274,18 @@ pub enum SpawnFailure {
 }
 
 /// A program that could not be started. See [`Error::Spawn`].
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Error, SpawnFailure};
+///
+/// let err = cmd!("no-such-tool", "--flag").run().unwrap_err();
+/// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+/// assert_eq!(spawn.failure(), SpawnFailure::NotFound);
+/// assert_eq!(spawn.program(), "no-such-tool");
+/// assert_eq!(spawn.command(), "no-such-tool --flag");
+/// ```
 #[derive(Clone, Debug)]
 pub struct SpawnError {
     pub(crate) command: String,
@@ -141,26 +299,78 @@ pub struct SpawnError {
 
 impl SpawnError {
     /// Why it failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, SpawnFailure};
+    ///
+    /// let err = cmd!("/").run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.failure(), SpawnFailure::IsDirectory);
+    /// ```
     pub fn failure(&self) -> SpawnFailure {
         self.failure
     }
 
     /// The command line (secrets redacted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("no-such-login").arg_secret("hunter2").run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.command(), "no-such-login '***'");
+    /// ```
     pub fn command(&self) -> &str {
         &self.command
     }
 
     /// The program that failed to start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = (cmd!("echo", "hi") | cmd!("no-such-filter")).run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.program(), "no-such-filter");
+    /// ```
     pub fn program(&self) -> &str {
         &self.program
     }
 
     /// For a pipeline, the position (from 0) of the stage that failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = (cmd!("echo", "hi") | cmd!("no-such-filter")).run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.stage(), Some(1));
+    /// assert!(err.to_string().starts_with("cannot run stage 1 of"));
+    /// ```
     pub fn stage(&self) -> Option<usize> {
         self.stage
     }
 
     /// The working directory it was to run in, if one was set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("true").dir("/no/such/dir").run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.dir(), Some(Path::new("/no/such/dir")));
+    /// ```
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_deref()
     }
@@ -210,6 +420,17 @@ impl std::error::Error for SpawnError {
 }
 
 /// A command that ended with a failing status. See [`Error::Exit`].
+///
+/// # Examples
+///
+/// ```
+/// use procession::{sh, Error};
+///
+/// let err = sh("echo 'disk full' >&2; exit 1").stderr_capture().run().unwrap_err();
+/// let Error::Exit(exit) = &err else { panic!("{err}") };
+/// assert_eq!(exit.status().code(), Some(1));
+/// assert_eq!(exit.stderr_tail(), "disk full");
+/// ```
 #[derive(Clone, Debug)]
 pub struct ExitError {
     pub(crate) command: String,
@@ -222,28 +443,86 @@ const TAIL_BYTES: usize = 2048;
 
 impl ExitError {
     /// The command line (secrets redacted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("false").arg_secret("hunter2").run().unwrap_err();
+    /// let Error::Exit(exit) = &err else { panic!("{err}") };
+    /// assert_eq!(exit.command(), "false '***'");
+    /// ```
     pub fn command(&self) -> &str {
         &self.command
     }
 
     /// The failing status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Error;
+    ///
+    /// let err = procession::sh("kill -9 $$").run().unwrap_err();
+    /// let Error::Exit(exit) = &err else { panic!("{err}") };
+    /// assert_eq!(exit.status().signal(), Some(9));
+    /// ```
     pub fn status(&self) -> ExitStatus {
         self.output.status
     }
 
     /// For a pipeline: the position (from 0) and command line of the stage
     /// whose status decided.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = (cmd!("false") | cmd!("cat")).run().unwrap_err();
+    /// let Error::Exit(exit) = &err else { panic!("{err}") };
+    /// assert_eq!(exit.stage(), Some((0, "false")));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"command "false | cat" failed: stage 0 "false" exited with code 1"#
+    /// );
+    /// ```
     pub fn stage(&self) -> Option<(usize, &str)> {
         self.stage.as_ref().map(|(i, c)| (*i, c.as_str()))
     }
 
     /// Everything the command produced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Error;
+    ///
+    /// let err = procession::sh("echo result; exit 1").stdout_capture().run().unwrap_err();
+    /// let Error::Exit(exit) = &err else { panic!("{err}") };
+    /// assert_eq!(exit.output().stdout, b"result\n");
+    /// ```
     pub fn output(&self) -> &Output {
         &self.output
     }
 
     /// The last lines of captured stderr (at most 2 KiB), the part that
     /// usually explains the failure. Empty if stderr was not captured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Error;
+    ///
+    /// let script = "seq 1000 >&2; echo 'the reason' >&2; exit 1";
+    /// let err = procession::sh(script).stderr_capture().run().unwrap_err();
+    /// let Error::Exit(exit) = &err else { panic!("{err}") };
+    /// let tail = exit.stderr_tail();
+    /// assert!(tail.len() <= 2048);
+    /// assert!(tail.ends_with("999\n1000\nthe reason"));
+    /// assert!(tail.lines().all(|line| line == "the reason" || line.parse::<u32>().is_ok()));
+    /// ```
     pub fn stderr_tail(&self) -> String {
         let stage_stderr = self
             .stage
@@ -289,6 +568,19 @@ impl std::error::Error for ExitError {}
 
 /// A command stopped by its timeout or a cancel. See [`Error::Timeout`] and
 /// [`Error::Cancelled`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use procession::cmd;
+///
+/// let err = cmd!("sleep", "10").timeout(Duration::from_millis(20)).run().unwrap_err();
+/// let stopped = err.timeout().expect("a timeout");
+/// assert_eq!(stopped.command(), "sleep 10");
+/// assert_eq!(stopped.limit(), Some(Duration::from_millis(20)));
+/// assert_eq!(stopped.output().status.signal(), Some(15));
+/// ```
 #[derive(Clone, Debug)]
 pub struct StoppedError {
     pub(crate) command: String,
@@ -301,32 +593,106 @@ pub struct StoppedError {
 
 impl StoppedError {
     /// The command line (secrets redacted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, CancelToken, Error};
+    ///
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// let err = cmd!("sleep", "10").cancel_on(&token).run().unwrap_err();
+    /// let Error::Cancelled(stopped) = &err else { panic!("{err}") };
+    /// assert_eq!(stopped.command(), "sleep 10");
+    /// ```
     pub fn command(&self) -> &str {
         &self.command
     }
 
     /// The stdout read before the stop (if stdout was captured).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::sh;
+    ///
+    /// let err = sh("echo started; sleep 10")
+    ///     .stdout_capture()
+    ///     .timeout(Duration::from_millis(50))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.timeout().expect("a timeout").partial_stdout(), b"started\n");
+    /// ```
     pub fn partial_stdout(&self) -> &[u8] {
         &self.output.stdout
     }
 
     /// The stderr read before the stop (if stderr was captured).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::sh;
+    ///
+    /// let err = sh("echo working >&2; sleep 10")
+    ///     .stderr_capture()
+    ///     .timeout(Duration::from_millis(50))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.timeout().expect("a timeout").partial_stderr(), b"working\n");
+    /// ```
     pub fn partial_stderr(&self) -> &[u8] {
         &self.output.stderr
     }
 
     /// Everything read before the stop, with the statuses the stop caused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::cmd;
+    ///
+    /// let err = cmd!("sleep", "10").timeout(Duration::from_millis(20)).run().unwrap_err();
+    /// let out = err.timeout().expect("a timeout").output();
+    /// assert_eq!(out.status.signal(), Some(15)); // the stop sequence's SIGTERM
+    /// assert_eq!(out.stages.len(), 1);
+    /// ```
     pub fn output(&self) -> &Output {
         &self.output
     }
 
     /// How long the command ran, from spawn to the end of the stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::cmd;
+    ///
+    /// let limit = Duration::from_millis(20);
+    /// let err = cmd!("sleep", "10").timeout(limit).run().unwrap_err();
+    /// assert!(err.timeout().expect("a timeout").elapsed() >= limit);
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.output.elapsed
     }
 
     /// The timeout that was exceeded, when a timeout (not a deadline or a
     /// cancel) stopped it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use procession::cmd;
+    ///
+    /// let soon = Instant::now() + Duration::from_millis(20);
+    /// let err = cmd!("sleep", "10").deadline(soon).run().unwrap_err();
+    /// assert_eq!(err.timeout().expect("past the deadline").limit(), None);
+    /// ```
     pub fn limit(&self) -> Option<Duration> {
         self.limit
     }
@@ -354,41 +720,162 @@ impl fmt::Display for StoppedError {
 impl std::error::Error for StoppedError {}
 
 /// What was wrong with a command that was not started.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Command, Error, InvalidInput};
+///
+/// fn problem(command: Command) -> Option<InvalidInput> {
+///     match command.run() {
+///         Err(Error::InvalidInput(e)) => Some(e.problem().clone()),
+///         _ => None,
+///     }
+/// }
+/// assert_eq!(problem(cmd!("")), Some(InvalidInput::EmptyProgram));
+/// assert_eq!(problem(cmd!("cat").stdin_pipe()), Some(InvalidInput::StdinPipeNeedsStart));
+/// let key = "A=B".to_string();
+/// assert_eq!(problem(cmd!("true").env(&key, "1")), Some(InvalidInput::EqualsInEnvKey { key }));
+/// assert_eq!(problem(cmd!("true")), None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum InvalidInput {
     /// The program name is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::EmptyProgram);
+    /// ```
     EmptyProgram,
     /// A pipeline with no stages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{Command, Error, InvalidInput};
+    ///
+    /// let err = Command::pipeline([]).run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::EmptyPipeline);
+    /// ```
     EmptyPipeline,
     /// The program name contains a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("a\0b").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::NulInProgram);
+    /// ```
     NulInProgram,
     /// Argument number `index` (from 0) contains a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("echo", "fine", "bad\0").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::NulInArgument { index: 1 });
+    /// ```
     NulInArgument {
         /// Which argument.
         index: usize,
     },
     /// An environment variable's name is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("true").env("", "value").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::EmptyEnvKey);
+    /// ```
     EmptyEnvKey,
     /// An environment variable's name contains `=`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("true").env("A=B", "value").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::EqualsInEnvKey { key: "A=B".into() });
+    /// ```
     EqualsInEnvKey {
         /// The name, lossily decoded.
         key: String,
     },
     /// An environment variable's name contains a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("true").env("A\0B", "value").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::NulInEnvKey { key: "A\0B".into() });
+    /// ```
     NulInEnvKey {
         /// The name, lossily decoded.
         key: String,
     },
     /// An environment variable's value contains a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("true").env("NAME", "a\0b").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::NulInEnvValue { key: "NAME".into() });
+    /// ```
     NulInEnvValue {
         /// The name, lossily decoded.
         key: String,
     },
     /// [`Command::stdin_pipe`](crate::Command::stdin_pipe) with a run method
     /// other than [`start`](crate::Command::start): nobody could write to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("cat").stdin_pipe().run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::StdinPipeNeedsStart);
+    /// ```
     StdinPipeNeedsStart,
     /// A file to redirect to or from could not be opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("cat").stdin_path("/no/such/file").run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// let InvalidInput::Redirect { path, reason } = e.problem() else { panic!("{err}") };
+    /// assert_eq!(path, Path::new("/no/such/file"));
+    /// assert!(reason.starts_with("No such file or directory"));
+    /// ```
     Redirect {
         /// The file's path.
         path: PathBuf,
@@ -430,6 +917,21 @@ impl fmt::Display for InvalidInput {
 }
 
 /// A command that was not valid. See [`Error::InvalidInput`].
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Error, InvalidInput};
+///
+/// let err = cmd!("true").env("A=B", "1").run().unwrap_err();
+/// let Error::InvalidInput(invalid) = &err else { panic!("{err}") };
+/// let key = "A=B".to_string();
+/// assert_eq!(invalid.problem(), &InvalidInput::EqualsInEnvKey { key });
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid command "true": environment variable name "A=B" contains '='"#
+/// );
+/// ```
 #[derive(Clone, Debug)]
 pub struct InvalidInputError {
     pub(crate) command: String,
@@ -438,6 +940,16 @@ pub struct InvalidInputError {
 
 impl InvalidInputError {
     /// What was wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("cat").stdin_pipe().read().unwrap_err();
+    /// let Error::InvalidInput(invalid) = &err else { panic!("{err}") };
+    /// assert_eq!(invalid.problem(), &InvalidInput::StdinPipeNeedsStart);
+    /// ```
     pub fn problem(&self) -> &InvalidInput {
         &self.problem
     }
@@ -456,6 +968,21 @@ impl fmt::Display for InvalidInputError {
 impl std::error::Error for InvalidInputError {}
 
 /// Output that was not UTF-8. See [`Error::NotUtf8`].
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Error};
+///
+/// let err = cmd!("printf", "ok\\377").read().unwrap_err();
+/// let Error::NotUtf8(e) = &err else { panic!("{err}") };
+/// assert_eq!(e.bytes(), b"ok\xff");
+/// assert_eq!(
+///     err.to_string(),
+///     "the output of \"printf 'ok\\377'\" is not UTF-8 (invalid at byte 2); \
+///      read it as bytes or lossily"
+/// );
+/// ```
 #[derive(Clone, Debug)]
 pub struct NotUtf8Error {
     pub(crate) command: String,
@@ -464,6 +991,16 @@ pub struct NotUtf8Error {
 
 impl NotUtf8Error {
     /// The bytes that were read, none lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    ///
+    /// let err = cmd!("printf", "caf\\351").read().unwrap_err(); // Latin-1, not UTF-8
+    /// let Error::NotUtf8(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.bytes(), b"caf\xe9");
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         self.source.as_bytes()
     }
@@ -487,6 +1024,21 @@ impl std::error::Error for NotUtf8Error {
 }
 
 /// An I/O error while running a command. See [`Error::Io`].
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error as _;
+/// use procession::{cmd, Error, JobOutput, Pool};
+///
+/// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
+/// let done: Vec<_> = pool.map([cmd!("true")]).collect();
+/// let err = done[0].error().expect("an error");
+/// let Error::Io(io) = err else { panic!("{err}") };
+/// assert!(io.to_string().starts_with("cannot set up the output files of job #1"));
+/// let source = io.source().expect("the operating system's error");
+/// assert_eq!(source.to_string(), "Not a directory (os error 20)");
+/// ```
 #[derive(Clone, Debug)]
 pub struct IoError {
     pub(crate) context: String,
@@ -495,6 +1047,19 @@ pub struct IoError {
 
 impl IoError {
     /// The operating system's error kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use procession::{cmd, Error, JobOutput, Pool};
+    ///
+    /// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
+    /// let done: Vec<_> = pool.map([cmd!("true")]).collect();
+    /// let err = done[0].error().expect("an error");
+    /// let Error::Io(io) = err else { panic!("{err}") };
+    /// assert_eq!(io.kind(), ErrorKind::NotADirectory);
+    /// ```
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }

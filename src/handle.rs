@@ -80,11 +80,36 @@ impl Handle {
 
     /// The process id of the first process (for a pipeline, the first
     /// stage). It is also the id of the command's process group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::sh("echo $$").stdout_capture().start()?;
+    /// let pid = handle.pid();
+    /// assert_eq!(handle.wait()?.stdout_str()?.trim(), pid.to_string());
+    /// # Ok(()) }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pids[0]
     }
 
     /// The process ids of every stage, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::sh;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// // Each stage prints its own pid; the second passes the first's on.
+    /// let handle = (sh("echo $$") | sh("echo $$; cat")).stdout_capture().start()?;
+    /// let pids = handle.pids().to_vec();
+    /// assert_eq!(pids.len(), 2);
+    /// assert_eq!(pids[0], handle.pid());
+    /// let printed = handle.wait()?.stdout_str()?.to_string();
+    /// assert_eq!(printed, format!("{}\n{}\n", pids[1], pids[0]));
+    /// # Ok(()) }
+    /// ```
     pub fn pids(&self) -> &[u32] {
         &self.pids
     }
@@ -92,6 +117,20 @@ impl Handle {
     /// The writing end of stdin, for a command started with
     /// [`stdin_pipe`](crate::Command::stdin_pipe). `None` otherwise, or if it
     /// was already taken. Drop it to send end of file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = procession::cmd!("cat").stdin_pipe().stdout_capture().start()?;
+    /// let mut stdin = handle.take_stdin().expect("started with stdin_pipe");
+    /// assert!(handle.take_stdin().is_none()); // taken already
+    /// stdin.write_all(b"hello")?;
+    /// drop(stdin); // end of file: cat ends
+    /// assert_eq!(handle.wait()?.stdout, b"hello");
+    /// # Ok(()) }
+    /// ```
     pub fn take_stdin(&self) -> Option<os_pipe::PipeWriter> {
         lock(&self.stdin).take()
     }
@@ -103,6 +142,21 @@ impl Handle {
     ///
     /// The run's error: a failing status, a timeout, a cancel. Every call
     /// returns the same result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = cmd!("echo", "hi").stdout_capture().start()?;
+    /// assert_eq!(handle.wait()?.stdout, b"hi\n");
+    /// assert_eq!(handle.wait()?.stdout, b"hi\n"); // the same output again
+    ///
+    /// let failing = cmd!("false").start()?;
+    /// let err = failing.wait().unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.code()), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn wait(&self) -> Result<&Output, Error> {
         let mut slot = lock(&self.shared.slot);
         while !slot.finished {
@@ -117,6 +171,20 @@ impl Handle {
     /// # Errors
     ///
     /// As [`wait`](Handle::wait), once the command is over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::cmd!("sleep", "10").start()?;
+    /// assert!(handle.try_wait()?.is_none()); // still running
+    /// handle.kill();
+    /// handle.wait().unwrap_err();
+    /// // Over now: the same error as `wait`.
+    /// let err = handle.try_wait().unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(9));
+    /// # Ok(()) }
+    /// ```
     pub fn try_wait(&self) -> Result<Option<&Output>, Error> {
         self.wait_deadline(Instant::now())
     }
@@ -127,6 +195,22 @@ impl Handle {
     /// # Errors
     ///
     /// As [`wait`](Handle::wait), once the command is over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let slow = cmd!("sleep", "10").start()?;
+    /// assert!(slow.wait_timeout(Duration::from_millis(10))?.is_none());
+    /// drop(slow); // kills it
+    ///
+    /// let quick = cmd!("echo", "done").stdout_capture().start()?;
+    /// let out = quick.wait_timeout(Duration::from_secs(10))?.expect("over");
+    /// assert_eq!(out.stdout, b"done\n");
+    /// # Ok(()) }
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<&Output>, Error> {
         self.wait_deadline(Instant::now() + timeout)
     }
@@ -136,6 +220,19 @@ impl Handle {
     /// # Errors
     ///
     /// As [`wait`](Handle::wait), once the command is over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// let slow = cmd!("sleep", "10").start()?;
+    /// assert!(slow.wait_deadline(soon)?.is_none());
+    /// assert!(Instant::now() >= soon);
+    /// # Ok(()) }
+    /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> Result<Option<&Output>, Error> {
         let mut slot = lock(&self.shared.slot);
         while !slot.finished {
@@ -169,6 +266,16 @@ impl Handle {
     /// # Errors
     ///
     /// As [`wait`](Handle::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::cmd!("echo", "mine").stdout_capture().start()?;
+    /// let out: procession::Output = handle.into_output()?;
+    /// assert_eq!(out.stdout, b"mine\n");
+    /// # Ok(()) }
+    /// ```
     pub fn into_output(mut self) -> Result<Output, Error> {
         self.wait()?;
         self.result.take().expect("waited")
@@ -177,24 +284,87 @@ impl Handle {
     /// Stops the whole process tree with the command's stop sequence
     /// (`SIGTERM`, a grace period, `SIGKILL` by default). Returns at once;
     /// [`wait`](Handle::wait) for the end. Does nothing once it is over.
+    ///
+    /// A program that handles `SIGTERM` gets the grace period to clean up;
+    /// if it then exits with a success code, so does the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::fd::OwnedFd;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A script that cleans up on SIGTERM. It writes to a pipe of ours, so
+    /// // we know when its trap is set.
+    /// let (mut reader, writer) = os_pipe::pipe()?;
+    /// let script = "trap 'echo cleaned; exit 0' TERM; echo ready; while :; do sleep 0.01; done";
+    /// let handle = procession::sh(script)
+    ///     .stdout_file(OwnedFd::from(writer).into())
+    ///     .start()?;
+    /// let mut line = [0; 6];
+    /// reader.read_exact(&mut line)?;
+    /// assert_eq!(&line, b"ready\n");
+    /// handle.terminate();
+    /// assert!(handle.wait()?.status.success());
+    /// let mut line = [0; 8];
+    /// reader.read_exact(&mut line)?;
+    /// assert_eq!(&line, b"cleaned\n");
+    /// # Ok(()) }
+    /// ```
     pub fn terminate(&self) {
         self.control.post(Request::Terminate);
     }
 
     /// Kills the whole process tree with `SIGKILL`, without a grace period.
     /// Returns at once; [`wait`](Handle::wait) for the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::cmd!("sleep", "10").start()?;
+    /// handle.kill();
+    /// let err = handle.wait().unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(9));
+    /// # Ok(()) }
+    /// ```
     pub fn kill(&self) {
         self.control.post(Request::Kill);
     }
 
     /// Sends one signal (for example `libc::SIGHUP`'s number, 1) to every
     /// process of the command's group. This does not stop the run by itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::cmd!("sleep", "10").start()?;
+    /// handle.signal(1); // SIGHUP: sleep does not handle it, so it ends
+    /// let err = handle.wait().unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn signal(&self, signal: i32) {
         self.control.post(Request::Signal(signal));
     }
 
     /// Lets the command run on after the handle is dropped. It is still
     /// reaped when it ends, and its captured output is discarded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = procession::cmd!("sleep", "10").stdout_null().stderr_null().start()?;
+    /// let pid = handle.pid();
+    /// handle.detach();
+    /// // The handle is gone, the process is not.
+    /// assert!(Path::new(&format!("/proc/{pid}")).exists());
+    /// # procession::cmd!("kill", pid.to_string()).run()?;
+    /// # Ok(()) }
+    /// ```
     pub fn detach(mut self) {
         self.detached = true;
     }

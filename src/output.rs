@@ -36,26 +36,76 @@ pub struct Output {
     /// Captured stderr (empty if stderr was not captured).
     pub stderr: Vec<u8>,
     /// `true` if a capture limit dropped some of stdout.
+    ///
+    /// ```
+    /// use procession::{cmd, Keep};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = cmd!("printf", "abcdef").stdout_capture_limit(3, Keep::Head).run()?;
+    /// assert_eq!(out.stdout, b"abc");
+    /// assert!(out.stdout_truncated);
+    /// # Ok(()) }
+    /// ```
     pub stdout_truncated: bool,
     /// `true` if a capture limit dropped some of stderr.
+    ///
+    /// ```
+    /// use procession::{sh, Keep};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = sh("printf abcdef >&2").stderr_capture_limit(2, Keep::Tail).run()?;
+    /// assert_eq!(out.stderr, b"ef");
+    /// assert!(out.stderr_truncated);
+    /// # Ok(()) }
+    /// ```
     pub stderr_truncated: bool,
     /// `true` if reading stopped before end of file: another process still
     /// held the pipe open when the drain time ran out (see
     /// [`Command::drain_timeout`](crate::Command::drain_timeout)).
     pub incomplete: bool,
     /// From spawn to the end of the run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("sleep", "0.02").run()?;
+    /// assert!(out.elapsed >= Duration::from_millis(20));
+    /// # Ok(()) }
+    /// ```
     pub elapsed: Duration,
     /// Every process of the command, in pipeline order (one for a command).
     pub stages: Vec<Stage>,
 }
 
 /// One process of a finished command or pipeline.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, sh};
+/// # fn main() -> Result<(), procession::Error> {
+/// // The first stage captures its own stderr.
+/// let first = sh("echo note >&2; echo data").stderr_capture();
+/// let out = (first | cmd!("wc", "-c")).stdout_capture().run()?;
+/// assert_eq!(out.stdout_str()?.trim(), "5");
+/// let stage = &out.stages[0];
+/// assert_eq!(stage.command, "/bin/sh -c 'echo note >&2; echo data'");
+/// assert_eq!(stage.stderr, b"note\n");
+/// assert!(stage.status.success());
+/// assert_eq!(out.stages[1].command, "wc -c");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Stage {
     /// The stage's command line (secrets redacted).
     pub command: String,
     /// The process id it had.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("echo $$").stdout_capture().run()?;
+    /// assert_eq!(out.stdout_str()?.trim(), out.stages[0].pid.to_string());
+    /// # Ok(()) }
+    /// ```
     pub pid: u32,
     /// How it ended.
     pub status: ExitStatus,
@@ -71,6 +121,19 @@ impl Output {
     /// # Errors
     ///
     /// [`Error::NotUtf8`] if it is not valid UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    /// # fn main() -> Result<(), Error> {
+    /// let out = cmd!("echo", "text").stdout_capture().run()?;
+    /// assert_eq!(out.stdout_str()?, "text\n");
+    ///
+    /// let out = cmd!("printf", "\\377").stdout_capture().run()?;
+    /// assert!(matches!(out.stdout_str(), Err(Error::NotUtf8(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_str(&self) -> Result<&str, Error> {
         std::str::from_utf8(&self.stdout).map_err(|_| {
             let source = String::from_utf8(self.stdout.clone()).unwrap_err();
@@ -87,11 +150,29 @@ impl Output {
     }
 
     /// stdout as text, with invalid UTF-8 replaced by `U+FFFD`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::cmd!("printf", "a\\377b").stdout_capture().run()?;
+    /// assert_eq!(out.stdout_lossy(), "a\u{FFFD}b");
+    /// # Ok(()) }
+    /// ```
     pub fn stdout_lossy(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
     /// stderr as text, with invalid UTF-8 replaced by `U+FFFD`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("printf 'bad \\377' >&2").stderr_capture().run()?;
+    /// assert_eq!(out.stderr_lossy(), "bad \u{FFFD}");
+    /// # Ok(()) }
+    /// ```
     pub fn stderr_lossy(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }

@@ -36,11 +36,31 @@ impl ExitStatus {
     }
 
     /// `true` if the process exited with code 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// assert!(cmd!("true").run()?.status.success());
+    /// assert!(!cmd!("false").unchecked().run()?.status.success());
+    /// # Ok(()) }
+    /// ```
     pub fn success(&self) -> bool {
         self.code() == Some(0)
     }
 
     /// The exit code, or `None` if a signal killed the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::sh;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// assert_eq!(sh("exit 42").unchecked().run()?.status.code(), Some(42));
+    /// assert_eq!(sh("kill -9 $$").unchecked().run()?.status.code(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn code(&self) -> Option<i32> {
         match self.0 {
             Ended::Code(code) => Some(code),
@@ -49,6 +69,16 @@ impl ExitStatus {
     }
 
     /// The signal that killed the process, or `None` if it exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::sh;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// assert_eq!(sh("kill -TERM $$").unchecked().run()?.status.signal(), Some(15));
+    /// assert_eq!(sh("exit 1").unchecked().run()?.status.signal(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn signal(&self) -> Option<i32> {
         match self.0 {
             Ended::Code(_) => None,
@@ -57,6 +87,17 @@ impl ExitStatus {
     }
 
     /// `true` if the process was killed by a signal and dumped core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procession::Error> {
+    /// // `SIGKILL` never dumps core.
+    /// let out = procession::sh("kill -9 $$").unchecked().run()?;
+    /// assert_eq!(out.status.signal(), Some(9));
+    /// assert!(!out.status.core_dumped());
+    /// # Ok(()) }
+    /// ```
     pub fn core_dumped(&self) -> bool {
         matches!(
             self.0,
@@ -69,10 +110,14 @@ impl ExitStatus {
 
     /// The shell's number for this status: the code, or 128 + the signal.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # fn main() -> Result<(), procession::Error> {
     /// let out = procession::sh("kill -9 $$").unchecked().run()?;
     /// assert_eq!(out.status.shell_code(), 137);
+    /// let out = procession::sh("exit 3").unchecked().run()?;
+    /// assert_eq!(out.status.shell_code(), 3);
     /// # Ok(()) }
     /// ```
     pub fn shell_code(&self) -> i32 {
@@ -105,6 +150,22 @@ impl fmt::Display for ExitStatus {
 }
 
 /// The usual name of a Linux signal number, as `SIGTERM`.
+///
+/// `None` for a number that is not a standard signal (0, negative numbers,
+/// and the real-time signals from 32 up).
+///
+/// # Examples
+///
+/// ```
+/// use procession::signal_name;
+/// # fn main() -> Result<(), procession::Error> {
+/// assert_eq!(signal_name(9), Some("SIGKILL"));
+/// assert_eq!(signal_name(64), None);
+///
+/// let out = procession::sh("kill -TERM $$").unchecked().run()?;
+/// assert_eq!(out.status.signal().and_then(signal_name), Some("SIGTERM"));
+/// # Ok(()) }
+/// ```
 pub fn signal_name(signal: i32) -> Option<&'static str> {
     const NAMES: [&str; 31] = [
         "SIGHUP",

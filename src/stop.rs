@@ -45,22 +45,82 @@ const KILL_LINGER: Duration = Duration::from_millis(100);
 impl StopSequence {
     /// An empty sequence; add steps with [`then`](StopSequence::then). An
     /// empty sequence stops with `SIGKILL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::StopSequence;
+    ///
+    /// assert_eq!(StopSequence::new().to_string(), "KILL,100");
+    /// ```
     pub fn new() -> StopSequence {
         StopSequence { steps: Vec::new() }
     }
 
     /// `SIGTERM`, wait up to `grace`, then `SIGKILL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::{cmd, StopSequence};
+    ///
+    /// let gentle = StopSequence::term_then_kill(Duration::from_millis(200));
+    /// assert_eq!(gentle.to_string(), "TERM,200,KILL,100");
+    /// let err = cmd!("sleep", "10")
+    ///     .stop_sequence(gentle)
+    ///     .timeout(Duration::from_millis(20))
+    ///     .run()
+    ///     .unwrap_err();
+    /// // sleep does not handle SIGTERM, so the first step stops it.
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(15));
+    /// ```
     pub fn term_then_kill(grace: Duration) -> StopSequence {
         StopSequence::new().then(15, grace).then(9, KILL_LINGER)
     }
 
     /// `SIGKILL` at once: what [`Handle::kill`](crate::Handle::kill) uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::{cmd, StopSequence};
+    ///
+    /// assert_eq!(StopSequence::kill().to_string(), "KILL,100");
+    /// let err = cmd!("sleep", "10")
+    ///     .stop_sequence(StopSequence::kill())
+    ///     .timeout(Duration::from_millis(20))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().ends_with("was stopped with SIGKILL"));
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(9));
+    /// ```
     pub fn kill() -> StopSequence {
         StopSequence::new().then(9, KILL_LINGER)
     }
 
     /// Adds a step: send `signal`, then wait up to `wait` for the group to
     /// vanish before the next step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::{cmd, StopSequence};
+    ///
+    /// // SIGHUP first, then SIGKILL.
+    /// let hangup = StopSequence::new()
+    ///     .then(1, Duration::from_millis(100))
+    ///     .then(9, Duration::from_millis(100));
+    /// assert_eq!(hangup.to_string(), "HUP,100,KILL,100");
+    /// let err = cmd!("sleep", "10")
+    ///     .stop_sequence(hangup)
+    ///     .timeout(Duration::from_millis(20))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(1));
+    /// ```
     pub fn then(mut self, signal: i32, wait: Duration) -> StopSequence {
         self.steps.push((signal, wait));
         self

@@ -10,6 +10,19 @@ use crate::status::ExitStatus;
 use crate::sys::Waker;
 
 /// One item of [`Command::events`](crate::Command::events).
+///
+/// # Examples
+///
+/// ```
+/// use procession::{sh, Event};
+/// # fn main() -> Result<(), procession::Error> {
+/// let mut events = sh("echo hi; exit 3").unchecked().events()?;
+/// assert_eq!(events.next().transpose()?, Some(Event::Stdout("hi".into())));
+/// let Some(Event::Exit(status)) = events.next().transpose()? else { panic!("no exit") };
+/// assert_eq!(status.code(), Some(3));
+/// assert!(events.next().is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Event {
@@ -59,6 +72,27 @@ impl Drop for Driver {
 }
 
 /// The lines of a command's stdout. See [`Command::lines`](crate::Command::lines).
+///
+/// # Examples
+///
+/// ```
+/// use procession::sh;
+/// # fn main() -> Result<(), procession::Error> {
+/// let mut lines = sh("echo one; echo two; exit 2").lines()?;
+/// assert_eq!(lines.next().transpose()?.as_deref(), Some("one"));
+/// assert_eq!(lines.next().transpose()?.as_deref(), Some("two"));
+/// // A failing command's error is the last item.
+/// let err = lines.next().expect("an item").unwrap_err();
+/// assert_eq!(err.status().and_then(|s| s.code()), Some(2));
+/// assert!(lines.next().is_none());
+///
+/// // Dropping the iterator early kills the command's process tree: no
+/// // waiting for the `sleep`.
+/// let lines = sh("echo a; echo b; sleep 10").lines()?;
+/// let first: Vec<String> = lines.take(2).collect::<Result<_, _>>()?;
+/// assert_eq!(first, ["a", "b"]);
+/// # Ok(()) }
+/// ```
 pub struct Lines {
     driver: Driver,
     command: String,
@@ -101,6 +135,20 @@ impl std::fmt::Debug for Lines {
 
 /// stdout and stderr lines in arrival order, then the status. See
 /// [`Command::events`](crate::Command::events).
+///
+/// # Examples
+///
+/// ```
+/// use procession::{sh, Event};
+/// # fn main() -> Result<(), procession::Error> {
+/// let events: Vec<_> = sh("echo warning >&2; exit 1").events()?.collect();
+/// assert_eq!(events.len(), 2);
+/// assert_eq!(events[0].as_ref().ok(), Some(&Event::Stderr("warning".into())));
+/// // A failing command ends with its error instead of `Event::Exit`.
+/// let err = events[1].as_ref().unwrap_err();
+/// assert_eq!(err.status().and_then(|s| s.code()), Some(1));
+/// # Ok(()) }
+/// ```
 pub struct Events {
     driver: Driver,
     command: String,
