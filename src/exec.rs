@@ -765,7 +765,6 @@ impl Exec {
         }
         Ok(output)
     }
-
 }
 
 impl Drop for Exec {
