@@ -196,7 +196,7 @@ pub(crate) struct Line {
 }
 
 /// Receives every complete line of a line-mode channel as it arrives.
-pub(crate) type LineSink = Box<dyn FnMut(Line) + Send>;
+pub(crate) type LineSink = Box<dyn FnMut(Line) + Send + Sync>;
 
 /// One descriptor a run wants watched.
 #[derive(Clone, Copy, Debug)]

@@ -1,21 +1,20 @@
 //! Thread-safety of the public API, checked at compile time: every public
-//! type is `Send + Sync` (the line iterators at least `Send`), and `Error` is
-//! a `'static` `std::error::Error` that fits in `Box<dyn Error + Send + Sync>`.
+//! type is `Send + Sync` (`PoolBuilder` only `Send`: it holds the job log's
+//! writer; the pool's batch iterators borrow the caller's input iterator, so
+//! they are left out), and `Error` is a `'static`
+//! `std::error::Error` that fits in `Box<dyn Error + Send + Sync>`.
 //!
 //! If one of these stops holding, this file no longer compiles.
-//!
-//! `Lines` and `Events` are only asserted `Send`: they are not `Sync` (they
-//! hold the run's line sink, a `Box<dyn FnMut + Send>`), which is harmless for
-//! iterators that need `&mut self` anyway.
 //!
 //! No environment variables tune this file.
 
 mod support;
 
 use procession::{
-    CancelToken, Command, Error, Event, Events, ExitError, ExitStatus, Handle, InvalidInput,
-    InvalidInputError, IoError, Keep, Lines, NotUtf8Error, Output, SpawnError, SpawnFailure, Stage,
-    StopSequence, StoppedError,
+    CancelToken, Command, Done, Error, Event, Events, ExitError, ExitStatus, Halt, Handle,
+    InvalidInput, InvalidInputError, IoError, Job, JobHandle, JobOutput, Keep, Lines, NotUtf8Error,
+    Output, Pool, PoolBuilder, Retry, SpawnError, SpawnFailure, Stage, StopSequence, StoppedError,
+    Summary,
 };
 
 const fn send_sync<T: Send + Sync>() {}
@@ -43,8 +42,18 @@ const _: () = {
     send_sync::<Keep>();
     send_sync::<InvalidInput>();
     send_sync::<SpawnFailure>();
-    send::<Lines>();
-    send::<Events>();
+    send_sync::<Lines>();
+    send_sync::<Events>();
+    send_sync::<Pool>();
+    // It holds the job log's writer, which need only be `Send`.
+    send::<PoolBuilder>();
+    send_sync::<Job>();
+    send_sync::<JobHandle>();
+    send_sync::<JobOutput>();
+    send_sync::<Done>();
+    send_sync::<Summary>();
+    send_sync::<Halt>();
+    send_sync::<Retry>();
     static_error::<Error>();
     static_error::<SpawnError>();
     static_error::<ExitError>();
