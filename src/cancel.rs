@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::exec::Control;
+use crate::control::Control;
 
 /// A cloneable token that stops every run it was given to, from any thread.
 ///

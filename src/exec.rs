@@ -13,13 +13,13 @@
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use crate::cancel::lock;
 use crate::capture::Capture;
+use crate::control::{Control, Request};
 use crate::error::{Error, ExitError, StoppedError};
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Check, Verdict};
@@ -41,87 +41,6 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// How much of a line-mode stream is also kept, for error messages.
 const LINE_TAIL: usize = 4096;
-
-/// What another thread asks of a run.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Request {
-    /// Stop with the stop sequence (`Handle::terminate`).
-    Terminate,
-    /// Stop with `SIGKILL` at once (`Handle::kill`, drop).
-    Kill,
-    /// Stop with the stop sequence, and report a cancel.
-    Cancel,
-    /// Send one signal to the group; not a stop.
-    Signal(i32),
-}
-
-/// The part of a run that other threads may touch: requests, and the waker of
-/// the loop that drives it.
-#[derive(Default)]
-pub(crate) struct Control {
-    state: Mutex<ControlState>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct ControlState {
-    requests: Vec<Request>,
-    waker: Option<Arc<sys::Waker>>,
-    /// The run is over (its `Exec` is gone).
-    done: bool,
-}
-
-impl Control {
-    pub(crate) fn post(&self, request: Request) {
-        let mut state = lock(&self.state);
-        state.requests.push(request);
-        if let Some(waker) = &state.waker {
-            waker.wake();
-        }
-    }
-
-    pub(crate) fn cancel(&self) {
-        self.post(Request::Cancel);
-    }
-
-    /// Called by the loop that takes the run over.
-    pub(crate) fn set_waker(&self, waker: Arc<sys::Waker>) {
-        let mut state = lock(&self.state);
-        if !state.requests.is_empty() {
-            waker.wake();
-        }
-        state.waker = Some(waker);
-    }
-
-    fn take(&self) -> Vec<Request> {
-        std::mem::take(&mut lock(&self.state).requests)
-    }
-
-    fn mark_done(&self) {
-        lock(&self.state).done = true;
-        self.done.notify_all();
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        lock(&self.state).done
-    }
-
-    /// Waits until the run is over, or `deadline`.
-    pub(crate) fn wait_done(&self, deadline: Instant) {
-        let mut state = lock(&self.state);
-        while !state.done {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            state = self
-                .done
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
 
 /// Why a run is being stopped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

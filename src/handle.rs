@@ -4,8 +4,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cancel::lock;
+use crate::control::{Control, Request};
 use crate::error::Error;
-use crate::exec::{Control, Exec, Request};
+use crate::exec::Exec;
 use crate::output::Output;
 
 /// A running command, from [`Command::start`](crate::Command::start).

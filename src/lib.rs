@@ -88,6 +88,7 @@
 mod cancel;
 mod capture;
 mod command;
+mod control;
 mod error;
 mod exec;
 mod handle;

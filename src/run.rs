@@ -174,7 +174,7 @@ impl Command {
 
 /// Kills a run that must not go on, and reaps it.
 pub(crate) fn kill_now(exec: Exec) {
-    exec.control().post(crate::exec::Request::Kill);
+    exec.control().post(crate::control::Request::Kill);
     let _ = reactor::run_here(exec);
 }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::cancel::lock;
+use crate::control::{Control, Request};
 use crate::error::Error;
-use crate::exec::{Control, Request};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 

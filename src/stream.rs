@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::control::Request;
 use crate::error::{Error, NotUtf8Error};
-use crate::exec::{Exec, Request};
+use crate::exec::Exec;
 use crate::reactor;
 use crate::spawn::Stream;
 use crate::status::ExitStatus;

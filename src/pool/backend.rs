@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command::Command;
+use crate::control::{Control, Request};
 use crate::error::Error;
-use crate::exec::{Control, Request};
 use crate::reactor::OnDone;
 use crate::spawn::Mode;
 
