@@ -244,7 +244,12 @@ impl Plan {
         match &command.node.kind {
             Kind::Program { program, args } => {
                 self.stages.push(StagePlan {
-                    display: command.to_string(),
+                    // The root command's line is already made.
+                    display: if root {
+                        root_display.to_string()
+                    } else {
+                        command.to_string()
+                    },
                     program: program.clone(),
                     args: args.iter().map(|a| a.value.clone()).collect(),
                     env: ctx.env,
