@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::control::Control;
+use crate::sync::lock;
 
 /// A cloneable token that stops every run it was given to, from any thread.
 ///
@@ -113,10 +114,4 @@ impl std::fmt::Debug for CancelToken {
             .field("cancelled", &self.is_cancelled())
             .finish()
     }
-}
-
-/// Locks a mutex, carrying on if a panicking thread poisoned it: the data
-/// guarded here stays consistent between statements.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use crate::cancel::lock;
+use crate::sync::{lock, wait_until};
 use crate::sys;
 
 /// What another thread asks of a run.
@@ -78,17 +78,6 @@ impl Control {
 
     /// Waits until the run is over, or `deadline`.
     pub(crate) fn wait_done(&self, deadline: Instant) {
-        let mut state = lock(&self.state);
-        while !state.done {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            state = self
-                .done
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait_until(&self.state, &self.done, Some(deadline), |state| state.done);
     }
 }

@@ -3,11 +3,11 @@
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cancel::lock;
 use crate::control::{Control, Request};
 use crate::error::Error;
 use crate::exec::Exec;
 use crate::output::Output;
+use crate::sync::{lock, wait_until};
 
 /// A running command, from [`Command::start`](crate::Command::start).
 ///
@@ -48,6 +48,13 @@ pub struct Handle {
 struct Shared {
     slot: Mutex<Slot>,
     cv: Condvar,
+}
+
+impl Shared {
+    /// Waits until the run is over, or `deadline`; returns whether it is.
+    fn wait_finished(&self, deadline: Option<Instant>) -> bool {
+        wait_until(&self.slot, &self.cv, deadline, |slot| slot.finished)
+    }
 }
 
 #[derive(Default)]
@@ -159,11 +166,7 @@ impl Handle {
     /// # Ok(()) }
     /// ```
     pub fn wait(&self) -> Result<&Output, Error> {
-        let mut slot = lock(&self.shared.slot);
-        while !slot.finished {
-            slot = self.shared.cv.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
-        drop(slot);
+        self.shared.wait_finished(None);
         self.result()
     }
 
@@ -235,20 +238,9 @@ impl Handle {
     /// # Ok(()) }
     /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> Result<Option<&Output>, Error> {
-        let mut slot = lock(&self.shared.slot);
-        while !slot.finished {
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            slot = self
-                .shared
-                .cv
-                .wait_timeout(slot, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        if !self.shared.wait_finished(Some(deadline)) {
+            return Ok(None);
         }
-        drop(slot);
         self.result().map(Some)
     }
 
@@ -377,10 +369,7 @@ impl Drop for Handle {
             return;
         }
         self.kill();
-        let mut slot = lock(&self.shared.slot);
-        while !slot.finished {
-            slot = self.shared.cv.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
+        self.shared.wait_finished(None);
     }
 }
 

@@ -103,6 +103,7 @@ mod spawn;
 mod status;
 mod stop;
 mod stream;
+mod sync;
 mod sys;
 
 pub use cancel::CancelToken;

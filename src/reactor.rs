@@ -12,10 +12,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::cancel::lock;
 use crate::error::Error;
 use crate::exec::{Exec, Source};
 use crate::output::Output;
+use crate::sync::lock;
 use crate::sys::{self, Interest, Waker};
 
 /// What a ready descriptor belongs to.
@@ -136,6 +136,12 @@ pub(crate) fn run_here(mut exec: Exec) -> Result<Output, Error> {
 /// What to do with a finished run's result.
 pub(crate) type OnDone = Box<dyn FnOnce(Result<Output, Error>) + Send>;
 
+/// Hands a finished run's result to its callback. A panicking callback must
+/// not take down the thread that drives other runs.
+pub(crate) fn deliver(on_done: OnDone, outcome: Result<Output, Error>) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_done(outcome)));
+}
+
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
@@ -211,9 +217,7 @@ fn background(global: &'static Global) {
             if runs[i].0.finished() {
                 let (mut exec, on_done) = runs.swap_remove(i);
                 orphans.extend(exec.take_abandoned());
-                let outcome = exec.outcome();
-                // A panicking callback must not take the loop down with it.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_done(outcome)));
+                deliver(on_done, exec.outcome());
             } else {
                 i += 1;
             }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::cancel::lock;
 use crate::control::{Control, Request};
 use crate::error::Error;
+use crate::sync::lock;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 

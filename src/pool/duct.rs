@@ -10,12 +10,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cancel::lock;
 use crate::capture::Keep;
 use crate::error::{Error, ExitError, SpawnError, SpawnFailure, StoppedError};
 use crate::output::{Output, Stage};
 use crate::reactor::OnDone;
 use crate::status::ExitStatus;
+use crate::sync::lock;
 
 use super::backend::{Launch, Started, StopHow, Stopper};
 use super::output::Sinks;

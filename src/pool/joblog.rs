@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
-use crate::cancel::lock;
+use crate::sync::lock;
 
 use super::job::Done;
 use super::policy::Failure;

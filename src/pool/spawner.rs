@@ -22,9 +22,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use crate::cancel::lock;
 use crate::exec::Exec;
 use crate::reactor::{self, OnDone};
+use crate::sync::lock;
 use crate::sys::Waker;
 
 /// The most spawning threads, whatever the number of cores: spawns are
@@ -156,9 +156,8 @@ fn drive_while_idle(spawner: &Spawner, waker: &Arc<Waker>, mut exec: Exec, on_do
     DRIVING.set(false);
     lock(&spawner.driving).retain(|w| !Arc::ptr_eq(w, waker));
     if exec.finished() {
-        let outcome = exec.outcome();
         // `on_done` may queue the next spawn, which this thread then takes.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_done(outcome)));
+        reactor::deliver(on_done, exec.outcome());
     } else {
         reactor::submit(exec, on_done);
     }

@@ -18,10 +18,10 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cancel::lock;
 use crate::error::Error;
 use crate::output::Output;
 use crate::reactor::OnDone;
+use crate::sync::lock;
 
 use super::backend::{Backend, Launch, Started, StopHow, Stopper};
 use super::job::{HaltReason, Job, JobEvent, Summary};

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cancel::lock;
 use crate::error::Error;
 use crate::output::Output;
+use crate::sync::{lock, wait_until};
 
 use super::batch::{Batch, Input, Pull};
 use super::job::{Done, Job};
@@ -57,25 +57,8 @@ impl Cell {
     }
 
     fn wait_until(&self, until: Option<Instant>) -> Option<&Done> {
-        let mut guard = lock(&self.mutex);
-        loop {
-            if let Some(done) = self.done.get() {
-                return Some(done);
-            }
-            guard = match until {
-                None => self.cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
-                Some(t) => {
-                    let now = Instant::now();
-                    if now >= t {
-                        return None;
-                    }
-                    self.cv
-                        .wait_timeout(guard, t - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        wait_until(&self.mutex, &self.cv, until, |_| self.done.get().is_some());
+        self.done.get()
     }
 }
 
