@@ -185,8 +185,7 @@ pub(crate) struct Batch<'p, I: Input> {
     next_seq: u64,
     /// Jobs prepared, being spawned or running, by sequence number.
     running: HashMap<u64, Running>,
-    /// How many of `running` are prepared and not yet spawning.
-    prepared: usize,
+    /// How many prepared jobs to keep waiting for a slot.
     ahead: usize,
     waiting: Vec<Waiting>,
     out: Outbox,
@@ -219,7 +218,6 @@ impl<'p, I: Input> Batch<'p, I> {
             input_done: false,
             next_seq: 1,
             running: HashMap::new(),
-            prepared: 0,
             ahead: inner.config.jobs.min(AHEAD),
             waiting: Vec::new(),
             out,
@@ -322,15 +320,17 @@ impl<'p, I: Input> Batch<'p, I> {
         loop {
             let now = Instant::now();
             self.check_stops(now);
-            if self.halted.is_some() || self.prepared >= self.ahead || !self.has_work(now) {
+            if self.halted.is_some() || !self.has_work(now) {
                 return;
             }
             {
                 let mut state = self.inner.lock();
                 self.terminated |= state.terminated.is_some();
-                // Messages come first: they keep the count of prepared jobs
-                // right, and an endless input of quick jobs must not keep
-                // us here.
+                if state.ready(self.id) >= self.ahead {
+                    return;
+                }
+                // Messages come first: an endless input of quick jobs must
+                // not keep us here.
                 if state.shared(self.id).is_some_and(|s| !s.inbox.is_empty()) {
                     return;
                 }
@@ -393,7 +393,6 @@ impl<'p, I: Input> Batch<'p, I> {
                     sinks,
                 };
                 self.running.insert(seq, run);
-                self.prepared += 1;
                 self.inner.prepare(prepared);
             }
             Err(error) => {
@@ -460,7 +459,6 @@ impl<'p, I: Input> Batch<'p, I> {
         let Some(run) = self.running.get_mut(&seq) else {
             return;
         };
-        self.prepared -= 1;
         if run.attempt > 1 {
             self.summary.retries += 1;
         }
@@ -527,13 +525,26 @@ impl<'p, I: Input> Batch<'p, I> {
             let now = Instant::now();
             if self.halted.is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
-                let room = self.prepared < self.ahead && self.has_work(now);
+                let room = state.ready(self.id) < self.ahead && self.has_work(now);
                 if self.terminated || deadline_passed || (room && self.input.ready(&state)) {
                     return VecDeque::new();
                 }
             }
+            let wants_starts = self.wants_starts();
+            if let Some(shared) = state.shared(self.id) {
+                shared.wants_starts = wants_starts;
+            }
             state = self.inner.wait(state, self.next_timer(now));
         }
+    }
+
+    /// Whether a start must wake the driver, rather than wait for the
+    /// attempt's end: for the event callback, and for a halt, which stops
+    /// attempts that were being spawned once they start. Room for more jobs
+    /// does not need it: that comes with an end, or a failed start, which
+    /// always wake the driver.
+    fn wants_starts(&self) -> bool {
+        self.inner.config.on_event.is_some() || self.halted.is_some()
     }
 
     /// When the batch next has something to do without being notified: a
@@ -669,7 +680,6 @@ impl<'p, I: Input> Batch<'p, I> {
         let Some(run) = self.running.remove(&seq) else {
             return;
         };
-        self.prepared -= 1;
         match run.last {
             Some(last) => self.report(last, run.spool),
             None => {
@@ -696,6 +706,10 @@ impl<I: Input> Drop for Batch<'_, I> {
             }
         }
         let mut state = self.inner.lock();
+        // Attempts are killed as they start.
+        if let Some(shared) = state.shared(self.id) {
+            shared.wants_starts = true;
+        }
         while !self.running.is_empty() {
             let messages = state
                 .shared(self.id)

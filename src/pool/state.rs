@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     /// An attempt failed under a halt policy: start nothing more until the
     /// driver has judged it (see [`Inner::resume`]).
     paused: bool,
+    /// The driver wants to be woken for starts, not only for ends (see
+    /// [`Inner::spawned`]).
+    pub(crate) wants_starts: bool,
 }
 
 #[derive(Default)]
@@ -114,6 +117,9 @@ pub(crate) struct State {
     pub(crate) terminated: Option<StopHow>,
     /// Set by close: nothing more is submitted.
     pub(crate) closed: bool,
+    /// Threads waiting in [`Inner::wait`]: a report that finds none wakes
+    /// nobody.
+    waiters: usize,
     pub(crate) submit: SubmitState,
 }
 
@@ -174,7 +180,9 @@ impl Inner {
         guard: MutexGuard<'a, State>,
         until: Option<Instant>,
     ) -> MutexGuard<'a, State> {
-        match until {
+        let mut guard = guard;
+        guard.waiters += 1;
+        let mut guard = match until {
             None => self.cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
             Some(t) => {
                 let timeout = t.saturating_duration_since(Instant::now());
@@ -183,7 +191,9 @@ impl Inner {
                     .unwrap_or_else(|e| e.into_inner())
                     .0
             }
-        }
+        };
+        guard.waiters -= 1;
+        guard
     }
 
     /// A new batch with an empty inbox.
@@ -310,7 +320,7 @@ impl Inner {
         let pause_on_failure = self.config.halt != Halt::Never;
         Box::new(move |result| {
             let ended = Instant::now();
-            let tasks = {
+            let (wake, tasks) = {
                 let mut state = inner.lock();
                 state.finish(key, slot);
                 if let Some(shared) = state.batches.get_mut(&key.0) {
@@ -321,9 +331,11 @@ impl Inner {
                         ended,
                     }));
                 }
-                inner.dispatch(&mut state)
+                (state.waiters > 0, inner.dispatch(&mut state))
             };
-            inner.notify();
+            if wake {
+                inner.notify();
+            }
             run_all(tasks);
         })
     }
@@ -331,10 +343,19 @@ impl Inner {
     /// Reports a spawn's outcome to its batch (from a spawning thread): the
     /// registry learns how to stop the attempt (and stops it at once if the
     /// pool was terminated meanwhile), or forgets it and frees its slot.
+    ///
+    /// A successful start wakes the batch's driver only if it asked for
+    /// starts ([`Shared::wants_starts`]): usually it learns of the start
+    /// with the attempt's end, in one wake instead of two.
     fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned) {
-        let (stop_now, tasks) = {
+        let (stop_now, wake, tasks) = {
             let mut state = self.lock();
             let mut tasks = Vec::new();
+            let wants_starts = state
+                .batches
+                .get(&key.0)
+                .is_none_or(|shared| shared.wants_starts);
+            let wake = state.waiters > 0 && (wants_starts || spawned.result.is_err());
             let stop_now = match &spawned.result {
                 Ok(started) => state
                     .started(key, &started.stopper)
@@ -351,12 +372,14 @@ impl Inner {
             if let Some(shared) = state.batches.get_mut(&key.0) {
                 shared.inbox.push_back(Message::Started(spawned));
             }
-            (stop_now, tasks)
+            (stop_now, wake, tasks)
         };
         if let Some((stopper, how)) = stop_now {
             stopper.stop(how);
         }
-        self.notify();
+        if wake {
+            self.notify();
+        }
         run_all(tasks);
     }
 
@@ -412,5 +435,12 @@ impl State {
 
     pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut Shared> {
         self.batches.get_mut(&batch)
+    }
+
+    /// How many of a batch's prepared attempts wait for a slot.
+    pub(crate) fn ready(&self, batch: u64) -> usize {
+        self.batches
+            .get(&batch)
+            .map_or(0, |shared| shared.ready.len())
     }
 }
