@@ -53,6 +53,8 @@ thread_local! {
     static ADOPTED: RefCell<Option<(Exec, OnDone)>> = const { RefCell::new(None) };
     /// The current thread drives a job (so it will not take a task at once).
     static DRIVING: Cell<bool> = const { Cell::new(false) };
+    /// A free spawning thread queued a task that it will take itself.
+    static CLAIMED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `task` (a spawn) on one of the spawning threads.
@@ -64,10 +66,16 @@ pub(crate) fn run(task: Task) {
     }
     lock(&spawner.queue).push_back(task);
     spawner.queued.fetch_add(1, Ordering::SeqCst);
-    spawner.cv.notify_one();
-    // A spawning thread that is free takes the task itself when it loops;
-    // otherwise call the driving threads back to it.
+    // A spawning thread that is free takes its first task itself when it
+    // loops: waking another thread for it would only hand the spawn over
+    // (one wake-up per job, for a pool that starts a job as one ends).
     let free_spawning_thread = SPAWNING_THREAD.get() && !DRIVING.get();
+    if free_spawning_thread && !CLAIMED.replace(true) {
+        return;
+    }
+    spawner.cv.notify_one();
+    // Call the driving threads back to spawn, unless a free spawning
+    // thread will.
     if !free_spawning_thread {
         for waker in lock(&spawner.driving).iter() {
             waker.wake();
@@ -121,6 +129,7 @@ fn work(spawner: &'static Spawner) {
     // Without an eventfd this thread still spawns; it just drives nothing.
     let waker = Waker::new().ok().map(Arc::new);
     loop {
+        CLAIMED.set(false);
         let task = {
             let mut queue = lock(&spawner.queue);
             loop {
