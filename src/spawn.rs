@@ -391,7 +391,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
             };
             let stdin = match &stage.stdin {
                 Source::Inherit => Stdio::inherit(),
-                Source::Null => Stdio::null(),
+                Source::Null => null_stdio(false),
                 Source::Bytes(bytes) => {
                     let (r, w) = pipe(&plan.display)?;
                     spawned.feeds.push((OwnedFd::from(w), bytes.clone()));
@@ -405,7 +405,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
                 }
                 Source::Prev => match prev_reader.take() {
                     Some(r) => Stdio::from(r),
-                    None => Stdio::null(),
+                    None => null_stdio(false),
                 },
             };
             let next_writer = next.as_ref().map(|(_, w)| w);
@@ -462,14 +462,19 @@ fn stdio_for(
     let dup_err = |e| Error::io(format!("cannot set up the pipes of {display:?}"), e);
     Ok(match sink {
         Sink::Inherit => Stdio::inherit(),
-        Sink::Null => Stdio::null(),
+        Sink::Null => null_stdio(true),
         Sink::Channel(i) => Stdio::from(channels[*i].try_clone().map_err(dup_err)?),
         Sink::File(file) => Stdio::from(dup_file(file, display)?),
         Sink::Next => match next {
             Some(w) => Stdio::from(w.try_clone().map_err(dup_err)?),
-            None => Stdio::null(),
+            None => null_stdio(true),
         },
     })
+}
+
+/// `/dev/null` for a child's stdin (`write` false) or an output.
+fn null_stdio(write: bool) -> Stdio {
+    crate::sys::dev_null(write).map_or_else(Stdio::null, Stdio::from)
 }
 
 fn dup_file(file: &File, display: &str) -> Result<File, Error> {
