@@ -118,13 +118,13 @@ fn input_is_pulled_only_as_slots_free_up() {
         pt(&["exit", "0"])
     });
     let mut done = pool.as_completed(jobs);
-    // Two slots, and at most two more prepared ahead of them: after k
-    // reports, at most k + 4 jobs were ever pulled (the ones reported, two
-    // running, two prepared, less those not yet pulled).
-    for k in 1..=20 {
+    // Two slots, and at most four jobs per slot prepared ahead of them:
+    // after k reports, at most k + 10 jobs were ever pulled (the ones
+    // reported, two running, eight prepared).
+    for k in 1..=40 {
         assert!(done.next().unwrap().is_success());
         assert!(
-            pulled.get() <= k + 4,
+            pulled.get() <= k + 10,
             "{} pulled after {k} reports",
             pulled.get()
         );
@@ -749,6 +749,25 @@ fn jobs_see_their_seq_and_slot() {
         assert_eq!(d.attempts(), 1);
         assert!(d.start_time() <= SystemTime::now());
         assert!(d.elapsed() > Duration::ZERO);
+    }
+}
+
+#[test]
+fn job_env_false_leaves_the_environment_as_it_is() {
+    let pool = Pool::builder()
+        .jobs(2)
+        .job_env(false)
+        .output(JobOutput::Capture {
+            limit: None,
+            keep: Keep::Head,
+        })
+        .build();
+    let names = ["env", "PROCESSION_SEQ", "PROCESSION_SLOT", "PATH"];
+    for d in pool.map((0..3).map(|_| pt(&names))) {
+        let out = d.output().unwrap().stdout_lossy();
+        assert!(!out.contains("PROCESSION_"), "{out}");
+        // The rest of the environment is inherited as usual.
+        assert!(out.starts_with("PATH="), "{out}");
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Launch {
     pub(crate) timeout: Option<Duration>,
     /// The pool's deadline.
     pub(crate) deadline: Option<Instant>,
+    /// Set `PROCESSION_SEQ` and `PROCESSION_SLOT`.
+    pub(crate) job_env: bool,
     pub(crate) sinks: Sinks,
 }
 
@@ -104,9 +106,11 @@ fn prepare(command: &Command, launch: Launch) -> Command {
     if c.node.opts.stdin.is_none() {
         c = c.stdin_null();
     }
-    c = c
-        .env("PROCESSION_SEQ", launch.seq.to_string())
-        .env("PROCESSION_SLOT", launch.slot.to_string());
+    if launch.job_env {
+        c = c
+            .env("PROCESSION_SEQ", launch.seq.to_string())
+            .env("PROCESSION_SLOT", launch.slot.to_string());
+    }
     // The command's own limits stay when they are stricter.
     if let Some(timeout) = launch
         .timeout

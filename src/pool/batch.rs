@@ -6,8 +6,8 @@
 //! A batch runs on the thread that iterates over it (the caller's, for
 //! [`map`](crate::Pool::map) and [`as_completed`](crate::Pool::as_completed);
 //! the pool's coordinator, for submitted jobs), and only while that thread
-//! is inside `next`. The driver keeps a few jobs prepared ahead (at most
-//! [`AHEAD`], and never more than the pool's size): pulled from the input,
+//! is inside `next`. The driver keeps a few jobs prepared ahead (see
+//! [`ahead`]: four per slot, at most [`AHEAD`]): pulled from the input,
 //! numbered, their output files ready. When a slot frees up, the thread
 //! that freed it hands the next prepared job to a spawning thread at once
 //! (see `state.rs`), so a slot never waits for the driver, and the driver
@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
 use crate::output::Output;
@@ -37,10 +37,29 @@ use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
 use super::progress::Bar;
-use super::state::{Completion, Inner, Message, Prepared, Spawned, State};
+use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 
 /// The most jobs a batch prepares ahead of free slots.
-const AHEAD: usize = 4;
+const AHEAD: usize = 16;
+
+/// The most jobs prepared ahead when each holds open files (its output
+/// files, or spool files for grouped output).
+const AHEAD_WITH_FILES: usize = 4;
+
+/// The longest a driver that is busy handing out results lets the ends of
+/// successful jobs wait before it takes them (see `Batch::wait`).
+const COALESCE: Duration = Duration::from_millis(1);
+
+/// How many prepared jobs a batch keeps waiting for a slot: four per slot,
+/// so that a slot never waits for the driver and the driver can take
+/// several ends per wake-up, but at most [`AHEAD`]; and fewer where each
+/// holds open files.
+fn ahead(jobs: usize, output: &JobOutput) -> usize {
+    match output {
+        JobOutput::Files(_) | JobOutput::Grouped | JobOutput::Tagged => jobs.min(AHEAD_WITH_FILES),
+        _ => jobs.saturating_mul(4).clamp(AHEAD_WITH_FILES, AHEAD),
+    }
+}
 
 /// What an input gives when asked for a job.
 pub(crate) enum Pull {
@@ -187,6 +206,8 @@ pub(crate) struct Batch<'p, I: Input> {
     running: HashMap<u64, Running>,
     /// How many prepared jobs to keep waiting for a slot.
     ahead: usize,
+    /// Jobs are ending fast: take their ends in bulk (see `wait`).
+    coalesce: bool,
     waiting: Vec<Waiting>,
     out: Outbox,
     tally: Tally,
@@ -218,7 +239,8 @@ impl<'p, I: Input> Batch<'p, I> {
             input_done: false,
             next_seq: 1,
             running: HashMap::new(),
-            ahead: inner.config.jobs.min(AHEAD),
+            ahead: ahead(inner.config.jobs, &inner.config.output),
+            coalesce: false,
             waiting: Vec::new(),
             out,
             tally: Tally::default(),
@@ -509,13 +531,23 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Waits for news of this batch's attempts, for room to prepare a job,
     /// or for the next timer; returns the news.
+    ///
+    /// While jobs end faster than one per [`COALESCE`], the driver is not
+    /// woken for each: it sleeps for up to that long and takes every end
+    /// that came meanwhile at once (a failure, or prepared jobs running
+    /// low, still wakes it at once). A result may so reach the caller up to
+    /// [`COALESCE`] late; the end time it records is exact.
     fn wait(&mut self) -> VecDeque<Message> {
+        let began = Instant::now();
         let mut state = self.inner.lock();
         loop {
             self.terminated |= state.terminated.is_some();
             if let Some(shared) = state.shared(self.id) {
                 if !shared.inbox.is_empty() {
-                    return std::mem::take(&mut shared.inbox);
+                    let news = std::mem::take(&mut shared.inbox);
+                    let ended = news.iter().any(|m| matches!(m, Message::Done(_)));
+                    self.coalesce = ended && began.elapsed() < 2 * COALESCE;
+                    return news;
                 }
             }
             if !self.input_done && self.input.ended(&state) {
@@ -530,11 +562,21 @@ impl<'p, I: Input> Batch<'p, I> {
                     return VecDeque::new();
                 }
             }
-            let wants_starts = self.wants_starts();
+            // A quiet spell: back to waking for every end.
+            self.coalesce &= now < began + COALESCE;
+            let wake = Wake {
+                starts: self.wants_starts(),
+                coalesce: self.coalesce,
+                low_water: self.ahead / 2,
+            };
             if let Some(shared) = state.shared(self.id) {
-                shared.wants_starts = wants_starts;
+                shared.wake = wake;
             }
-            state = self.inner.wait(state, self.next_timer(now));
+            let mut timer = self.next_timer(now);
+            if self.coalesce {
+                timer = Some(timer.map_or(began + COALESCE, |t| t.min(began + COALESCE)));
+            }
+            state = self.inner.wait(state, timer);
         }
     }
 
@@ -708,7 +750,11 @@ impl<I: Input> Drop for Batch<'_, I> {
         let mut state = self.inner.lock();
         // Attempts are killed as they start.
         if let Some(shared) = state.shared(self.id) {
-            shared.wants_starts = true;
+            shared.wake = Wake {
+                starts: true,
+                coalesce: false,
+                low_water: 0,
+            };
         }
         while !self.running.is_empty() {
             let messages = state

@@ -31,11 +31,12 @@ pub(crate) fn start(
 ) -> Result<Started, Error> {
     let display = format!("{expression:?}");
     // Inner redirections win over outer ones in duct, as here.
-    let mut e = expression
-        .unchecked()
-        .stdin_null()
-        .env("PROCESSION_SEQ", launch.seq.to_string())
-        .env("PROCESSION_SLOT", launch.slot.to_string());
+    let mut e = expression.unchecked().stdin_null();
+    if launch.job_env {
+        e = e
+            .env("PROCESSION_SEQ", launch.seq.to_string())
+            .env("PROCESSION_SLOT", launch.slot.to_string());
+    }
     let mut limit = None;
     match launch.sinks {
         Sinks::AsCommand | Sinks::Tagged => {}

@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) window: usize,
     #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(crate) progress: bool,
+    /// Jobs get `PROCESSION_SEQ` and `PROCESSION_SLOT`.
+    pub(crate) job_env: bool,
 }
 
 /// A running attempt's key: its batch and sequence number.
@@ -101,9 +103,31 @@ pub(crate) struct Shared {
     /// An attempt failed under a halt policy: start nothing more until the
     /// driver has judged it (see [`Inner::resume`]).
     paused: bool,
-    /// The driver wants to be woken for starts, not only for ends (see
-    /// [`Inner::spawned`]).
-    pub(crate) wants_starts: bool,
+    /// What wakes the batch's driver while it sleeps; set by the driver
+    /// before each sleep.
+    pub(crate) wake: Wake,
+}
+
+/// What wakes a sleeping driver, besides what always does (an end it does
+/// not coalesce, a failed start, a terminated pool, its own timer).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Wake {
+    /// Every successful start (see [`Inner::spawned`]).
+    pub(crate) starts: bool,
+    /// Successful ends only in bulk: the driver sleeps with a short timer
+    /// and takes the ends that came meanwhile all at once (see
+    /// `Batch::wait`). An end still wakes it at once if it failed, or if it
+    /// left no more than `low_water` prepared jobs waiting for a slot.
+    pub(crate) coalesce: bool,
+    pub(crate) low_water: usize,
+}
+
+impl Shared {
+    /// Whether an attempt's end (which just gave its slot away) must wake
+    /// the driver now.
+    fn wakes_for_end(&self, ok: bool) -> bool {
+        !self.wake.coalesce || !ok || self.ready.len() <= self.wake.low_water
+    }
 }
 
 #[derive(Default)]
@@ -280,6 +304,7 @@ impl Inner {
                 slot,
                 timeout: inner.config.timeout,
                 deadline: inner.config.deadline,
+                job_env: inner.config.job_env,
                 sinks,
             };
             let on_done = inner.on_done(key, slot);
@@ -323,15 +348,24 @@ impl Inner {
             let (wake, tasks) = {
                 let mut state = inner.lock();
                 state.finish(key, slot);
+                let ok = result.is_ok();
                 if let Some(shared) = state.batches.get_mut(&key.0) {
-                    shared.paused |= pause_on_failure && result.is_err();
+                    shared.paused |= pause_on_failure && !ok;
                     shared.inbox.push_back(Message::Done(Completion {
                         seq: key.1,
                         result,
                         ended,
                     }));
                 }
-                (state.waiters > 0, inner.dispatch(&mut state))
+                let tasks = inner.dispatch(&mut state);
+                // `wait_idle` waits for the last attempt to end.
+                let wake = state.waiters > 0
+                    && (state.running.is_empty()
+                        || state
+                            .batches
+                            .get(&key.0)
+                            .is_none_or(|s| s.wakes_for_end(ok)));
+                (wake, tasks)
             };
             if wake {
                 inner.notify();
@@ -345,7 +379,7 @@ impl Inner {
     /// pool was terminated meanwhile), or forgets it and frees its slot.
     ///
     /// A successful start wakes the batch's driver only if it asked for
-    /// starts ([`Shared::wants_starts`]): usually it learns of the start
+    /// starts ([`Wake::starts`]): usually it learns of the start
     /// with the attempt's end, in one wake instead of two.
     fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned) {
         let (stop_now, wake, tasks) = {
@@ -354,7 +388,7 @@ impl Inner {
             let wants_starts = state
                 .batches
                 .get(&key.0)
-                .is_none_or(|shared| shared.wants_starts);
+                .is_none_or(|shared| shared.wake.starts);
             let wake = state.waiters > 0 && (wants_starts || spawned.result.is_err());
             let stop_now = match &spawned.result {
                 Ok(started) => state
