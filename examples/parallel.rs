@@ -184,5 +184,9 @@ fn main() -> ExitCode {
         batch.summary()
     };
     report(&summary);
+    if let Some(error) = pool.joblog_error() {
+        eprintln!("parallel: {error} ({} lines lost)", summary.joblog_lost);
+        status = status.max(1);
+    }
     ExitCode::from(status)
 }

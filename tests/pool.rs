@@ -919,7 +919,8 @@ fn the_job_log_parses_back() {
         [
             ("0", "0"),
             ("3", "0"),
-            ("0", "11"),
+            // As GNU parallel logs a signal (and a shell reports it).
+            ("139", "11"),
             ("127", "0"),
             ("0", "0")
         ]
@@ -929,6 +930,140 @@ fn the_job_log_parses_back() {
         "tabs in the command are spaces: {:?}",
         rows[4][8]
     );
+}
+
+/// The job log's rows (without the header), sorted by sequence number
+/// (stable, so a job's attempts stay in order).
+fn joblog_rows(log: &Shared) -> Vec<Vec<String>> {
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+    rows
+}
+
+#[test]
+fn the_job_log_has_a_line_per_attempt() {
+    let log = Shared::default();
+    let pool = Pool::builder()
+        .jobs(1)
+        .retry(Retry::attempts(3))
+        .joblog(log.clone())
+        .build();
+    let jobs = [pt(&["exit", "2"]), fails_once(), pt(&["exit", "0"])];
+    let summary = pool.as_completed(jobs).finish();
+    assert_eq!((summary.retries, summary.joblog_lost), (3, 0));
+    let rows: Vec<(String, String)> = joblog_rows(&log)
+        .into_iter()
+        .map(|r| (r[0].clone(), r[6].clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("1", "2"),
+        ("1", "2"),
+        ("1", "2"),
+        ("2", "1"),
+        ("2", "0"),
+        ("3", "0"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn a_halt_logs_a_waiting_retry_once() {
+    let log = Shared::default();
+    let pool = Pool::builder()
+        .jobs(1)
+        .retry(
+            Retry::attempts(2)
+                .delay(Duration::from_secs(30))
+                .on_signal(false),
+        )
+        .halt(Halt::Now(Threshold::Failures(1)))
+        .joblog(log.clone())
+        .build();
+    // The first job fails and waits 30 s for its retry; the second one's
+    // failure (not retried) halts the batch, which reports the first
+    // without retrying it.
+    let started = Instant::now();
+    let jobs = [pt(&["exit", "3"]), pt(&["kill-self", "SEGV"])];
+    let summary = pool.as_completed(jobs).finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no retry waited"
+    );
+    assert_eq!((summary.failed, summary.retries), (2, 0));
+    let exits: Vec<String> = joblog_rows(&log)
+        .into_iter()
+        .map(|r| r[6].clone())
+        .collect();
+    assert_eq!(exits, ["3", "139"]);
+}
+
+/// A writer that takes `room` bytes, then fails as a full disk does.
+struct FillsUp {
+    room: usize,
+    kept: Shared,
+}
+
+impl Write for FillsUp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.kept.0.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_job_log_that_cannot_be_written_is_reported() {
+    // A log that cannot even take its header.
+    let full = File::options().write(true).open("/dev/full").unwrap();
+    let pool = Pool::builder().jobs(2).joblog(full).build();
+    let summary = pool
+        .as_completed((0..5).map(|_| pt(&["exit", "0"])))
+        .finish();
+    assert_eq!((summary.succeeded, summary.joblog_lost), (5, 5));
+    let Some(Error::Io(e)) = pool.joblog_error() else {
+        panic!("an I/O error expected");
+    };
+    assert!(e.to_string().contains("job log"), "{e}");
+
+    // A log that fills up after a few lines: the jobs all succeed, the
+    // lines not written are counted, and no torn line is left past the
+    // first failure.
+    let kept = Shared::default();
+    let room = 600;
+    let log = FillsUp {
+        room,
+        kept: kept.clone(),
+    };
+    let pool = Pool::builder().jobs(2).joblog(log).build();
+    assert!(pool.joblog_error().is_none());
+    let summary = pool
+        .as_completed((0..50).map(|_| pt(&["exit", "0"])))
+        .finish();
+    assert_eq!(summary.succeeded, 50);
+    let text = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.len(), room);
+    let whole = text.matches('\n').count() as u64 - 1;
+    assert_eq!(summary.joblog_lost, 50 - whole, "{text}");
+    assert!(pool.joblog_error().is_some());
+    // The submitted jobs' summary counts them too.
+    pool.submit(pt(&["exit", "0"]));
+    pool.close();
+    assert_eq!(pool.join().joblog_lost, 1);
 }
 
 #[cfg(feature = "progress")]

@@ -626,15 +626,20 @@ impl<'p, I: Input> Batch<'p, I> {
             .filter(|_| self.halted.is_none())
             .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
         match retry {
-            Some(delay) => self.waiting.push(Waiting {
-                job: run.job,
-                seq: completion.seq,
-                attempt: run.attempt + 1,
-                due: completion.ended + delay,
-                spool: run.spool,
-                last: done,
-            }),
-            None => self.report(done, run.spool),
+            Some(delay) => {
+                // Every attempt has its line in the job log, as with GNU
+                // parallel's `--retries`.
+                self.log(&done);
+                self.waiting.push(Waiting {
+                    job: run.job,
+                    seq: completion.seq,
+                    attempt: run.attempt + 1,
+                    due: completion.ended + delay,
+                    spool: run.spool,
+                    last: done,
+                });
+            }
+            None => self.report(done, run.spool, true),
         }
         if self.inner.config.halt != Halt::Never {
             self.inner.resume(self.id);
@@ -659,17 +664,28 @@ impl<'p, I: Input> Batch<'p, I> {
         }
     }
 
-    /// A job finished for good: event, job log, counts, halt rule, and
-    /// into the outbox.
-    fn report(&mut self, mut done: Done, spool: Option<Spool>) {
+    /// Writes an attempt's line to the job log, if there is one, counting
+    /// a line that could not be written.
+    fn log(&mut self, done: &Done) {
+        if let Some(log) = &self.inner.config.joblog {
+            if !log.record(done) {
+                self.summary.joblog_lost += 1;
+            }
+        }
+    }
+
+    /// A job finished for good: event, job log (unless its last attempt
+    /// was logged already, when it ended), counts, halt rule, and into the
+    /// outbox.
+    fn report(&mut self, mut done: Done, spool: Option<Spool>, log: bool) {
         if let Some(on_event) = &self.inner.config.on_event {
             if let Err(message) = guarded(|| on_event(&JobEvent::Finished(&done))) {
                 done.result = Err(callback_error(done.seq, &message));
                 done.failure = Some(Failure::Other);
             }
         }
-        if let Some(log) = &self.inner.config.joblog {
-            log.record(&done);
+        if log {
+            self.log(&done);
         }
         self.summary.finished += 1;
         match done.failure {
@@ -712,7 +728,7 @@ impl<'p, I: Input> Batch<'p, I> {
             }
         }
         for waiting in std::mem::take(&mut self.waiting) {
-            self.report(waiting.last, waiting.spool);
+            self.report(waiting.last, waiting.spool, false);
         }
     }
 
@@ -723,7 +739,7 @@ impl<'p, I: Input> Batch<'p, I> {
             return;
         };
         match run.last {
-            Some(last) => self.report(last, run.spool),
+            Some(last) => self.report(last, run.spool, false),
             None => {
                 self.summary.skipped += 1;
                 self.out.push(seq, None);

@@ -406,4 +406,8 @@ pub struct Summary {
     pub retries: u64,
     /// Why the batch stopped starting jobs early, if it did.
     pub halted: Option<HaltReason>,
+    /// Lines of the job log (one per attempt) that could not be written:
+    /// 0 unless the pool has a job log and writing it failed (see
+    /// [`Pool::joblog_error`](crate::Pool::joblog_error) for why).
+    pub joblog_lost: u64,
 }
