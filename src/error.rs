@@ -128,6 +128,28 @@ pub enum Error {
     /// ```
     #[error(transparent)]
     NotUtf8(Box<NotUtf8Error>),
+    /// A line from [`lines`](crate::Command::lines) or
+    /// [`events`](crate::Command::events) was longer than the iterator's
+    /// maximum (8 MiB unless set with
+    /// [`Lines::max_line`](crate::Lines::max_line)): it comes as several of
+    /// these items in a row, each holding a piece of it, none lost. The
+    /// iteration goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let items: Vec<_> = cmd!("echo", "abcdef").lines()?.max_line(4).collect();
+    /// let Err(Error::LineTooLong(first)) = &items[0] else { panic!("{items:?}") };
+    /// assert_eq!((first.bytes(), first.ends_line()), (&b"abcd"[..], false));
+    /// let Err(Error::LineTooLong(last)) = &items[1] else { panic!("{items:?}") };
+    /// assert_eq!((last.bytes(), last.ends_line()), (&b"ef"[..], true));
+    /// assert_eq!(items.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    #[error(transparent)]
+    LineTooLong(Box<LineTooLongError>),
     /// Another I/O error, with what we were doing when it happened.
     ///
     /// # Examples
@@ -1022,6 +1044,144 @@ impl std::error::Error for NotUtf8Error {
         Some(&self.source)
     }
 }
+
+/// A piece of a line longer than the maximum. See [`Error::LineTooLong`].
+///
+/// Pieces are cut between UTF-8 characters (unless the bytes are not
+/// UTF-8), so each piece of a valid line is valid UTF-8, and the pieces of
+/// one line, joined, are the line (without its newline).
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Error};
+/// # fn main() -> Result<(), procession::Error> {
+/// // 30 euro signs (3 bytes each) with a maximum of 40 bytes.
+/// let line = "€".repeat(30);
+/// let mut pieces = Vec::new();
+/// for item in cmd!("echo", &line).lines()?.max_line(40) {
+///     match item {
+///         Err(Error::LineTooLong(piece)) => pieces.push(piece.text().unwrap().to_string()),
+///         other => panic!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(pieces.iter().map(|p| p.len()).collect::<Vec<_>>(), [39, 39, 12]);
+/// assert_eq!(pieces.concat(), line);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LineTooLongError {
+    pub(crate) command: String,
+    pub(crate) stderr: bool,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) max: usize,
+    pub(crate) ends_line: bool,
+}
+
+impl LineTooLongError {
+    /// This piece's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.bytes(), b"abcd");
+    /// ```
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// This piece's bytes, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.into_bytes(), b"abcd");
+    /// ```
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// This piece as text, if it is UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.text(), Some("abcd"));
+    /// ```
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
+
+    /// `true` for the line's last piece (up to its newline, or the end of
+    /// the output).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert!(!e.ends_line());
+    /// ```
+    pub fn ends_line(&self) -> bool {
+        self.ends_line
+    }
+
+    /// The maximum line length the line exceeded, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.max(), 4);
+    /// ```
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// `true` if the line came from stderr (with
+    /// [`events`](crate::Command::events)), `false` for stdout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{sh, Error};
+    /// let first = sh("echo abcdef >&2").events().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert!(e.is_stderr());
+    /// ```
+    pub fn is_stderr(&self) -> bool {
+        self.stderr
+    }
+}
+
+impl fmt::Display for LineTooLongError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = if self.stderr { "stderr" } else { "stdout" };
+        let which = if self.ends_line { "last" } else { "a" };
+        write!(
+            f,
+            "a line of the {stream} of \"{}\" is longer than {} bytes; this is {which} piece \
+             of it ({} bytes)",
+            self.command,
+            self.max,
+            self.bytes.len()
+        )
+    }
+}
+
+impl std::error::Error for LineTooLongError {}
 
 /// An I/O error while running a command. See [`Error::Io`].
 ///

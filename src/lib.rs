@@ -110,8 +110,8 @@ pub use cancel::CancelToken;
 pub use capture::Keep;
 pub use command::{Command, sh};
 pub use error::{
-    Error, ExitError, InvalidInput, InvalidInputError, IoError, NotUtf8Error, SpawnError,
-    SpawnFailure, StoppedError,
+    Error, ExitError, InvalidInput, InvalidInputError, IoError, LineTooLongError, NotUtf8Error,
+    SpawnError, SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
 pub use output::{Output, Stage};

@@ -97,9 +97,13 @@ impl Command {
     ///
     /// Lines are split on `\n` (a `\r` before it is dropped) and decoded as
     /// UTF-8; a line that is not valid UTF-8 is an [`Error::NotUtf8`] item
-    /// and the iteration goes on. A line longer than 64 KiB comes in pieces
-    /// of 64 KiB, so output without newlines cannot exhaust memory. The command's timeout is enforced while you
-    /// iterate. Dropping the iterator early kills the command's process tree.
+    /// and the iteration goes on. A line longer than 8 MiB (or the maximum
+    /// set with [`Lines::max_line`]) comes whole but in pieces: several
+    /// [`Error::LineTooLong`] items in a row, each holding at most that many
+    /// bytes, cut between UTF-8 characters; so output without newlines
+    /// cannot exhaust memory and no byte is lost. The command's timeout is
+    /// enforced while you iterate. Dropping the iterator early kills the
+    /// command's process tree.
     ///
     /// # Errors
     ///
@@ -125,7 +129,10 @@ impl Command {
     /// exit status (or the error, if the command fails).
     ///
     /// Arrival order is as good as the child's own flushing: a program that
-    /// buffers its stdout shows its lines late. Lines are decoded lossily.
+    /// buffers its stdout shows its lines late. Lines are decoded lossily. A
+    /// line longer than 8 MiB (or the maximum set with
+    /// [`Events::max_line`]) comes as several [`Error::LineTooLong`] items,
+    /// as with [`lines`](Command::lines).
     ///
     /// # Errors
     ///

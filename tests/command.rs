@@ -783,6 +783,60 @@ fn lines_reports_invalid_utf8_and_goes_on() {
 }
 
 #[test]
+fn a_long_line_of_multibyte_characters_comes_whole() {
+    // 30,000 euro signs: 90,000 bytes, more than a pipe read, in one line.
+    let euros = "€".repeat(30_000);
+    let lines: Vec<String> = pt(["long-line", "€", "30000"])
+        .lines()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(lines == [euros.clone()], "the line came back changed");
+    let events: Vec<Event> = pt(["long-line", "€", "30000", "err"])
+        .events()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(
+        events[0] == Event::Stderr(euros),
+        "the line came back changed"
+    );
+}
+
+#[test]
+fn a_line_past_the_maximum_comes_in_pieces_that_say_so() {
+    let euros = "€".repeat(30_000);
+    for events in [false, true] {
+        let items: Vec<Result<String, Error>> = if events {
+            let it = pt(["long-line", "€", "30000", "err"]).events().unwrap();
+            it.max_line(1000)
+                .filter(|e| !matches!(e, Ok(Event::Exit(_))))
+                .map(|e| e.map(|_| String::new()))
+                .collect()
+        } else {
+            let it = pt(["long-line", "€", "30000"]).lines().unwrap();
+            it.max_line(1000).collect()
+        };
+        let mut joined = String::new();
+        for (i, item) in items.iter().enumerate() {
+            let Err(Error::LineTooLong(piece)) = item else {
+                panic!("{events}: item {i} is {item:?}")
+            };
+            assert_eq!(piece.max(), 1000);
+            assert!(piece.bytes().len() <= 1000);
+            assert_eq!(piece.ends_line(), i == items.len() - 1);
+            assert_eq!(piece.is_stderr(), events);
+            joined.push_str(piece.text().expect("cut between characters"));
+        }
+        assert_eq!(items.len(), 91, "{events}");
+        assert!(joined == euros, "{events}: the pieces do not make the line");
+        let message = items[0].as_ref().unwrap_err().to_string();
+        assert!(message.contains("longer than 1000 bytes"), "{message}");
+    }
+}
+
+#[test]
 fn lines_of_a_failing_command_end_with_the_error() {
     let items: Vec<_> = pt(["fail", "3", "boom"])
         .stderr_capture()

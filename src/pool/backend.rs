@@ -88,6 +88,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     drop(stdin);
     if tagged {
         exec.set_line_sink(output::tagged_sink(seq));
+        exec.set_max_line(output::TAGGED_MAX_LINE);
     }
     let pids = exec.pids();
     let control = exec.control().clone();

@@ -63,7 +63,8 @@ pub enum JobOutput {
     /// Written to this process's stdout and stderr line by line as it comes,
     /// each line prefixed with `[seq] `. Lines of different jobs never mix,
     /// but a partial line is held until its newline (a line longer than
-    /// 64 KiB comes out in pieces, so memory stays bounded).
+    /// 64 KiB comes out in pieces of at most 64 KiB, each on a line of its
+    /// own and cut between UTF-8 characters, so memory stays bounded).
     Tagged,
 }
 
@@ -176,6 +177,10 @@ pub(crate) fn result_files(dir: &Path, seq: u64) -> io::Result<Sinks> {
     let err = File::create(job_dir.join("stderr"))?;
     Ok(Sinks::Files(out, err))
 }
+
+/// The longest line of tagged output written whole; a longer one is
+/// written in pieces (see [`JobOutput::Tagged`]).
+pub(crate) const TAGGED_MAX_LINE: usize = 64 * 1024;
 
 /// A line sink that writes `[seq] line` to this process's stdout or stderr.
 pub(crate) fn tagged_sink(seq: u64) -> LineSink {

@@ -34,6 +34,8 @@ usage: pt SUBCOMMAND ARGS...
   count                        print number of bytes on stdin
   lines N [INTERVAL_MS]        alternate N lines between stdout and stderr
   yes [TEXT]                   print TEXT (default y) forever
+  long-line TEXT N [err]       print one line of TEXT repeated N times, in
+                               small writes (to stderr with `err`)
   head N                       copy N lines from stdin, then exit
   kill-self SIG                raise SIG against itself (exit 99 if alive)
   ignore-term SECS             ignore SIGTERM/SIGINT, print ready, sleep
@@ -70,6 +72,7 @@ fn main() {
         "count" => count(),
         "lines" => lines(&args),
         "yes" => yes(&args),
+        "long-line" => long_line(&args),
         "head" => head(&args),
         "kill-self" => kill_self(&args),
         "ignore-term" => ignore_term(&args),
@@ -273,6 +276,30 @@ fn lines(args: &[OsString]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn long_line(args: &[OsString]) -> io::Result<()> {
+    let (text, n, to_err) = match args {
+        [text, n] => (text, parse_num::<u64>(n, "N"), false),
+        [text, n, err] if err == "err" => (text, parse_num::<u64>(n, "N"), true),
+        _ => usage("long-line TEXT N [err]"),
+    };
+    let mut out: Box<dyn Write> = if to_err {
+        Box::new(stderr())
+    } else {
+        Box::new(stdout())
+    };
+    // Several writes, as a program printing as it goes makes them.
+    let mut buf = Vec::new();
+    for _ in 0..n {
+        buf.extend_from_slice(text.as_bytes());
+        if buf.len() >= 4093 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    buf.push(b'\n');
+    out.write_all(&buf)
 }
 
 fn yes(args: &[OsString]) -> io::Result<()> {
