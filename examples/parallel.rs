@@ -22,14 +22,16 @@
 //! Exit status, as xargs: 0 if every job succeeded; 123 if any failed; 124
 //! if one exited with 255; 125 if one was killed by a signal; 126 if one
 //! could not be run; 127 if a program was not found (the highest wins); 1
-//! for a usage error. Ctrl-C stops every running job's tree.
+//! for a usage error, for a job log that could not be written, and when
+//! stdout closed (`| head -1`), which stops the batch. Ctrl-C stops every
+//! running job's tree.
 
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use procession::{
-    Command, Done, Error, Failure, Halt, JobOutput, Pool, Retry, SpawnFailure, Summary,
+    Command, Done, Error, Failure, Halt, HaltReason, JobOutput, Pool, Retry, SpawnFailure, Summary,
 };
 
 const USAGE: &str = "usage: parallel [-j N] [--timeout SECS] [--keep-order] [--joblog FILE] \
@@ -184,6 +186,9 @@ fn main() -> ExitCode {
         batch.summary()
     };
     report(&summary);
+    if summary.halted == Some(HaltReason::OutputClosed) {
+        status = status.max(1);
+    }
     if let Some(error) = pool.joblog_error() {
         eprintln!("parallel: {error} ({} lines lost)", summary.joblog_lost);
         status = status.max(1);

@@ -6,6 +6,7 @@
 //! through its [`Control`]: they post a [`Request`] and wake the driving
 //! loop, which acts on it in its next round.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -50,6 +51,14 @@ impl Control {
         }
     }
 
+    /// Wakes the driving loop without a request (it looks at its run's
+    /// [`Gate`] again).
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = &lock(&self.state).waker {
+            waker.wake();
+        }
+    }
+
     pub(crate) fn cancel(&self) {
         self.post(Request::Cancel);
     }
@@ -79,5 +88,44 @@ impl Control {
     /// Waits until the run is over, or `deadline`.
     pub(crate) fn wait_done(&self, deadline: Instant) {
         wait_until(&self.state, &self.done, Some(deadline), |state| state.done);
+    }
+}
+
+/// Back-pressure on a run's line output: while the gate is closed, the
+/// run's line channels are not read (the child blocks on its full pipe, as
+/// it would writing to a slow terminal itself), until every process of the
+/// run is reaped. Whoever closed it opens it again with [`Gate::open`],
+/// which wakes the run's loop.
+pub(crate) struct Gate {
+    closed: AtomicBool,
+    control: Arc<Control>,
+}
+
+impl Gate {
+    pub(crate) fn new(control: Arc<Control>) -> Gate {
+        Gate {
+            closed: AtomicBool::new(false),
+            control,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Opens the gate and wakes the run's loop, which reads again.
+    pub(crate) fn open(&self) {
+        if self.closed.swap(false, Ordering::SeqCst) {
+            self.control.wake();
+        }
+    }
+
+    /// Asks the run to stop (its output has nowhere to go).
+    pub(crate) fn cancel(&self) {
+        self.control.cancel();
     }
 }

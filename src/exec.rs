@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use crate::capture::Capture;
-use crate::control::{Control, Request};
+use crate::control::{Control, Gate, Request};
 use crate::error::{Error, ExitError, StoppedError};
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Check, Verdict};
@@ -162,6 +162,9 @@ pub(crate) struct Exec {
     line_sink: Option<LineSink>,
     /// The longest line handed out whole (see [`MAX_LINE`]).
     max_line: usize,
+    /// Back-pressure from the line sink: line channels are not read while
+    /// it is closed.
+    gate: Option<Arc<Gate>>,
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
     error: Option<Error>,
@@ -232,6 +235,7 @@ impl Exec {
             lines: VecDeque::new(),
             line_sink: None,
             max_line: MAX_LINE,
+            gate: None,
             abandoned: Vec::new(),
             error: None,
         };
@@ -272,6 +276,19 @@ impl Exec {
         self.max_line = max.max(MIN_MAX_LINE);
     }
 
+    /// Reads line channels only while `gate` is open (see [`Gate`]).
+    pub(crate) fn set_gate(&mut self, gate: Arc<Gate>) {
+        self.gate = Some(gate);
+    }
+
+    /// The line sink asked for a pause. Once every process is reaped the
+    /// rest is read anyway (at most what the pipes hold, unless a stranger
+    /// holds them, which the drain time deals with), so that a stopped job
+    /// still ends.
+    fn paused(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.is_closed()) && !self.all_reaped()
+    }
+
     /// The longest line handed out whole.
     pub(crate) fn max_line(&self) -> usize {
         self.max_line
@@ -295,7 +312,11 @@ impl Exec {
                 out.push((fd.as_fd(), Interest::Read, Source::Proc(i)));
             }
         }
+        let paused = self.paused();
         for (i, channel) in self.channels.iter().enumerate() {
+            if channel.plan.lines && paused {
+                continue;
+            }
             if let Some(fd) = &channel.fd {
                 out.push((fd.as_fd(), Interest::Read, Source::Channel(i)));
             }
@@ -429,6 +450,8 @@ impl Exec {
 
     fn read(&mut self, i: usize) {
         let mut buf = [0u8; CHUNK];
+        // Back-pressure applies while the run's processes live.
+        let pausable = !self.all_reaped();
         let channel = &mut self.channels[i];
         // A few reads per round keeps one busy pipe from starving the others.
         for _ in 0..4 {
@@ -467,6 +490,9 @@ impl Exec {
                         );
                         if let Some(sink) = &mut self.line_sink {
                             self.lines.drain(..).for_each(&mut **sink);
+                        }
+                        if pausable && self.gate.as_ref().is_some_and(|g| g.is_closed()) {
+                            return;
                         }
                     }
                     if n < buf.len() {

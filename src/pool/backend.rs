@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command::Command;
-use crate::control::{Control, Request};
+use crate::control::{Control, Gate, Request};
 use crate::error::Error;
 use crate::reactor::OnDone;
 use crate::spawn::Mode;
@@ -87,7 +87,9 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
     if tagged {
-        exec.set_line_sink(output::tagged_sink(seq));
+        let gate = Arc::new(Gate::new(exec.control().clone()));
+        exec.set_gate(gate.clone());
+        exec.set_line_sink(output::tagged_sink(seq, gate));
         exec.set_max_line(output::TAGGED_MAX_LINE);
     }
     let pids = exec.pids();

@@ -38,6 +38,7 @@ use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
+use crate::spawn::Stream;
 
 /// The most jobs a batch prepares ahead of free slots.
 const AHEAD: usize = 16;
@@ -293,6 +294,12 @@ impl<'p, I: Input> Batch<'p, I> {
 
     fn finish(&mut self) {
         self.over = true;
+        if self.inner.config.output == JobOutput::Tagged {
+            // Tagged lines are written by the writer threads, which may lag
+            // behind (a slow terminal): the batch is over once they are out.
+            output::Writer::of(Stream::Stdout).wait_written();
+            output::Writer::of(Stream::Stderr).wait_written();
+        }
         if self.halted.is_some() && !self.input_done {
             self.summary.skipped += self.input.remaining().unwrap_or(0);
         }
@@ -300,15 +307,29 @@ impl<'p, I: Input> Batch<'p, I> {
         self.bar.finish();
     }
 
-    /// Hands a finished job out, copying its grouped output first.
+    /// Hands a finished job out, copying its grouped output first. Output
+    /// that cannot be written halts the batch.
     fn emit(&mut self, ready: Ready) -> Done {
         if let Some(mut spool) = ready.spool {
-            self.bar.suspend(|| spool.copy_out());
-            if self.spares.len() < self.inner.config.jobs && spool.reset().is_ok() {
+            let copied = self.bar.suspend(|| spool.copy_out());
+            if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
+            {
                 self.spares.push(spool);
             }
         }
+        self.check_output();
         ready.done
+    }
+
+    /// Halts the batch if its jobs' output can no longer be written.
+    fn check_output(&mut self) {
+        let to_terminal = matches!(
+            self.inner.config.output,
+            JobOutput::Grouped | JobOutput::Tagged
+        );
+        if to_terminal && output::closed() {
+            self.halt(HaltReason::OutputClosed);
+        }
     }
 
     /// Whether a new job may be pulled, as far as input order is concerned.
@@ -328,6 +349,8 @@ impl<'p, I: Input> Batch<'p, I> {
             self.halt(HaltReason::Terminated);
         } else if self.inner.config.deadline.is_some_and(|d| now >= d) {
             self.halt(HaltReason::Deadline);
+        } else {
+            self.check_output();
         }
     }
 
@@ -641,6 +664,7 @@ impl<'p, I: Input> Batch<'p, I> {
             }
             None => self.report(done, run.spool, true),
         }
+        self.check_output();
         if self.inner.config.halt != Halt::Never {
             self.inner.resume(self.id);
         }
@@ -654,6 +678,8 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 Some(StopCause::Terminate)
             }
+            // Stopped by the output writer: its output had nowhere to go.
+            Err(Error::Cancelled(_)) if output::closed() => Some(StopCause::Halt),
             Err(Error::Timeout(e))
                 if e.limit().is_none()
                     && self.inner.config.deadline.is_some_and(|d| ended >= d) =>
@@ -710,7 +736,8 @@ impl<'p, I: Input> Batch<'p, I> {
     /// jobs are taken back (skipped), and retries that have not started are
     /// reported with their last attempt.
     fn halt(&mut self, reason: HaltReason) {
-        let escalate = reason == HaltReason::Now && self.halted == Some(HaltReason::Soon);
+        let stops_running = matches!(reason, HaltReason::Now | HaltReason::OutputClosed);
+        let escalate = stops_running && self.halted == Some(HaltReason::Soon);
         if self.halted.is_some() && !escalate {
             return;
         }
@@ -718,7 +745,7 @@ impl<'p, I: Input> Batch<'p, I> {
         for prepared in self.inner.withdraw(self.id) {
             self.unprepare(prepared.key.1);
         }
-        if reason == HaltReason::Now {
+        if stops_running {
             // Those still being spawned are stopped once they start.
             for run in self.running.values_mut() {
                 run.stopped = Some(StopCause::Halt);
