@@ -9,11 +9,12 @@
 
 mod support;
 
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use procession::{Command, Failure, JobEvent, JobOutput, Pool};
+use procession::{Command, Failure, JobOutput, Pool};
 
 const CHILD: &str = "PROCESSION_POOL_OUTPUT_CASE";
 const REPORT: &str = "PROCESSION_POOL_OUTPUT_REPORT";
@@ -67,25 +68,22 @@ fn endless_batch(output: JobOutput) -> String {
     format!("{:?} {}", summary.halted, summary.finished)
 }
 
-/// Tagged jobs that print without end to a stdout nobody reads, with a
-/// 500 ms timeout, next to an unrelated command with a 200 ms timeout: how
-/// long each took to be stopped.
+/// Tagged jobs that print without end, with a 500 ms timeout, next to an
+/// unrelated command with a 200 ms timeout, while nobody reads this
+/// process's stdout: the unrelated command's wait, then (once the test
+/// reads stdout, after "measured" on stderr) how long each job ran.
 fn paused_stdout() -> String {
     let (tx, rx) = mpsc::channel();
-    let started = Instant::now();
     std::thread::spawn(move || {
         let pool = Pool::builder()
             .jobs(4)
             .timeout(Duration::from_millis(500))
             .output(JobOutput::Tagged)
-            .on_event(move |event| {
-                if let JobEvent::Finished(done) = event {
-                    let _ = tx.send((done.failure(), started.elapsed()));
-                }
-            })
             .build();
         let jobs = (0..4).map(|_| pt(&["yes", "a line of output"]));
-        pool.as_completed(jobs).finish();
+        for done in pool.as_completed(jobs) {
+            let _ = tx.send((done.failure(), done.elapsed()));
+        }
     });
     let handle = pt(&["sleep", "30"])
         .timeout(Duration::from_millis(200))
@@ -97,11 +95,12 @@ fn paused_stdout() -> String {
         Err(e) => format!("unexpected {e}"),
         Ok(_) => "not stopped".to_string(),
     };
+    eprintln!("measured");
     let mut jobs = Vec::new();
     for _ in 0..4 {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok((failure, at)) => jobs.push(format!("{failure:?}@{}", at.as_millis())),
-            Err(_) => jobs.push("not stopped".to_string()),
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((failure, ran)) => jobs.push(format!("{failure:?}@{}", ran.as_millis())),
+            Err(_) => jobs.push("not-reported".to_string()),
         }
     }
     format!("{unrelated}\n{}", jobs.join(" "))
@@ -143,16 +142,29 @@ fn a_closed_stdout_ends_a_tagged_batch() {
 #[test]
 fn a_stdout_nobody_reads_does_not_stall_other_runs() {
     let report = report_path("paused");
-    // The child's stdout is a pipe this test never reads.
-    let (reader, writer) = os_pipe::pipe().unwrap();
-    let stdout = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
-    let status = child_command("paused", &report)
-        .stdout_file(stdout)
-        .stderr_null()
-        // Generous: before, the child waited as long as the pipe was full.
-        .timeout(Duration::from_secs(60))
-        .run();
-    drop(reader);
+    let (out_reader, out_writer) = os_pipe::pipe().unwrap();
+    let (err_reader, err_writer) = os_pipe::pipe().unwrap();
+    let file = |w: os_pipe::PipeWriter| std::fs::File::from(std::os::fd::OwnedFd::from(w));
+    let command = child_command("paused", &report)
+        .stdout_file(file(out_writer))
+        .stderr_file(file(err_writer))
+        // Generous: a bound on the whole case, should it hang.
+        .timeout(Duration::from_secs(120));
+    let handle = command.start().unwrap();
+    drop(command);
+    // Nobody reads the child's stdout until it says it measured.
+    let mut err = std::io::BufReader::new(err_reader);
+    let mut line = String::new();
+    while !line.ends_with("measured\n") {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let mut out_reader = out_reader;
+    out_reader.read_to_end(&mut out).unwrap();
+    let status = handle.wait().map(|_| ());
     let text = read_report(&report);
     assert!(status.is_ok(), "{status:?} {text}");
     let mut lines = text.lines();
@@ -174,6 +186,16 @@ fn a_stdout_nobody_reads_does_not_stall_other_runs() {
             "a 500 ms pool timeout: {job}"
         );
     }
+    // What the jobs printed came out line by line, each line whole but
+    // for the last of each job (stopped in the middle of a write).
+    let text = String::from_utf8_lossy(&out);
+    let tagged: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(!tagged.is_empty());
+    let cut: Vec<&&str> = tagged
+        .iter()
+        .filter(|l| !l.ends_with("] a line of output"))
+        .collect();
+    assert!(cut.len() <= 4, "lines came out cut: {cut:?}");
 }
 
 /// Parses a `Duration`'s `Debug` text, such as `201.3ms` or `1.2s`.

@@ -294,12 +294,6 @@ impl<'p, I: Input> Batch<'p, I> {
 
     fn finish(&mut self) {
         self.over = true;
-        if self.inner.config.output == JobOutput::Tagged {
-            // Tagged lines are written by the writer threads, which may lag
-            // behind (a slow terminal): the batch is over once they are out.
-            output::Writer::of(Stream::Stdout).wait_written();
-            output::Writer::of(Stream::Stderr).wait_written();
-        }
         if self.halted.is_some() && !self.input_done {
             self.summary.skipped += self.input.remaining().unwrap_or(0);
         }
@@ -307,8 +301,10 @@ impl<'p, I: Input> Batch<'p, I> {
         self.bar.finish();
     }
 
-    /// Hands a finished job out, copying its grouped output first. Output
-    /// that cannot be written halts the batch.
+    /// Hands a finished job out, copying its grouped output first (or, for
+    /// tagged output, waiting until the writer threads wrote its lines), so
+    /// that a job handed out has its output out. Output that cannot be
+    /// written halts the batch.
     fn emit(&mut self, ready: Ready) -> Done {
         if let Some(mut spool) = ready.spool {
             let copied = self.bar.suspend(|| spool.copy_out());
@@ -316,6 +312,9 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 self.spares.push(spool);
             }
+        } else if self.inner.config.output == JobOutput::Tagged {
+            output::Writer::of(Stream::Stdout).wait_written();
+            output::Writer::of(Stream::Stderr).wait_written();
         }
         self.check_output();
         ready.done

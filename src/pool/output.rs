@@ -82,9 +82,10 @@ pub enum JobOutput {
     /// stream; past that, the jobs writing more are paused (their pipes
     /// are not read, so they block writing, as on a slow terminal) until
     /// half of it is written. Their timeouts, and every other run's, still
-    /// fire on time. The batch is over (its iterator returns `None`) once
-    /// its lines are written. A failed write halts the batch as for
-    /// [`Grouped`](JobOutput::Grouped).
+    /// fire on time. A job is handed out once its lines are written (so the
+    /// thread iterating over the batch waits for a slow reader, as with
+    /// [`Grouped`](JobOutput::Grouped)). A failed write halts the batch as
+    /// for [`Grouped`](JobOutput::Grouped).
     Tagged,
 }
 
