@@ -560,7 +560,8 @@ impl Command {
 
     /// Stops the command (its whole process tree) if it runs longer than
     /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
-    /// keeps the output read so far. The clock starts at spawn.
+    /// keeps the output read so far. The clock starts at spawn. A timeout
+    /// too long to add to the current time (`Duration::MAX`) is no limit.
     ///
     /// ```
     /// use std::time::Duration;
@@ -604,7 +605,8 @@ impl Command {
     /// daemon started by the command, say). Default 500 ms. After that the
     /// run returns, [`Output::incomplete`](crate::Output::incomplete) is set,
     /// and the pipe is drained and discarded in the background rather than
-    /// closed, so the other process is not killed by `SIGPIPE`.
+    /// closed, so the other process is not killed by `SIGPIPE`. A drain time
+    /// too long to add to the current time (`Duration::MAX`) is no limit.
     ///
     /// ```
     /// use std::time::Duration;

@@ -56,8 +56,8 @@ struct Stopping {
     sequence: StopSequence,
     /// The next step to take.
     step: usize,
-    /// When to take it.
-    at: Instant,
+    /// When to take it; `None` once a wait too long to express began.
+    at: Option<Instant>,
     /// The first signal sent, for the error.
     signal: i32,
     /// Other processes of the group (grandchildren), watched by pidfd.
@@ -139,8 +139,9 @@ pub(crate) struct Exec {
     limit: Option<Duration>,
     sequence: StopSequence,
     drain: Duration,
-    /// When the drain time runs out (set once every process is reaped).
-    drain_at: Option<Instant>,
+    /// When the drain time runs out: set once every process is reaped,
+    /// to `None` for a drain time too long to express (no limit).
+    drain_at: Option<Option<Instant>>,
     stopping: Option<Stopping>,
     control: Arc<Control>,
     incomplete: bool,
@@ -297,8 +298,8 @@ impl Exec {
         let tick = polling.then(|| Instant::now() + TICK);
         [
             self.deadline.filter(|_| self.stopping.is_none()),
-            self.stopping.as_ref().map(|s| s.at),
-            self.drain_at,
+            self.stopping.as_ref().and_then(|s| s.at),
+            self.drain_at.flatten(),
             tick,
         ]
         .into_iter()
@@ -345,8 +346,10 @@ impl Exec {
         self.advance_stop(now);
         self.check_group();
         if self.all_reaped() {
-            let drain_at = *self.drain_at.get_or_insert(now + self.drain);
-            if now >= drain_at && self.channels.iter().any(|c| c.fd.is_some()) {
+            let drain_at = *self
+                .drain_at
+                .get_or_insert_with(|| crate::sync::after(now, self.drain));
+            if drain_at.is_some_and(|d| now >= d) && self.channels.iter().any(|c| c.fd.is_some()) {
                 self.abandon_pipes();
             }
         }
@@ -470,7 +473,7 @@ impl Exec {
             if sequence == StopSequence::kill() && stopping.sequence != sequence {
                 stopping.sequence = sequence;
                 stopping.step = 0;
-                stopping.at = now;
+                stopping.at = Some(now);
                 self.advance_stop(now);
             }
             return;
@@ -483,7 +486,7 @@ impl Exec {
             signal: sequence.first_signal(),
             sequence,
             step: 0,
-            at: now,
+            at: Some(now),
             members: Vec::new(),
             empty: false,
         });
@@ -498,7 +501,7 @@ impl Exec {
             let Some(stopping) = &mut self.stopping else {
                 return;
             };
-            if stopping.step == usize::MAX || now < stopping.at {
+            if stopping.step == usize::MAX || stopping.at.is_none_or(|at| now < at) {
                 return;
             }
             if stopping.empty {
@@ -510,7 +513,7 @@ impl Exec {
                 return;
             };
             stopping.step += 1;
-            stopping.at = now + wait;
+            stopping.at = crate::sync::after(now, wait);
             if let Some(signal) = sys::signal_from_raw(raw) {
                 self.signal_all(signal);
             }

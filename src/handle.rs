@@ -195,6 +195,8 @@ impl Handle {
 
     /// Waits at most `timeout`. `None` if the command still runs; it is not
     /// stopped (see [`Command::timeout`](crate::Command::timeout) for that).
+    /// A timeout too long to add to the current time (`Duration::MAX`) waits
+    /// to the end.
     ///
     /// # Errors
     ///
@@ -216,7 +218,11 @@ impl Handle {
     /// # Ok(()) }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<&Output>, Error> {
-        self.wait_deadline(Instant::now() + timeout)
+        match crate::sync::after(Instant::now(), timeout) {
+            Some(deadline) => self.wait_deadline(deadline),
+            // Too long to express: no limit.
+            None => self.wait().map(Some),
+        }
     }
 
     /// Waits until `deadline` at most. `None` if the command still runs.

@@ -210,7 +210,10 @@ impl Plan {
         for token in &opts.cancel {
             self.cancel.push(token.clone());
         }
-        let timeouts = opts.timeout.map(|t| (start + t, Some(t)));
+        // A timeout too long to express is no limit.
+        let timeouts = opts
+            .timeout
+            .and_then(|t| Some((crate::sync::after(start, t)?, Some(t))));
         for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
             if self.deadline.is_none_or(|d| deadline < d) {
                 self.deadline = Some(deadline);

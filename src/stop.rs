@@ -101,7 +101,8 @@ impl StopSequence {
     }
 
     /// Adds a step: send `signal`, then wait up to `wait` for the group to
-    /// vanish before the next step.
+    /// vanish before the next step. A wait too long to add to the current
+    /// time (`Duration::MAX`) has no limit.
     ///
     /// # Examples
     ///

@@ -142,7 +142,8 @@ struct Waiting {
     job: Job,
     seq: u64,
     attempt: u32,
-    due: Instant,
+    /// `None`: a delay too long to express, so never (until a stop).
+    due: Option<Instant>,
     spool: Option<Spool>,
     /// The report to hand out if the retry never starts.
     last: Done,
@@ -333,7 +334,8 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Whether a retry is due or a new job may be pulled.
     fn has_work(&self, now: Instant) -> bool {
-        self.waiting.iter().any(|w| w.due <= now) || (!self.input_done && self.window_ok())
+        self.waiting.iter().any(|w| w.due.is_some_and(|d| d <= now))
+            || (!self.input_done && self.window_ok())
     }
 
     /// Prepares jobs (due retries first) until `ahead` are waiting for a
@@ -360,25 +362,28 @@ impl<'p, I: Input> Batch<'p, I> {
             if self.terminated {
                 continue;
             }
-            let (job, seq, attempt, spool, last) =
-                match self.waiting.iter().position(|w| w.due <= now) {
-                    Some(i) => {
-                        let w = self.waiting.swap_remove(i);
-                        (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+            let (job, seq, attempt, spool, last) = match self
+                .waiting
+                .iter()
+                .position(|w| w.due.is_some_and(|d| d <= now))
+            {
+                Some(i) => {
+                    let w = self.waiting.swap_remove(i);
+                    (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                }
+                None => match self.input.pull(self.inner) {
+                    Pull::Job(job, seq) => {
+                        let seq = seq.unwrap_or(self.next_seq);
+                        self.next_seq = self.next_seq.max(seq + 1);
+                        (job, seq, 1, None, None)
                     }
-                    None => match self.input.pull(self.inner) {
-                        Pull::Job(job, seq) => {
-                            let seq = seq.unwrap_or(self.next_seq);
-                            self.next_seq = self.next_seq.max(seq + 1);
-                            (job, seq, 1, None, None)
-                        }
-                        Pull::Later => return,
-                        Pull::End => {
-                            self.input_done = true;
-                            return;
-                        }
-                    },
-                };
+                    Pull::Later => return,
+                    Pull::End => {
+                        self.input_done = true;
+                        return;
+                    }
+                },
+            };
             self.prepare(job, seq, attempt, spool, last);
         }
     }
@@ -595,7 +600,11 @@ impl<'p, I: Input> Batch<'p, I> {
         if self.halted.is_some() {
             return None;
         }
-        let retries = self.waiting.iter().map(|w| w.due).filter(|due| *due > now);
+        let retries = self
+            .waiting
+            .iter()
+            .filter_map(|w| w.due)
+            .filter(|due| *due > now);
         retries.chain(self.inner.config.deadline).min()
     }
 
@@ -630,7 +639,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 job: run.job,
                 seq: completion.seq,
                 attempt: run.attempt + 1,
-                due: completion.ended + delay,
+                due: crate::sync::after(completion.ended, delay),
                 spool: run.spool,
                 last: done,
             }),

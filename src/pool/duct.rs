@@ -48,7 +48,7 @@ pub(crate) fn start(
         Sinks::Files(out, err) => e = e.stdout_file(out).stderr_file(err),
     }
     let started = Instant::now();
-    let timeout_at = launch.timeout.map(|t| started + t);
+    let timeout_at = launch.timeout.and_then(|t| crate::sync::after(started, t));
     let (deadline, timeout) = match (timeout_at, launch.deadline) {
         (Some(t), Some(d)) if d < t => (Some(d), None),
         (Some(t), _) => (Some(t), launch.timeout),

@@ -425,6 +425,8 @@ impl PoolBuilder {
     /// Stops each attempt that runs longer than `timeout` (its whole tree,
     /// with the command's stop sequence); it fails with
     /// [`Failure::Timeout`]. A command's own shorter timeout still applies.
+    /// A timeout too long to add to the current time (`Duration::MAX`) is
+    /// no limit.
     ///
     /// # Examples
     ///

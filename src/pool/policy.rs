@@ -158,7 +158,9 @@ impl Retry {
     }
 
     /// Waits `delay` before each new attempt (the job holds no slot
-    /// meanwhile).
+    /// meanwhile). A delay too long to add to the current time
+    /// (`Duration::MAX`) has no limit: the retry waits until the batch
+    /// stops (halt, deadline, terminate), which reports the last attempt.
     ///
     /// # Examples
     ///
