@@ -690,7 +690,20 @@ impl Exec {
 }
 
 impl Drop for Exec {
+    /// A run dropped before its end (an error path, a panic) must not leave
+    /// its tree behind: the group and every unreaped stage get `SIGKILL`,
+    /// and the stages are reaped, waiting for them (they die at once). A
+    /// finished run is left alone.
     fn drop(&mut self) {
+        if !self.all_reaped() {
+            self.signal_all(Signal::KILL);
+            for proc in self.procs.iter_mut().filter(|p| !p.done()) {
+                match sys::reap(proc.pid, proc.pidfd.as_ref()) {
+                    Ok(status) => proc.status = status,
+                    Err(_) => proc.lost = true,
+                }
+            }
+        }
         self.control.mark_done();
     }
 }

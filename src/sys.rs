@@ -35,7 +35,20 @@ pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
 /// child (the host set `SIGCHLD` to `SIG_IGN`, or calls `waitpid(-1)`): the
 /// status is lost, and the caller reports that as a typed error.
 pub(crate) fn try_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<ExitStatus>> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    wait_child(pid, pidfd, WaitIdOptions::EXITED | WaitIdOptions::NOHANG)
+}
+
+/// Reaps the child, waiting until it exits. Only for a child just sent
+/// `SIGKILL`: it cannot take long.
+pub(crate) fn reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<ExitStatus>> {
+    wait_child(pid, pidfd, WaitIdOptions::EXITED)
+}
+
+fn wait_child(
+    pid: Pid,
+    pidfd: Option<&OwnedFd>,
+    options: WaitIdOptions,
+) -> io::Result<Option<ExitStatus>> {
     let id = || match pidfd {
         Some(fd) => WaitId::PidFd(fd.as_fd()),
         None => WaitId::Pid(pid),

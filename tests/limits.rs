@@ -150,3 +150,139 @@ fn a_retry_delay_of_duration_max_never_comes_due() {
     assert_eq!(done[0].attempts(), 1);
     assert_eq!(done[0].failure(), Some(Failure::Exit(3)));
 }
+
+// ---------------------------------------------------------------------------
+// Scenarios in a child process
+// ---------------------------------------------------------------------------
+
+/// The variable that tells a run of this binary to play one scenario.
+const SCENARIO: &str = "PROCESSION_LIMITS_SCENARIO";
+
+/// What a scenario prints once it passed, so that a child that ran no test
+/// at all cannot pass for one that passed.
+const PASSED: &str = "scenario passed";
+
+/// Whether this process is the child that plays the scenario `name`.
+fn playing(name: &str) -> bool {
+    std::env::var(SCENARIO).is_ok_and(|v| v == name)
+}
+
+/// Runs the test `name` again in a child process, where [`playing`] holds,
+/// with `env` set; panics with its output unless it passed.
+fn play_in_child(name: &str, env: &[(&str, &str)]) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO, name)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(PASSED),
+        "scenario {name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+fn passed() {
+    println!("{PASSED}");
+}
+
+/// Lowers this process's soft limit of open descriptors to `limit`.
+fn limit_fds(limit: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let old = getrlimit(Resource::Nofile);
+    let new = Rlimit {
+        current: Some(limit),
+        maximum: old.maximum,
+    };
+    setrlimit(Resource::Nofile, new).expect("lower RLIMIT_NOFILE");
+}
+
+/// Takes every free descriptor (under a low limit), so that the next one
+/// asked for fails with `EMFILE`.
+fn take_all_fds() -> Vec<std::os::fd::OwnedFd> {
+    let null = std::fs::File::open("/dev/null").expect("open /dev/null");
+    let mut taken = Vec::new();
+    while let Ok(fd) = null.try_clone() {
+        taken.push(fd.into());
+    }
+    taken.push(null.into());
+    taken
+}
+
+/// The children of this process that have not been reaped.
+fn unreaped_children() -> Vec<(u32, char)> {
+    procfs::children()
+}
+
+/// A pipeline of eight `pt sleep 10`s. After the spawn it wants more
+/// descriptors (a pidfd per stage) than the spawn itself needed at once, so
+/// some number of free descriptors lets the spawn succeed and leaves none
+/// for what comes after it.
+fn sleepers() -> Command {
+    (1..8).fold(pt_cmd(&["sleep", "10"]), |p, _| {
+        p | pt_cmd(&["sleep", "10"])
+    })
+}
+
+/// Frees one descriptor after another until `attempt` (on a new thread, so
+/// that no descriptor kept by an earlier run on this thread helps it)
+/// fails with an error that names `what`: the spawn succeeded and the next
+/// descriptor could not be had. Returns that error.
+fn fail_after_spawn(what: &str, attempt: fn() -> Result<(), Error>) -> Error {
+    let mut taken = take_all_fds();
+    let mut seen = Vec::new();
+    for _ in 0..16 {
+        drop(taken.pop());
+        let result = std::thread::spawn(attempt).join().expect("no panic");
+        match result {
+            Err(e) if e.to_string().contains(what) => return e,
+            Err(e) => seen.push(e.to_string()),
+            Ok(()) => panic!("ran to its end; errors before: {seen:?}"),
+        }
+    }
+    panic!("never failed on {what:?} after the spawn: {seen:?}");
+}
+
+#[test]
+fn a_run_whose_eventfd_cannot_be_created_leaves_no_child() {
+    if !playing("a_run_whose_eventfd_cannot_be_created_leaves_no_child") {
+        return play_in_child("a_run_whose_eventfd_cannot_be_created_leaves_no_child", &[]);
+    }
+    // Whatever is opened once and kept (the shared /dev/null) is open now.
+    pt_cmd(&["echo"])
+        .stdin_null()
+        .stdout_capture()
+        .run()
+        .expect("runs");
+    limit_fds(64);
+    let err = fail_after_spawn("eventfd", || sleepers().stdout_capture().run().map(drop));
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    let left = unreaped_children();
+    assert!(left.is_empty(), "{err}: children left behind: {left:?}");
+    passed();
+}
+
+#[test]
+fn a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child() {
+    if !playing("a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child") {
+        return play_in_child(
+            "a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child",
+            &[],
+        );
+    }
+    pt_cmd(&["echo"])
+        .stdin_null()
+        .stdout_capture()
+        .run()
+        .expect("runs");
+    limit_fds(64);
+    let err = fail_after_spawn("eventfd", || sleepers().lines().map(drop));
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    let left = unreaped_children();
+    assert!(left.is_empty(), "{err}: children left behind: {left:?}");
+    passed();
+}
