@@ -286,3 +286,49 @@ fn a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child() {
     assert!(left.is_empty(), "{err}: children left behind: {left:?}");
     passed();
 }
+
+/// Lowers this process's address space limit to what it uses now plus
+/// `room` bytes.
+fn limit_memory(room: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let status = std::fs::read_to_string("/proc/self/status").expect("read status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    let old = getrlimit(Resource::As);
+    let new = Rlimit {
+        current: Some(kib * 1024 + room),
+        maximum: old.maximum,
+    };
+    setrlimit(Resource::As, new).expect("lower RLIMIT_AS");
+}
+
+#[test]
+fn memory_follows_the_jobs_running_not_the_jobs_allowed() {
+    if !playing("memory_follows_the_jobs_running_not_the_jobs_allowed") {
+        // One malloc arena, so that threads do not reserve address space
+        // of their own.
+        return play_in_child(
+            "memory_follows_the_jobs_running_not_the_jobs_allowed",
+            &[("MALLOC_ARENA_MAX", "1")],
+        );
+    }
+    let capture = JobOutput::Capture {
+        limit: None,
+        keep: Keep::Head,
+    };
+    // Warm up: the spawning threads and the background thread exist.
+    let pool = Pool::builder().jobs(2).output(capture.clone()).build();
+    assert_eq!(pool.map([pt_cmd(&["echo"])]).finish().succeeded, 1);
+    limit_memory(64 << 20);
+    for jobs in [20_000_000, 100_000_000_000, usize::MAX] {
+        let pool = Pool::builder().jobs(jobs).output(capture.clone()).build();
+        let done: Vec<_> = pool.map([pt_cmd(&["echo", "one"])]).collect();
+        let out = done[0].result().as_ref().expect("succeeds");
+        assert_eq!(out.stdout, b"one\n", "-j {jobs}");
+        assert_eq!(done[0].slot(), 1);
+    }
+    passed();
+}

@@ -132,7 +132,11 @@ impl Shared {
 
 #[derive(Default)]
 pub(crate) struct State {
+    /// Slots given back, lowest first. Slots above `fresh` were never
+    /// used, so memory follows the attempts running, not `jobs`.
     free: BinaryHeap<Reverse<usize>>,
+    /// The lowest slot never used yet.
+    fresh: usize,
     /// Every running attempt of every batch; `None` while it is being
     /// spawned.
     running: HashMap<Key, Option<Arc<dyn Stopper>>>,
@@ -177,7 +181,7 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn new(config: Config, backend: Box<dyn Backend>) -> Inner {
         let state = State {
-            free: (1..=config.jobs).map(Reverse).collect(),
+            fresh: 1,
             ..State::default()
         };
         Inner {
@@ -274,7 +278,7 @@ impl Inner {
         if state.terminated.is_some() || self.config.deadline.is_some_and(|d| Instant::now() >= d) {
             return tasks;
         }
-        while !state.free.is_empty() {
+        while state.has_free_slot(self.config.jobs) {
             let next = state
                 .batches
                 .values_mut()
@@ -283,7 +287,7 @@ impl Inner {
             let Some(prepared) = next else {
                 break;
             };
-            let Some(Reverse(slot)) = state.free.pop() else {
+            let Some(slot) = state.take_slot(self.config.jobs) else {
                 break;
             };
             state.running.insert(prepared.key, None);
@@ -467,6 +471,21 @@ impl State {
         }
     }
 
+    fn has_free_slot(&self, jobs: usize) -> bool {
+        !self.free.is_empty() || self.fresh <= jobs
+    }
+
+    /// The lowest free slot, if any of the `jobs` is free.
+    fn take_slot(&mut self, jobs: usize) -> Option<usize> {
+        if let Some(Reverse(slot)) = self.free.pop() {
+            return Some(slot);
+        }
+        (self.fresh <= jobs).then(|| {
+            self.fresh += 1;
+            self.fresh - 1
+        })
+    }
+
     pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut Shared> {
         self.batches.get_mut(&batch)
     }
@@ -476,5 +495,34 @@ impl State {
         self.batches
             .get(&batch)
             .map_or(0, |shared| shared.ready.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_taken_lowest_first_and_made_as_needed() {
+        let mut state = State {
+            fresh: 1,
+            ..State::default()
+        };
+        let taken: Vec<_> = (0..4).map(|_| state.take_slot(3)).collect();
+        assert_eq!(taken, [Some(1), Some(2), Some(3), None]);
+        state.running.insert((0, 3), None);
+        state.running.insert((0, 1), None);
+        state.finish((0, 3), 3);
+        state.finish((0, 1), 1);
+        assert_eq!(state.take_slot(3), Some(1));
+        assert_eq!(state.take_slot(3), Some(3));
+        assert_eq!(state.take_slot(3), None);
+        // A count of slots allowed costs nothing until they are used.
+        let mut huge = State {
+            fresh: 1,
+            ..State::default()
+        };
+        assert_eq!(huge.take_slot(usize::MAX), Some(1));
+        assert_eq!(huge.free.capacity(), 0);
     }
 }
