@@ -152,6 +152,9 @@ pub(crate) struct Exec {
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
     error: Option<Error>,
+    /// A panic while driving it: the run is over, with an error, and its
+    /// drop kills and reaps the tree.
+    broken: bool,
 }
 
 impl Exec {
@@ -219,6 +222,7 @@ impl Exec {
             line_sink: None,
             abandoned: Vec::new(),
             error: None,
+            broken: false,
         };
         let fds = exec
             .channels
@@ -357,6 +361,9 @@ impl Exec {
 
     /// Whether the run is over (see the module docs).
     pub(crate) fn finished(&self) -> bool {
+        if self.broken {
+            return true;
+        }
         self.all_reaped()
             && self.channels.iter().all(|c| c.fd.is_none())
             && self
@@ -600,6 +607,27 @@ impl Exec {
         }
         self.begin_stop(Reason::Owner, StopSequence::kill(), Instant::now());
         self.abandon_pipes();
+    }
+
+    /// Ends the run at once after a panic while driving it (`message`):
+    /// its state may be half-updated, so it is not driven any more. It
+    /// reports the panic as its error; dropping it kills and reaps its tree.
+    pub(crate) fn broken(&mut self, message: String) {
+        self.error = Some(Error::io(
+            format!("driving {:?} panicked", self.display),
+            std::io::Error::other(message),
+        ));
+        self.broken = true;
+        for channel in &mut self.channels {
+            channel.fd = None;
+        }
+        for feed in &mut self.feeds {
+            feed.fd = None;
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Pipes to drain in the background, taken once.

@@ -64,26 +64,30 @@ struct Slot {
 }
 
 impl Handle {
-    pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Handle {
+    /// Hands `exec` to the background loop. If the loop cannot be started,
+    /// the run is dropped (which kills and reaps it) and this is the error.
+    pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Result<Handle, Error> {
         let shared = Arc::new(Shared::default());
-        let handle = Handle {
-            shared: shared.clone(),
-            control: exec.control().clone(),
-            pids: exec.pids(),
-            stdin: Mutex::new(stdin),
-            result: OnceLock::new(),
-            detached: false,
-        };
-        crate::reactor::submit(
-            exec,
+        let control = exec.control().clone();
+        let pids = exec.pids();
+        let on_done = {
+            let shared = shared.clone();
             Box::new(move |outcome| {
                 let mut slot = lock(&shared.slot);
                 slot.outcome = Some(outcome);
                 slot.finished = true;
                 shared.cv.notify_all();
-            }),
-        );
-        handle
+            })
+        };
+        crate::reactor::submit(exec, on_done).map_err(|rejected| rejected.error)?;
+        Ok(Handle {
+            shared,
+            control,
+            pids,
+            stdin: Mutex::new(stdin),
+            result: OnceLock::new(),
+            detached: false,
+        })
     }
 
     /// The process id of the first process (for a pipeline, the first

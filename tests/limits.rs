@@ -332,3 +332,64 @@ fn memory_follows_the_jobs_running_not_the_jobs_allowed() {
     }
     passed();
 }
+
+#[test]
+fn without_threads_a_start_fails_and_the_rest_falls_back() {
+    if !playing("without_threads_a_start_fails_and_the_rest_falls_back") {
+        // Every new thread asks for a 1 TiB stack, which the memory limit
+        // below refuses: no thread can be started.
+        return play_in_child(
+            "without_threads_a_start_fails_and_the_rest_falls_back",
+            &[
+                ("MALLOC_ARENA_MAX", "1"),
+                ("RUST_MIN_STACK", "1099511627776"),
+            ],
+        );
+    }
+    limit_memory(256 << 20);
+    assert!(
+        std::thread::Builder::new().spawn(|| {}).is_err(),
+        "threads can still be started: the scenario does not hold"
+    );
+
+    // A started command needs the background thread: an error that says so,
+    // and nothing left behind.
+    let err = pt_cmd(&["sleep", "10"])
+        .start()
+        .expect_err("no background thread");
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    assert!(err.to_string().contains("background thread"), "{err}");
+    let left = unreaped_children();
+    assert!(left.is_empty(), "children left behind: {left:?}");
+
+    // A blocking run whose drain time expires closes the pipe it cannot
+    // hand over.
+    let out = pt_cmd(&["grandchild", "10"])
+        .drain_timeout(Duration::from_millis(50))
+        .stdout_capture()
+        .run()
+        .expect("runs");
+    assert!(out.incomplete);
+    let grandchild: u32 = out
+        .stdout_str()
+        .expect("utf-8")
+        .trim()
+        .parse()
+        .expect("a pid");
+    procfs::kill(grandchild);
+
+    // A pool's jobs are driven by the thread that starts them.
+    let capture = JobOutput::Capture {
+        limit: None,
+        keep: Keep::Head,
+    };
+    let pool = Pool::builder().jobs(2).output(capture).build();
+    let done: Vec<_> = pool
+        .map([pt_cmd(&["echo", "a"]), pt_cmd(&["echo", "b"])])
+        .collect();
+    for (done, expected) in done.iter().zip([b"a\n", b"b\n"]) {
+        let out = done.result().as_ref().expect("succeeds");
+        assert_eq!(out.stdout, expected);
+    }
+    passed();
+}
