@@ -401,7 +401,11 @@ impl Command {
 
     /// stdout goes to an open file.
     pub fn stdout_file(self, file: File) -> Command {
-        let file = Arc::new(file);
+        self.stdout_shared_file(Arc::new(file))
+    }
+
+    /// stdout goes to an open file that the caller keeps too.
+    pub(crate) fn stdout_shared_file(self, file: Arc<File>) -> Command {
         self.with_opts(|o| o.stdout = Some(OutSpec::File(file)))
     }
 
@@ -474,7 +478,11 @@ impl Command {
 
     /// stderr goes to an open file.
     pub fn stderr_file(self, file: File) -> Command {
-        let file = Arc::new(file);
+        self.stderr_shared_file(Arc::new(file))
+    }
+
+    /// stderr goes to an open file that the caller keeps too.
+    pub(crate) fn stderr_shared_file(self, file: Arc<File>) -> Command {
         self.with_opts(|o| o.stderr = Some(OutSpec::File(file)))
     }
 

@@ -227,6 +227,18 @@ impl Error {
         }))
     }
 
+    /// Whether this is the system running out of descriptors or processes
+    /// (`EMFILE`, `ENFILE`, `EAGAIN`): a state that passes, not a fault of
+    /// the command.
+    pub(crate) fn is_exhaustion(&self) -> bool {
+        let source = match self {
+            Error::Io(e) => Some(&*e.source),
+            Error::Spawn(e) => e.source.as_deref(),
+            _ => None,
+        };
+        source.is_some_and(crate::sys::is_exhaustion)
+    }
+
     pub(crate) fn invalid(command: &str, problem: InvalidInput) -> Error {
         Error::InvalidInput(Box::new(InvalidInputError {
             command: command.to_string(),

@@ -69,6 +69,15 @@ fn wait_child(
     }))
 }
 
+/// Whether `e` says the system is out of descriptors (`EMFILE`, `ENFILE`)
+/// or processes (`EAGAIN`), a state that passes as others close theirs.
+pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let exhausted = [Errno::MFILE, Errno::NFILE, Errno::AGAIN];
+    e.raw_os_error()
+        .is_some_and(|code| exhausted.iter().any(|x| x.raw_os_error() == code))
+}
+
 /// Sends `signal` to one process through its pidfd (immune to pid reuse)
 /// or, without a pidfd, by pid while it is known to be unreaped.
 pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) -> io::Result<()> {

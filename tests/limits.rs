@@ -393,3 +393,65 @@ fn without_threads_a_start_fails_and_the_rest_falls_back() {
     }
     passed();
 }
+
+#[test]
+fn a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing() {
+    // GNU parallel's test for its bug #53748: under `ulimit -n`, 8 jobs with
+    // captured output all run, in order, none with its output lost.
+    if !playing("a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing") {
+        return play_in_child(
+            "a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing",
+            &[],
+        );
+    }
+    let capture = JobOutput::Capture {
+        limit: None,
+        keep: Keep::Head,
+    };
+    let pool = Pool::builder()
+        .jobs(8)
+        .output(capture)
+        .retry(Retry::attempts(3))
+        .build();
+    // Warm up: whatever the crate opens once and keeps is open now.
+    assert_eq!(pool.map([pt_cmd(&["lines", "1"])]).finish().succeeded, 1);
+    // Room for two or three such jobs at once, not eight.
+    limit_fds(procfs::open_fds() as u64 + 12);
+    // Each job runs 300 ms, so they overlap: stdout, stderr, stdout.
+    let jobs = (0..8).map(|_| pt_cmd(&["lines", "3", "150"]));
+    let done: Vec<_> = pool.map(jobs).collect();
+    assert_eq!(done.len(), 8);
+    for (i, done) in done.iter().enumerate() {
+        assert_eq!(done.seq(), i as u64 + 1);
+        let out = match done.result() {
+            Ok(out) => out,
+            Err(e) => panic!("job #{} failed: {e}", done.seq()),
+        };
+        assert_eq!(out.stdout, b"out 0\nout 2\n");
+        assert_eq!(out.stderr, b"err 1\n");
+        assert_eq!(done.attempts(), 1, "job #{}", done.seq());
+    }
+    passed();
+}
+
+#[test]
+fn a_job_that_cannot_get_descriptors_alone_fails() {
+    if !playing("a_job_that_cannot_get_descriptors_alone_fails") {
+        return play_in_child("a_job_that_cannot_get_descriptors_alone_fails", &[]);
+    }
+    let capture = JobOutput::Capture {
+        limit: None,
+        keep: Keep::Head,
+    };
+    let pool = Pool::builder().jobs(2).output(capture).build();
+    assert_eq!(pool.map([pt_cmd(&["lines", "1"])]).finish().succeeded, 1);
+    let _taken = {
+        limit_fds(procfs::open_fds() as u64 + 8);
+        take_all_fds()
+    };
+    // Nothing runs that could give descriptors back: the job fails at once.
+    let done: Vec<_> = pool.map([pt_cmd(&["echo", "never"])]).collect();
+    let err = done[0].result().as_ref().expect_err("no descriptors");
+    assert!(err.to_string().contains("Too many open files"), "{err}");
+    passed();
+}

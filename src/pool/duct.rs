@@ -6,6 +6,7 @@
 //! reports results. The limits (no process group, so stops reach only
 //! duct's direct children) are documented on [`Job::Duct`](crate::Job::Duct).
 
+use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -45,7 +46,16 @@ pub(crate) fn start(
             e = e.stdout_capture().stderr_capture();
             limit = max.map(|m| (m, keep));
         }
-        Sinks::Files(out, err) => e = e.stdout_file(out).stderr_file(err),
+        Sinks::Files(out, err) => {
+            // duct takes files by value: ours, unless a copy is kept to
+            // start the attempt again.
+            let own = |file: Arc<File>| {
+                Arc::try_unwrap(file)
+                    .or_else(|shared| shared.try_clone())
+                    .map_err(|e| Error::io(format!("cannot duplicate a file for {display}"), e))
+            };
+            e = e.stdout_file(own(out)?).stderr_file(own(err)?);
+        }
     }
     let started = Instant::now();
     let timeout_at = launch.timeout.and_then(|t| crate::sync::after(started, t));

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::capture::Keep;
@@ -68,13 +69,16 @@ pub enum JobOutput {
 }
 
 /// How the backend should wire one attempt's output (resolved from
-/// [`JobOutput`] by the driver, which owns any files).
+/// [`JobOutput`] by the driver, which owns any files). Cheap to clone, so
+/// an attempt that could not start for want of descriptors can be queued
+/// again as it was.
+#[derive(Clone)]
 pub(crate) enum Sinks {
     AsCommand,
     Null,
     Capture(Option<usize>, Keep),
     /// stdout and stderr to these files.
-    Files(File, File),
+    Files(Arc<File>, Arc<File>),
     /// Lines prefixed with the sequence number, to this process.
     Tagged,
 }
@@ -104,7 +108,10 @@ impl Spool {
 
     /// Copies of the two files for the child.
     pub(crate) fn sinks(&self) -> io::Result<Sinks> {
-        Ok(Sinks::Files(self.out.try_clone()?, self.err.try_clone()?))
+        Ok(Sinks::Files(
+            Arc::new(self.out.try_clone()?),
+            Arc::new(self.err.try_clone()?),
+        ))
     }
 
     /// Copies the spooled stdout to this process's stdout, then stderr to
@@ -174,7 +181,7 @@ pub(crate) fn result_files(dir: &Path, seq: u64) -> io::Result<Sinks> {
     std::fs::create_dir_all(&job_dir)?;
     let out = File::create(job_dir.join("stdout"))?;
     let err = File::create(job_dir.join("stderr"))?;
-    Ok(Sinks::Files(out, err))
+    Ok(Sinks::Files(Arc::new(out), Arc::new(err)))
 }
 
 /// A line sink that writes `[seq] line` to this process's stdout or stderr.
@@ -200,12 +207,12 @@ mod tests {
     #[test]
     fn spool_files_are_anonymous_and_reset() {
         let mut spool = Spool::new().unwrap();
-        let Sinks::Files(mut out, _) = spool.sinks().unwrap() else {
+        let Sinks::Files(out, _) = spool.sinks().unwrap() else {
             panic!("files expected")
         };
-        out.write_all(b"first attempt").unwrap();
+        (&*out).write_all(b"first attempt").unwrap();
         spool.reset().unwrap();
-        out.write_all(b"x").unwrap();
+        (&*out).write_all(b"x").unwrap();
         let mut text = Vec::new();
         copy_from_start(&mut spool.out, &mut text).unwrap();
         // The child's copy shares the offset, which reset moved to 0.

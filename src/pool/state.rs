@@ -137,6 +137,10 @@ pub(crate) struct State {
     free: BinaryHeap<Reverse<usize>>,
     /// The lowest slot never used yet.
     fresh: usize,
+    /// A spawn failed for want of descriptors or processes while other
+    /// attempts ran: nothing starts until one of them ends (and gives its
+    /// descriptors back).
+    starved: bool,
     /// Every running attempt of every batch; `None` while it is being
     /// spawned.
     running: HashMap<Key, Option<Arc<dyn Stopper>>>,
@@ -275,7 +279,10 @@ impl Inner {
     /// becomes a spawn task, to run once the lock is released.
     fn dispatch(self: &Arc<Self>, state: &mut State) -> Vec<Task> {
         let mut tasks = Vec::new();
-        if state.terminated.is_some() || self.config.deadline.is_some_and(|d| Instant::now() >= d) {
+        if state.terminated.is_some()
+            || state.starved
+            || self.config.deadline.is_some_and(|d| Instant::now() >= d)
+        {
             return tasks;
         }
         while state.has_free_slot(self.config.jobs) {
@@ -301,6 +308,13 @@ impl Inner {
         let inner = self.clone();
         Box::new(move || {
             let Prepared { key, job, sinks } = prepared;
+            // To queue the attempt again as it was, if the system is out of
+            // descriptors or processes.
+            let again = Prepared {
+                key,
+                job: job.clone(),
+                sinks: sinks.clone(),
+            };
             let at = Instant::now();
             let time = SystemTime::now();
             let launch = Launch {
@@ -336,7 +350,7 @@ impl Inner {
                 at,
                 time,
             };
-            inner.spawned(key, slot, spawned);
+            inner.spawned(key, slot, spawned, again);
         })
     }
 
@@ -352,6 +366,7 @@ impl Inner {
             let (wake, tasks) = {
                 let mut state = inner.lock();
                 state.finish(key, slot);
+                state.starved = false;
                 let ok = result.is_ok();
                 if let Some(shared) = state.batches.get_mut(&key.0) {
                     shared.paused |= pause_on_failure && !ok;
@@ -385,9 +400,23 @@ impl Inner {
     /// A successful start wakes the batch's driver only if it asked for
     /// starts ([`Wake::starts`]): usually it learns of the start
     /// with the attempt's end, in one wake instead of two.
-    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned) {
+    ///
+    /// A spawn that failed for want of descriptors or processes is not the
+    /// job's failure while other attempts run: it goes back to the front of
+    /// its batch's queue as `again`, and nothing starts until one of them
+    /// ends. With nothing else running, it fails the attempt as usual.
+    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned, again: Prepared) {
         let (stop_now, wake, tasks) = {
             let mut state = self.lock();
+            let exhausted = spawned.result.as_ref().is_err_and(Error::is_exhaustion);
+            if exhausted && state.others_started(key) {
+                state.finish(key, slot);
+                state.starved = true;
+                if let Some(shared) = state.batches.get_mut(&key.0) {
+                    shared.ready.push_front(again);
+                }
+                return;
+            }
             let mut tasks = Vec::new();
             let wants_starts = state
                 .batches
@@ -469,6 +498,14 @@ impl State {
         if self.running.remove(&key).is_some() {
             self.free.push(Reverse(slot));
         }
+    }
+
+    /// Whether an attempt other than `key` has started and not ended: its
+    /// end is sure to come.
+    fn others_started(&self, key: Key) -> bool {
+        self.running
+            .iter()
+            .any(|(other, stopper)| *other != key && stopper.is_some())
     }
 
     fn has_free_slot(&self, jobs: usize) -> bool {
