@@ -391,6 +391,17 @@ fn without_threads_a_start_fails_and_the_rest_falls_back() {
         let out = done.result().as_ref().expect("succeeds");
         assert_eq!(out.stdout, expected);
     }
+
+    // A duct expression needs its watcher thread: an error, nothing started.
+    #[cfg(feature = "duct")]
+    {
+        let pool = Pool::builder().jobs(1).build();
+        let done: Vec<_> = pool.map([duct::cmd(pt(), ["sleep", "10"])]).collect();
+        let err = done[0].result().as_ref().expect_err("no watcher thread");
+        assert!(err.to_string().contains("duct"), "{err}");
+        let left = unreaped_children();
+        assert!(left.is_empty(), "children left behind: {left:?}");
+    }
     passed();
 }
 

@@ -64,6 +64,8 @@ pub(crate) fn start(
         (Some(t), _) => (Some(t), launch.timeout),
         (None, d) => (d, None),
     };
+    // The watcher first: an expression is never started without one.
+    let watcher = watcher()?;
     let handle = e.start().map_err(|err| spawn_error(&display, err))?;
     let pids = handle.pids();
     let run = Arc::new(Run {
@@ -80,7 +82,7 @@ pub(crate) fn start(
             on_done: Some(on_done),
         }),
     });
-    watcher().add(run.clone());
+    watcher.add(run.clone());
     Ok(Started {
         stopper: Arc::new(DuctStopper(run)),
         pids,
@@ -229,7 +231,10 @@ impl Stopper for DuctStopper {
             state.requested = Some(how);
         }
         drop(state);
-        watcher().wake();
+        // A run was started, so the watcher is there.
+        if let Ok(watcher) = watcher() {
+            watcher.wake();
+        }
     }
 }
 
@@ -273,17 +278,26 @@ impl Watcher {
     }
 }
 
-fn watcher() -> &'static Watcher {
-    static WATCHER: OnceLock<&'static Watcher> = OnceLock::new();
-    WATCHER.get_or_init(|| {
-        let watcher: &'static Watcher = Box::leak(Box::new(Watcher {
-            runs: Mutex::new(Vec::new()),
-            cv: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("procession-duct".into())
-            .spawn(move || watcher.run())
-            .expect("procession: cannot start the duct watcher thread");
-        watcher
-    })
+/// The watcher, started at its first use. If its thread cannot be started
+/// (threads exhausted), this is an error, and the next use tries again.
+fn watcher() -> Result<&'static Watcher, Error> {
+    static WATCHER: OnceLock<Arc<Watcher>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(watcher) = WATCHER.get() {
+        return Ok(watcher);
+    }
+    let _starting = lock(&STARTING);
+    if let Some(watcher) = WATCHER.get() {
+        return Ok(watcher);
+    }
+    let watcher = Arc::new(Watcher {
+        runs: Mutex::new(Vec::new()),
+        cv: Condvar::new(),
+    });
+    let watching = watcher.clone();
+    std::thread::Builder::new()
+        .name("procession-duct".into())
+        .spawn(move || watching.run())
+        .map_err(|e| Error::io("cannot start the thread that watches duct expressions", e))?;
+    Ok(WATCHER.get_or_init(|| watcher))
 }
