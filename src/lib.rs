@@ -106,6 +106,12 @@ mod stream;
 mod sync;
 mod sys;
 
+/// The integration tests' support (the `pt` helper, `/proc` checks), for
+/// unit tests that run programs.
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+
 pub use cancel::CancelToken;
 pub use capture::Keep;
 pub use command::{Command, sh};

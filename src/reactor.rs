@@ -330,12 +330,13 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::mpsc;
     use std::time::Duration;
 
     use super::*;
+    use crate::Command;
     use crate::spawn::Mode;
+    use crate::test_support::{procfs, pt};
 
     /// An upper bound on "did not hang".
     const HANG: Duration = Duration::from_secs(30);
@@ -343,12 +344,16 @@ mod tests {
     #[test]
     fn a_panic_while_driving_one_run_fails_that_run_only() {
         // Another run on the background loop, whose timeout must still fire.
-        let other = crate::cmd!("sleep", "10")
+        let other = Command::new(pt())
+            .args(["sleep", "10"])
             .timeout(Duration::from_millis(100))
             .start()
             .expect("starts");
-        // `yes` prints lines until it is killed; its line sink panics.
-        let (mut exec, _) = crate::cmd!("yes").exec(Mode::Events).expect("spawns");
+        // `pt yes` prints lines until it is killed; its line sink panics.
+        let (mut exec, _) = Command::new(pt())
+            .arg("yes")
+            .exec(Mode::Events)
+            .expect("spawns");
         let pid = exec.pids()[0];
         exec.set_line_sink(Box::new(|_| panic!("a bug in a line sink")));
         let (tx, rx) = mpsc::channel();
@@ -363,10 +368,7 @@ mod tests {
         };
         let err = outcome.expect_err("a panic is an error");
         assert!(err.to_string().contains("a bug in a line sink"), "{err}");
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "yes ({pid}) was not killed and reaped"
-        );
+        assert!(procfs::stat(pid).is_none(), "pt yes ({pid}) was not reaped");
         if matches!(other.wait_timeout(HANG), Ok(None)) {
             std::mem::forget(other);
             panic!("the other run's timeout never fired");
