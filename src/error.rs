@@ -587,6 +587,9 @@ pub struct StoppedError {
     pub(crate) limit: Option<Duration>,
     /// A cancel, not a timeout or a deadline.
     pub(crate) cancelled: bool,
+    /// Who cancelled it, when not a token of the command's own: a pool's
+    /// halt policy or its `terminate()`.
+    pub(crate) stopped_by: Option<&'static str>,
     pub(crate) signal: i32,
     pub(crate) output: Output,
 }
@@ -701,14 +704,23 @@ impl StoppedError {
 impl fmt::Display for StoppedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "command \"{}\" ", self.command)?;
-        match (self.cancelled, self.limit) {
-            (true, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
-            (false, Some(limit)) => write!(f, "timed out after {limit:?}")?,
-            (false, None) => write!(f, "ran past its deadline after {:?}", self.output.elapsed)?,
+        match (self.cancelled, self.stopped_by, self.limit) {
+            (true, Some(who), _) => {
+                write!(f, "was stopped by {who} after {:?}", self.output.elapsed)?
+            }
+            (true, None, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
+            (false, _, Some(limit)) => write!(f, "timed out after {limit:?}")?,
+            (false, _, None) => {
+                write!(f, "ran past its deadline after {:?}", self.output.elapsed)?;
+            }
         }
+        let with = match self.stopped_by {
+            Some(_) => " with",
+            None => " and was stopped with",
+        };
         match crate::status::signal_name(self.signal) {
-            Some(name) => write!(f, " and was stopped with {name}")?,
-            None => write!(f, " and was stopped with signal {}", self.signal)?,
+            Some(name) => write!(f, "{with} {name}")?,
+            None => write!(f, "{with} signal {}", self.signal)?,
         }
         if self.output.incomplete {
             f.write_str(" (output may be incomplete)")?;

@@ -662,6 +662,7 @@ impl Exec {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
+                    stopped_by: None,
                     signal: stopping.signal,
                     output: output.clone(),
                 })

@@ -271,6 +271,11 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
         ]
     );
     for handle in &handles[..2] {
+        let message = handle.done().error().expect("stopped").to_string();
+        assert!(
+            message.contains("was stopped by Pool::terminate after"),
+            "{message}"
+        );
         for pid in printed_pids(handle.done()) {
             assert!(!procfs::is_live(pid), "grandchild {pid} survived terminate");
         }
@@ -472,6 +477,25 @@ fn halt_policies() {
         assert_eq!(s.halted, *halted, "{halt:?}");
         assert_eq!(s.finished, s.succeeded + s.failed + s.stopped);
     }
+}
+
+#[test]
+fn a_job_stopped_by_a_halt_says_so() {
+    let pool = Pool::builder()
+        .jobs(2)
+        .halt("now,fail=1".parse().unwrap())
+        .build();
+    let done: Vec<Done> = pool.map([job_of(Kind::Long), job_of(Kind::Fail)]).collect();
+    assert_eq!(done[0].failure(), Some(Failure::Stopped(StopCause::Halt)));
+    let err = done[0].error().expect("stopped");
+    assert!(matches!(err, Error::Cancelled(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("was stopped by the pool's halt policy after")
+            && message.ends_with("with SIGTERM"),
+        "{message}"
+    );
+    assert!(!message.contains("cancelled"), "{message}");
 }
 
 /// A job that fails the first time and succeeds after: `pt verify 0` reads a

@@ -611,6 +611,9 @@ impl<'p, I: Input> Batch<'p, I> {
         let stopped = run
             .stopped
             .or_else(|| self.stop_cause(&result, completion.ended));
+        if let (Some(cause), Err(Error::Cancelled(e))) = (stopped, &mut result) {
+            e.stopped_by = Some(cause.who());
+        }
         let failure = policy::classify(&result, stopped);
         let done = Done {
             seq: completion.seq,

@@ -185,6 +185,7 @@ impl Run {
             command: self.display.clone(),
             limit: if cancelled { None } else { self.timeout },
             cancelled,
+            stopped_by: None,
             signal: 9,
             output: output.clone(),
         };

@@ -80,6 +80,17 @@ pub enum StopCause {
     Terminate,
 }
 
+impl StopCause {
+    /// Who stopped the job, for its error message: "was stopped by ...".
+    pub(crate) fn who(self) -> &'static str {
+        match self {
+            StopCause::Halt => "the pool's halt policy",
+            StopCause::Deadline => "the pool's deadline",
+            StopCause::Terminate => "Pool::terminate",
+        }
+    }
+}
+
 /// Classifies the result of one attempt. `stopped` is set when the pool
 /// itself stopped the job; `None` is a success.
 pub(crate) fn classify(
