@@ -1,7 +1,8 @@
 //! The article's examples print the article's lines: each example is run and
 //! its stdout compared, line by line, with the shape of the article's output
 //! (pids and timings aside). What procession adds comes after a blank line,
-//! in lines starting with `#`.
+//! in lines starting with `#`. The tour keeps its layout whatever the
+//! errors it prints.
 
 mod support;
 
@@ -205,4 +206,28 @@ fn queue_prints_the_articles_lines_on_stdout() {
         assert!(last < put && put < got, "{value}: {lines:?}");
         last = put;
     }
+}
+
+#[test]
+fn the_tour_keeps_its_layout() {
+    let lines = run("tour");
+    // Every line is a header, an explanation, a command, a result (or a
+    // result's continuation) or the closing line: an error of several lines
+    // must not break out of it.
+    for line in &lines {
+        assert!(
+            line.is_empty()
+                || ["== ", "   ", "$ ", "-> ", "Tour finished in "]
+                    .iter()
+                    .any(|start| line.starts_with(start)),
+            "tour: {line:?} breaks the layout"
+        );
+    }
+    let has = |wanted: &str| lines.iter().any(|line| line == wanted);
+    assert!(has("   | fatal: config.toml not found"), "{lines:#?}");
+    assert!(has(r#"   (stdin: "pear\napple\nfig\n")"#), "{lines:#?}");
+    assert!(
+        has(r#"-> halted (Soon) by "soon,fail=1": 1 finished, 1 failed, 0 stopped, 2 skipped"#),
+        "{lines:#?}"
+    );
 }
