@@ -88,6 +88,10 @@ pub enum Error {
     #[error(transparent)]
     Timeout(Box<StoppedError>),
     /// The command was stopped through a [`CancelToken`](crate::CancelToken).
+    /// A [`Pool`](crate::Pool) job that the pool stopped (a "now" halt
+    /// policy, [`Pool::terminate`](crate::Pool::terminate)) is one too, and
+    /// its message names who stopped it: `command "sleep 10" was stopped by
+    /// the pool's halt policy after 2ms with SIGTERM`.
     ///
     /// # Examples
     ///
