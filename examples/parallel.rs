@@ -112,8 +112,12 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
             "-u" | "--ungroup" => o.ungroup = true,
             "-h" | "--help" => return Ok(Parsed::Help),
             "--" => break,
-            s if s.starts_with("-j") && s.len() > 2 => o.jobs = Some(jobs(s[2..].as_ref(), "-j")?),
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
+            s if s.len() > 2 && s.starts_with("-j") => {
+                o.jobs = Some(jobs(s["-j".len()..].as_ref(), "-j")?);
+            }
+            s if s.len() > 1 && s.starts_with('-') => {
+                return Err(format!("unknown option {s}"));
+            }
             _ => {
                 o.command.push(arg);
                 break;
