@@ -266,6 +266,9 @@ pub enum SpawnFailure {
     IsDirectory,
     /// The working directory does not exist or is not a directory.
     NoSuchDirectory,
+    /// The program exists, but the interpreter its `#!` line names (or, for
+    /// a binary, its dynamic loader) does not.
+    InterpreterNotFound,
     /// Arguments and environment together exceed the system's limit
     /// (`E2BIG`).
     ArgumentListTooLong,
@@ -389,15 +392,30 @@ impl fmt::Display for SpawnError {
                 write!(f, "program {program:?} was not found on PATH")?
             }
             SpawnFailure::NotFound => write!(f, "{program:?} does not exist")?,
+            SpawnFailure::InterpreterNotFound => match &self.detail {
+                Some(interpreter) => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter {interpreter:?} does not exist"
+                )?,
+                None => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter or its loader is missing"
+                )?,
+            },
             SpawnFailure::PermissionDenied => write!(
                 f,
                 "permission denied: {program:?} is not executable (check its mode and mount)"
             )?,
             SpawnFailure::IsDirectory => write!(f, "{program:?} is a directory")?,
-            SpawnFailure::NoSuchDirectory => match &self.dir {
-                Some(dir) => write!(f, "working directory {dir:?} does not exist")?,
-                None => f.write_str("the working directory does not exist")?,
-            },
+            SpawnFailure::NoSuchDirectory => {
+                // The detail says what is wrong with it, if not that it is missing.
+                let problem = self.detail.as_deref().unwrap_or("does not exist");
+                match &self.dir {
+                    Some(dir) => write!(f, "working directory {dir:?} {problem}")?,
+                    None => write!(f, "the working directory {problem}")?,
+                }
+                return Ok(());
+            }
             SpawnFailure::ArgumentListTooLong => {
                 f.write_str("the argument list is too long for the system (E2BIG)")?
             }
@@ -406,8 +424,9 @@ impl fmt::Display for SpawnError {
                 None => f.write_str("unknown error")?,
             },
         }
-        if let Some(detail) = &self.detail {
-            write!(f, " ({detail})")?;
+        match (&self.detail, self.failure) {
+            (_, SpawnFailure::InterpreterNotFound) | (None, _) => {}
+            (Some(detail), _) => write!(f, " ({detail})")?,
         }
         Ok(())
     }

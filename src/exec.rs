@@ -74,6 +74,10 @@ struct Member {
     exited: bool,
 }
 
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
+
 struct Proc {
     pid: Pid,
     pidfd: Option<OwnedFd>,
@@ -387,12 +391,7 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!(
-                            "cannot learn how {:?} ended: its exit status was taken by another \
-                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
-                             waitpid(-1)?)",
-                            proc.display
-                        ),
+                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
                         e,
                     ));
                 }
