@@ -7,6 +7,7 @@ use std::string::FromUtf8Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::duration::Human;
 use crate::output::Output;
 use crate::status::ExitStatus;
 
@@ -721,9 +722,13 @@ impl fmt::Display for StoppedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "command \"{}\" ", self.command)?;
         match (self.cancelled, self.limit) {
-            (true, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
-            (false, Some(limit)) => write!(f, "timed out after {limit:?}")?,
-            (false, None) => write!(f, "ran past its deadline after {:?}", self.output.elapsed)?,
+            (true, _) => write!(f, "was cancelled after {}", Human(self.output.elapsed))?,
+            (false, Some(limit)) => write!(f, "timed out after {}", Human(limit))?,
+            (false, None) => write!(
+                f,
+                "ran past its deadline after {}",
+                Human(self.output.elapsed)
+            )?,
         }
         match crate::status::signal_name(self.signal) {
             Some(name) => write!(f, " and was stopped with {name}")?,

@@ -89,6 +89,7 @@ mod cancel;
 mod capture;
 mod command;
 mod control;
+mod duration;
 mod error;
 mod exec;
 mod handle;

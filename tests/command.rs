@@ -989,6 +989,42 @@ fn errors_are_clone() {
     assert_eq!(copy.output().unwrap().stderr, b"cloned\n");
 }
 
+/// The duration a stop error's message shows after "after ".
+fn shown_duration(message: &str) -> &str {
+    let start = message.find(" after ").expect("a duration") + " after ".len();
+    let rest = &message[start..];
+    &rest[..rest.find(' ').unwrap_or(rest.len())]
+}
+
+/// The crate's one human format: a number of at most three significant
+/// digits and a unit, like "300ms", "1.2s" or "101ms".
+fn is_human(shown: &str) -> bool {
+    let number = shown.trim_end_matches(|c: char| c.is_alphabetic());
+    let unit = &shown[number.len()..];
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    ["ns", "µs", "ms", "s"].contains(&unit) && digits <= 3 && number.parse::<f64>().is_ok()
+}
+
+#[test]
+fn stop_errors_show_durations_in_one_format() {
+    let token = procession::CancelToken::new();
+    token.cancel();
+    let cancelled = pt(["sleep", "30"]).cancel_on(&token).run().unwrap_err();
+    let past_deadline = pt(["sleep", "30"])
+        .deadline(Instant::now() + Duration::from_millis(30))
+        .run()
+        .unwrap_err();
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    assert_eq!(shown_duration(&timed_out.to_string()), "300ms");
+    for err in [cancelled, past_deadline, timed_out] {
+        let message = err.to_string();
+        assert!(is_human(shown_duration(&message)), "{message}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Run modes over the command's own settings
 // ---------------------------------------------------------------------------
