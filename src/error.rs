@@ -455,7 +455,9 @@ impl std::error::Error for SpawnError {
 pub struct ExitError {
     pub(crate) command: String,
     pub(crate) stage: Option<(usize, String)>,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 /// How much of stderr an error message shows.
@@ -608,7 +610,9 @@ pub struct StoppedError {
     /// A cancel, not a timeout or a deadline.
     pub(crate) cancelled: bool,
     pub(crate) signal: i32,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 impl StoppedError {

@@ -656,19 +656,18 @@ impl Exec {
             stages,
         };
         if let Some(stopping) = &self.stopping {
-            let stopped = || {
-                Box::new(StoppedError {
+            if stopping.reason != Reason::Owner {
+                let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
                     signal: stopping.signal,
-                    output: output.clone(),
-                })
-            };
-            match stopping.reason {
-                Reason::Timeout => return Err(Error::Timeout(stopped())),
-                Reason::Cancel => return Err(Error::Cancelled(stopped())),
-                Reason::Owner => {}
+                    output: Arc::new(output),
+                });
+                return Err(match stopping.reason {
+                    Reason::Timeout => Error::Timeout(stopped),
+                    _ => Error::Cancelled(stopped),
+                });
             }
         }
         if verdicts[decider] == Verdict::CheckedError {
@@ -678,7 +677,7 @@ impl Exec {
             return Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage,
-                output,
+                output: Arc::new(output),
             })));
         }
         Ok(output)

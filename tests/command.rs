@@ -738,8 +738,19 @@ fn start_reports_a_failure_from_wait() {
     let handle = pt(["fail", "4", "bad"]).stderr_capture().start().unwrap();
     let err = handle.wait().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(4));
-    // Every call returns the same result.
-    assert_eq!(handle.wait().unwrap_err().to_string(), err.to_string());
+    // Every call returns the same result, sharing one output (no copy).
+    let again = handle.wait().unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert!(std::ptr::eq(again.output().unwrap(), err.output().unwrap()));
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    let (first, second) = (timed_out.wait().unwrap_err(), timed_out.wait().unwrap_err());
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
     assert_eq!(
         handle.into_output().unwrap_err().to_string(),
         err.to_string()

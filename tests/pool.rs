@@ -219,6 +219,22 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
 }
 
 #[test]
+fn waiting_on_a_job_handle_shares_the_output() {
+    let pool = Pool::new(1);
+    let job = pool.submit(pt(&["fail", "3", "why"]).stderr_capture());
+    let (first, second) = (job.wait().unwrap_err(), job.wait().unwrap_err());
+    assert_eq!(first.output().unwrap().stderr, b"why\n");
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        job.done().output().unwrap()
+    ));
+}
+
+#[test]
 fn join_without_close_waits_for_what_was_submitted() {
     let pool = Pool::new(2);
     let job = pool.submit(pt(&["echo", "hi"]).stdout_capture());
