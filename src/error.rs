@@ -22,8 +22,9 @@ use crate::status::ExitStatus;
 /// command "slow-tool" timed out after 5s and was stopped with SIGTERM
 /// ```
 ///
-/// The error is `Send + Sync + 'static` and `Clone`; `source()` leads to the
-/// operating system's error where there is one. No output is lost: a failed
+/// The error is `Send + Sync + 'static` and `Clone`. Each cause is shown
+/// once down the chain: `source()` leads to the operating system's error
+/// where there is one and the message does not already show it. No output is lost: a failed
 /// or stopped run keeps its [`Output`] (see [`Error::output`]).
 ///
 /// # Examples
@@ -148,6 +149,15 @@ pub enum Error {
     /// ```
     #[error(transparent)]
     Io(Box<IoError>),
+    /// A pool job that was never started: it was submitted to a pool that
+    /// was closed, terminated or halted (its [`Failure`](crate::Failure) is
+    /// [`Skipped`](crate::Failure::Skipped)).
+    #[error(transparent)]
+    Skipped(Box<SkippedError>),
+    /// A callback of yours (a pool's event callback) panicked; the panic was
+    /// caught and failed only the job it was called for.
+    #[error(transparent)]
+    Panicked(Box<PanicError>),
 }
 
 impl Error {
@@ -225,6 +235,20 @@ impl Error {
         Error::Io(Box::new(IoError {
             context: context.into(),
             source: Arc::new(source),
+        }))
+    }
+
+    pub(crate) fn skipped(seq: u64, reason: impl Into<String>) -> Error {
+        Error::Skipped(Box::new(SkippedError {
+            seq,
+            reason: reason.into(),
+        }))
+    }
+
+    pub(crate) fn panicked(context: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Panicked(Box::new(PanicError {
+            context: context.into(),
+            message: message.into(),
         }))
     }
 
@@ -433,9 +457,15 @@ impl fmt::Display for SpawnError {
     }
 }
 
+/// The operating system's error, unless the message already shows it (a
+/// [`SpawnFailure::Other`]), so that a reporter walking the chain does not
+/// print it twice.
 impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
+        match self.failure {
+            SpawnFailure::Other => None,
+            _ => self.source.as_deref().map(|e| e as _),
+        }
     }
 }
 
@@ -1056,7 +1086,6 @@ impl std::error::Error for NotUtf8Error {
 /// # Examples
 ///
 /// ```
-/// use std::error::Error as _;
 /// use procession::{cmd, Error, JobOutput, Pool};
 ///
 /// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
@@ -1064,8 +1093,7 @@ impl std::error::Error for NotUtf8Error {
 /// let err = done[0].error().expect("an error");
 /// let Error::Io(io) = err else { panic!("{err}") };
 /// assert!(io.to_string().starts_with("cannot set up the output files of job #1"));
-/// let source = io.source().expect("the operating system's error");
-/// assert_eq!(source.to_string(), "Not a directory (os error 20)");
+/// assert_eq!(io.io_error().to_string(), "Not a directory (os error 20)");
 /// ```
 #[derive(Clone, Debug)]
 pub struct IoError {
@@ -1091,6 +1119,12 @@ impl IoError {
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
+
+    /// The operating system's error, which the message shows after what we
+    /// were doing.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
 }
 
 impl fmt::Display for IoError {
@@ -1099,11 +1133,59 @@ impl fmt::Display for IoError {
     }
 }
 
-impl std::error::Error for IoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
+/// No `source()`: the message already shows the operating system's error
+/// (see [`IoError::io_error`]), and a reporter walking the chain would print
+/// it twice.
+impl std::error::Error for IoError {}
+
+/// A pool job that was never started. See [`Error::Skipped`].
+#[derive(Clone, Debug)]
+pub struct SkippedError {
+    pub(crate) seq: u64,
+    pub(crate) reason: String,
+}
+
+impl SkippedError {
+    /// The job's sequence number in its pool.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Why it was not started ("the pool was closed", ...).
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
+
+impl fmt::Display for SkippedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job #{} was not started: {}", self.seq, self.reason)
+    }
+}
+
+impl std::error::Error for SkippedError {}
+
+/// A callback that panicked. See [`Error::Panicked`].
+#[derive(Clone, Debug)]
+pub struct PanicError {
+    pub(crate) context: String,
+    pub(crate) message: String,
+}
+
+impl PanicError {
+    /// The panic's message (its payload, if that was a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.message)
+    }
+}
+
+impl std::error::Error for PanicError {}
 
 #[cfg(test)]
 mod tests {

@@ -111,8 +111,8 @@ pub use cancel::CancelToken;
 pub use capture::Keep;
 pub use command::{Command, sh};
 pub use error::{
-    Error, ExitError, InvalidInput, InvalidInputError, IoError, NotUtf8Error, SpawnError,
-    SpawnFailure, StoppedError,
+    Error, ExitError, InvalidInput, InvalidInputError, IoError, NotUtf8Error, PanicError,
+    SkippedError, SpawnError, SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
 pub use output::{Output, Stage};

@@ -19,6 +19,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -986,6 +987,43 @@ fn error_source_leads_to_the_cause() {
 
     // An exit status has no deeper cause.
     assert!(pt(["exit", "1"]).run().unwrap_err().source().is_none());
+}
+
+/// The messages down an error's `source()` chain.
+fn chain(err: &dyn std::error::Error) -> Vec<String> {
+    let mut messages = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}
+
+#[test]
+fn no_cause_is_shown_twice_down_the_chain() {
+    let tmp = TempDir::new("chain");
+    // Executable, but neither a binary nor a script: ENOEXEC, a spawn
+    // failure without a kind of its own, whose message shows the OS error.
+    let garbage = tmp.join("garbage");
+    std::fs::write(&garbage, b"\x7fnot a program\n").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawn = Command::new(&garbage).run().unwrap_err();
+    assert!(matches!(&spawn, Error::Spawn(e) if e.failure() == SpawnFailure::Other));
+    // An I/O error: a pool's output files under a path that cannot be a
+    // directory.
+    let pool = procession::Pool::builder()
+        .output(procession::JobOutput::Files("/dev/null/out".into()))
+        .build();
+    let done: Vec<_> = pool.map([pt(["exit", "0"])]).collect();
+    let io = done[0].error().expect("an error").clone();
+    assert!(matches!(io, Error::Io(_)), "{io:?}");
+    for err in [spawn, io] {
+        let messages = chain(&err);
+        for pair in messages.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "shown twice: {messages:?}");
+        }
+    }
 }
 
 #[test]

@@ -515,7 +515,8 @@ impl PoolBuilder {
     /// Calls `on_event` when an attempt starts and when a job is finished
     /// (see [`JobEvent`]), on the thread driving the batch. A callback that
     /// panics does not stop the pool: the panic is caught and becomes the
-    /// job's error ([`Failure::Other`]).
+    /// job's error (an [`Error::Panicked`](crate::Error::Panicked), whose
+    /// [`Failure`] is [`Failure::Other`]).
     ///
     /// # Examples
     ///

@@ -99,6 +99,7 @@ pub(crate) fn classify(
         Error::Timeout(_) => Failure::Timeout,
         Error::Cancelled(_) => Failure::Cancelled,
         Error::Spawn(_) | Error::InvalidInput(_) => Failure::Spawn,
+        Error::Skipped(_) => Failure::Skipped,
         _ => Failure::Other,
     })
 }
