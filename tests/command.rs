@@ -502,6 +502,45 @@ fn stdout_and_stderr_to_open_files() {
     assert_eq!(std::fs::read(&err_path).unwrap(), b"err 1\nerr 3\n");
 }
 
+/// A file opened without `FD_CLOEXEC`, as C code or an inherited descriptor
+/// would have it.
+fn inheritable(path: &Path, write: bool) -> File {
+    let file = if write {
+        File::create(path)
+    } else {
+        File::open(path)
+    }
+    .unwrap();
+    rustix::io::fcntl_setfd(&file, rustix::io::FdFlags::empty()).unwrap();
+    file
+}
+
+#[test]
+fn files_handed_in_reach_children_only_as_their_stdio() {
+    let tmp = TempDir::new("fds");
+    let (input, out, err) = (tmp.join("in"), tmp.join("out"), tmp.join("err"));
+    std::fs::write(&input, b"").unwrap();
+    // What a child has open without any file handed in: 0, 1 and 2, and
+    // whatever this test process itself inherited without FD_CLOEXEC.
+    let baseline = pt(["fds"]).stdin_null().read().unwrap() + "\n";
+    assert!(baseline.starts_with("fds: 0 1 2"), "{baseline}");
+    pt(["fds"])
+        .stdin_file(inheritable(&input, false))
+        .stdout_file(inheritable(&out, true))
+        .stderr_file(inheritable(&err, true))
+        .run()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), baseline);
+    // Every stage of a pipeline.
+    let output = (pt(["fds"]) | pt(["fds"]))
+        .stdin_file(inheritable(&input, false))
+        .stderr_file(inheritable(&err, true))
+        .stdout_capture()
+        .run()
+        .unwrap();
+    assert_eq!(output.stdout_str().unwrap(), baseline.repeat(2));
+}
+
 #[test]
 fn stdout_path_truncates_at_each_run() {
     let tmp = TempDir::new("stdout-path");
