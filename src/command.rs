@@ -51,6 +51,7 @@ use crate::stop::StopSequence;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a Command runs nothing by itself: builder methods return a changed copy, run() or start() runs it"]
 pub struct Command {
     pub(crate) node: Arc<Node>,
 }

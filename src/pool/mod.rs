@@ -376,6 +376,7 @@ impl std::fmt::Debug for Pool {
 /// pool.as_completed([cmd!("true"), cmd!("true")]).finish();
 /// assert_eq!(started.load(Ordering::Relaxed), 2);
 /// ```
+#[must_use = "builder methods return a changed copy: build() makes the pool"]
 pub struct PoolBuilder {
     jobs: Option<usize>,
     timeout: Option<Duration>,

@@ -125,6 +125,7 @@ pub(crate) fn classify(
 /// assert_eq!(done[0].attempts(), 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "builder methods return a changed copy"]
 pub struct Retry {
     attempts: u32,
     delay: Duration,
