@@ -3,6 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,7 @@ use crate::stop::StopSequence;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a Command runs nothing by itself: builder methods return a changed copy, run() or start() runs it"]
 pub struct Command {
     pub(crate) node: Arc<Node>,
 }
@@ -309,6 +311,9 @@ impl Command {
     /// stdin reads from an open file (each run gets its own duplicate of the
     /// descriptor, sharing the file position).
     ///
+    /// The command owns the file from here on: it is marked close-on-exec, so
+    /// a child gets it only as its stdin, never at its own descriptor number.
+    ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let path = std::env::temp_dir().join("procession-doc-stdin-file");
@@ -319,6 +324,7 @@ impl Command {
     /// # Ok(()) }
     /// ```
     pub fn stdin_file(self, file: File) -> Command {
+        crate::sys::set_cloexec(file.as_fd());
         let file = Arc::new(file);
         self.with_opts(|o| o.stdin = Some(InSpec::File(file)))
     }
@@ -400,7 +406,11 @@ impl Command {
     }
 
     /// stdout goes to an open file.
+    ///
+    /// The command owns the file from here on: it is marked close-on-exec, so
+    /// a child gets it only as its stdout, never at its own descriptor number.
     pub fn stdout_file(self, file: File) -> Command {
+        crate::sys::set_cloexec(file.as_fd());
         let file = Arc::new(file);
         self.with_opts(|o| o.stdout = Some(OutSpec::File(file)))
     }
@@ -473,7 +483,11 @@ impl Command {
     }
 
     /// stderr goes to an open file.
+    ///
+    /// The command owns the file from here on: it is marked close-on-exec, so
+    /// a child gets it only as its stderr, never at its own descriptor number.
     pub fn stderr_file(self, file: File) -> Command {
+        crate::sys::set_cloexec(file.as_fd());
         let file = Arc::new(file);
         self.with_opts(|o| o.stderr = Some(OutSpec::File(file)))
     }

@@ -7,6 +7,7 @@ use std::string::FromUtf8Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::duration::Human;
 use crate::output::Output;
 use crate::status::ExitStatus;
 
@@ -21,8 +22,9 @@ use crate::status::ExitStatus;
 /// command "slow-tool" timed out after 5s and was stopped with SIGTERM
 /// ```
 ///
-/// The error is `Send + Sync + 'static` and `Clone`; `source()` leads to the
-/// operating system's error where there is one. No output is lost: a failed
+/// The error is `Send + Sync + 'static` and `Clone`. Each cause is shown
+/// once down the chain: `source()` leads to the operating system's error
+/// where there is one and the message does not already show it. No output is lost: a failed
 /// or stopped run keeps its [`Output`] (see [`Error::output`]).
 ///
 /// # Examples
@@ -151,6 +153,15 @@ pub enum Error {
     /// ```
     #[error(transparent)]
     Io(Box<IoError>),
+    /// A pool job that was never started: it was submitted to a pool that
+    /// was closed, terminated or halted (its [`Failure`](crate::Failure) is
+    /// [`Skipped`](crate::Failure::Skipped)).
+    #[error(transparent)]
+    Skipped(Box<SkippedError>),
+    /// A callback of yours (a pool's event callback) panicked; the panic was
+    /// caught and failed only the job it was called for.
+    #[error(transparent)]
+    Panicked(Box<PanicError>),
 }
 
 impl Error {
@@ -231,6 +242,20 @@ impl Error {
         }))
     }
 
+    pub(crate) fn skipped(seq: u64, reason: impl Into<String>) -> Error {
+        Error::Skipped(Box::new(SkippedError {
+            seq,
+            reason: reason.into(),
+        }))
+    }
+
+    pub(crate) fn panicked(context: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Panicked(Box::new(PanicError {
+            context: context.into(),
+            message: message.into(),
+        }))
+    }
+
     pub(crate) fn invalid(command: &str, problem: InvalidInput) -> Error {
         Error::InvalidInput(Box::new(InvalidInputError {
             command: command.to_string(),
@@ -270,6 +295,9 @@ pub enum SpawnFailure {
     IsDirectory,
     /// The working directory does not exist or is not a directory.
     NoSuchDirectory,
+    /// The program exists, but the interpreter its `#!` line names (or, for
+    /// a binary, its dynamic loader) does not.
+    InterpreterNotFound,
     /// Arguments and environment together exceed the system's limit
     /// (`E2BIG`).
     ArgumentListTooLong,
@@ -393,15 +421,30 @@ impl fmt::Display for SpawnError {
                 write!(f, "program {program:?} was not found on PATH")?
             }
             SpawnFailure::NotFound => write!(f, "{program:?} does not exist")?,
+            SpawnFailure::InterpreterNotFound => match &self.detail {
+                Some(interpreter) => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter {interpreter:?} does not exist"
+                )?,
+                None => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter or its loader is missing"
+                )?,
+            },
             SpawnFailure::PermissionDenied => write!(
                 f,
                 "permission denied: {program:?} is not executable (check its mode and mount)"
             )?,
             SpawnFailure::IsDirectory => write!(f, "{program:?} is a directory")?,
-            SpawnFailure::NoSuchDirectory => match &self.dir {
-                Some(dir) => write!(f, "working directory {dir:?} does not exist")?,
-                None => f.write_str("the working directory does not exist")?,
-            },
+            SpawnFailure::NoSuchDirectory => {
+                // The detail says what is wrong with it, if not that it is missing.
+                let problem = self.detail.as_deref().unwrap_or("does not exist");
+                match &self.dir {
+                    Some(dir) => write!(f, "working directory {dir:?} {problem}")?,
+                    None => write!(f, "the working directory {problem}")?,
+                }
+                return Ok(());
+            }
             SpawnFailure::ArgumentListTooLong => {
                 f.write_str("the argument list is too long for the system (E2BIG)")?
             }
@@ -410,16 +453,23 @@ impl fmt::Display for SpawnError {
                 None => f.write_str("unknown error")?,
             },
         }
-        if let Some(detail) = &self.detail {
-            write!(f, " ({detail})")?;
+        match (&self.detail, self.failure) {
+            (_, SpawnFailure::InterpreterNotFound) | (None, _) => {}
+            (Some(detail), _) => write!(f, " ({detail})")?,
         }
         Ok(())
     }
 }
 
+/// The operating system's error, unless the message already shows it (a
+/// [`SpawnFailure::Other`]), so that a reporter walking the chain does not
+/// print it twice.
 impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
+        match self.failure {
+            SpawnFailure::Other => None,
+            _ => self.source.as_deref().map(|e| e as _),
+        }
     }
 }
 
@@ -439,7 +489,9 @@ impl std::error::Error for SpawnError {
 pub struct ExitError {
     pub(crate) command: String,
     pub(crate) stage: Option<(usize, String)>,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 /// How much of stderr an error message shows.
@@ -595,7 +647,9 @@ pub struct StoppedError {
     /// halt policy or its `terminate()`.
     pub(crate) stopped_by: Option<&'static str>,
     pub(crate) signal: i32,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 impl StoppedError {
@@ -709,14 +763,18 @@ impl fmt::Display for StoppedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "command \"{}\" ", self.command)?;
         match (self.cancelled, self.stopped_by, self.limit) {
-            (true, Some(who), _) => {
-                write!(f, "was stopped by {who} after {:?}", self.output.elapsed)?
-            }
-            (true, None, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
-            (false, _, Some(limit)) => write!(f, "timed out after {limit:?}")?,
-            (false, _, None) => {
-                write!(f, "ran past its deadline after {:?}", self.output.elapsed)?;
-            }
+            (true, Some(who), _) => write!(
+                f,
+                "was stopped by {who} after {}",
+                Human(self.output.elapsed)
+            )?,
+            (true, None, _) => write!(f, "was cancelled after {}", Human(self.output.elapsed))?,
+            (false, _, Some(limit)) => write!(f, "timed out after {}", Human(limit))?,
+            (false, _, None) => write!(
+                f,
+                "ran past its deadline after {}",
+                Human(self.output.elapsed)
+            )?,
         }
         let with = match self.stopped_by {
             Some(_) => " with",
@@ -1044,7 +1102,6 @@ impl std::error::Error for NotUtf8Error {
 /// # Examples
 ///
 /// ```
-/// use std::error::Error as _;
 /// use procession::{cmd, Error, JobOutput, Pool};
 ///
 /// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
@@ -1052,8 +1109,7 @@ impl std::error::Error for NotUtf8Error {
 /// let err = done[0].error().expect("an error");
 /// let Error::Io(io) = err else { panic!("{err}") };
 /// assert!(io.to_string().starts_with("cannot set up the output files of job #1"));
-/// let source = io.source().expect("the operating system's error");
-/// assert_eq!(source.to_string(), "Not a directory (os error 20)");
+/// assert_eq!(io.io_error().to_string(), "Not a directory (os error 20)");
 /// ```
 #[derive(Clone, Debug)]
 pub struct IoError {
@@ -1079,6 +1135,12 @@ impl IoError {
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
+
+    /// The operating system's error, which the message shows after what we
+    /// were doing.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
 }
 
 impl fmt::Display for IoError {
@@ -1087,11 +1149,59 @@ impl fmt::Display for IoError {
     }
 }
 
-impl std::error::Error for IoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
+/// No `source()`: the message already shows the operating system's error
+/// (see [`IoError::io_error`]), and a reporter walking the chain would print
+/// it twice.
+impl std::error::Error for IoError {}
+
+/// A pool job that was never started. See [`Error::Skipped`].
+#[derive(Clone, Debug)]
+pub struct SkippedError {
+    pub(crate) seq: u64,
+    pub(crate) reason: String,
+}
+
+impl SkippedError {
+    /// The job's sequence number in its pool.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Why it was not started ("the pool was closed", ...).
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
+
+impl fmt::Display for SkippedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job #{} was not started: {}", self.seq, self.reason)
+    }
+}
+
+impl std::error::Error for SkippedError {}
+
+/// A callback that panicked. See [`Error::Panicked`].
+#[derive(Clone, Debug)]
+pub struct PanicError {
+    pub(crate) context: String,
+    pub(crate) message: String,
+}
+
+impl PanicError {
+    /// The panic's message (its payload, if that was a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.message)
+    }
+}
+
+impl std::error::Error for PanicError {}
 
 #[cfg(test)]
 mod tests {

@@ -74,6 +74,10 @@ struct Member {
     exited: bool,
 }
 
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
+
 struct Proc {
     pid: Pid,
     pidfd: Option<OwnedFd>,
@@ -387,12 +391,7 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!(
-                            "cannot learn how {:?} ended: its exit status was taken by another \
-                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
-                             waitpid(-1)?)",
-                            proc.display
-                        ),
+                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
                         e,
                     ));
                 }
@@ -657,20 +656,19 @@ impl Exec {
             stages,
         };
         if let Some(stopping) = &self.stopping {
-            let stopped = || {
-                Box::new(StoppedError {
+            if stopping.reason != Reason::Owner {
+                let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
                     stopped_by: None,
                     signal: stopping.signal,
-                    output: output.clone(),
-                })
-            };
-            match stopping.reason {
-                Reason::Timeout => return Err(Error::Timeout(stopped())),
-                Reason::Cancel => return Err(Error::Cancelled(stopped())),
-                Reason::Owner => {}
+                    output: Arc::new(output),
+                });
+                return Err(match stopping.reason {
+                    Reason::Timeout => Error::Timeout(stopped),
+                    _ => Error::Cancelled(stopped),
+                });
             }
         }
         if verdicts[decider] == Verdict::CheckedError {
@@ -680,7 +678,7 @@ impl Exec {
             return Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage,
-                output,
+                output: Arc::new(output),
             })));
         }
         Ok(output)

@@ -506,8 +506,13 @@ fn start_one(
             source: source.map(Arc::new),
         }))
     };
-    let program = resolve(&stage.program, &stage.env, stage.dir.as_deref())
-        .ok_or_else(|| spawn_error(SpawnFailure::NotFound, None, None))?;
+    let Some(program) = resolve(&stage.program, &stage.env, stage.dir.as_deref()) else {
+        // A missing working directory is the cause, not the program.
+        return Err(match dir_problem(stage.dir.as_deref()) {
+            Some(problem) => spawn_error(SpawnFailure::NoSuchDirectory, problem, None),
+            None => spawn_error(SpawnFailure::NotFound, None, None),
+        });
+    };
     let mut std_cmd = std::process::Command::new(&program);
     // The program sees the name it was given, not the path we found.
     std_cmd.arg0(&stage.program);
@@ -528,9 +533,45 @@ fn start_one(
         .stderr(stderr)
         .process_group(pgid as i32);
     std_cmd.spawn().map_err(|e| {
+        if index > 0 && e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+            if let Some(error) = leader_lost(pgid, index, plan) {
+                return error;
+            }
+        }
         let (failure, detail) = classify(&e, &program, stage);
         spawn_error(failure, detail, Some(e))
     })
+}
+
+/// A later stage could not join the process group because the group is
+/// gone: its first stage already ended and somebody else reaped it (the host
+/// ignores `SIGCHLD`, or reaps with `waitpid(-1)`). The same error as a
+/// status taken by another waiter during the run.
+fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
+    let leader = crate::sys::pid_from_raw(pgid)?;
+    if crate::sys::group_exists(leader) {
+        return None;
+    }
+    let first = &plan.stages.first()?.display;
+    Some(Error::io(
+        format!(
+            "cannot run stage {index} of {:?}: stage 0 {first:?} already ended and {}",
+            plan.display,
+            crate::exec::STATUS_TAKEN
+        ),
+        std::io::Error::from_raw_os_error(rustix::io::Errno::CHILD.raw_os_error()),
+    ))
+}
+
+/// Why the working directory cannot be used, or `None` if it can (or none
+/// is set): the detail [`SpawnError`]'s message shows.
+fn dir_problem(dir: Option<&Path>) -> Option<Option<String>> {
+    let dir = dir?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(Some("is not a directory".to_string())),
+        Err(_) => Some(None),
+    }
 }
 
 /// Why a spawn failed, told from the OS error and a look at the files
@@ -540,16 +581,14 @@ fn classify(
     program: &Path,
     stage: &StagePlan,
 ) -> (SpawnFailure, Option<String>) {
-    let dir_missing = stage.dir.as_deref().is_some_and(|d| !d.is_dir());
+    if let Some(problem) = dir_problem(stage.dir.as_deref()) {
+        return (SpawnFailure::NoSuchDirectory, problem);
+    }
     match e.raw_os_error() {
-        _ if dir_missing => (SpawnFailure::NoSuchDirectory, None),
-        Some(libc_e2big) if libc_e2big == rustix::io::Errno::TOOBIG.raw_os_error() => {
-            let bytes: usize = stage.args.iter().map(|a| a.len() + 1).sum();
-            (
-                SpawnFailure::ArgumentListTooLong,
-                Some(format!("{} arguments, {bytes} bytes", stage.args.len())),
-            )
-        }
+        Some(code) if code == rustix::io::Errno::TOOBIG.raw_os_error() => (
+            SpawnFailure::ArgumentListTooLong,
+            Some(too_big_detail(&stage.args, &child_env(&stage.env))),
+        ),
         Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error() => {
             if program.is_dir() {
                 (SpawnFailure::IsDirectory, None)
@@ -559,17 +598,73 @@ fn classify(
         }
         Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
             if program.exists() {
-                // The file is there: its `#!` interpreter is not.
-                (
-                    SpawnFailure::NotFound,
-                    Some("its #! interpreter or loader is missing".to_string()),
-                )
+                // The file is there: its `#!` interpreter (or, for a binary,
+                // its loader) is not.
+                (SpawnFailure::InterpreterNotFound, interpreter(program))
             } else {
                 (SpawnFailure::NotFound, None)
             }
         }
         _ => (SpawnFailure::Other, None),
     }
+}
+
+/// The interpreter a script's `#!` line names, if it has one.
+fn interpreter(program: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let mut file = File::open(program).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let name = line
+        .split(|b| b.is_ascii_whitespace())
+        .find(|w| !w.is_empty())?;
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// The environment the child would get: ours, changed by `env`.
+fn child_env(env: &[EnvOp]) -> Vec<(OsString, OsString)> {
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for op in env {
+        match op {
+            EnvOp::Set(k, v) => {
+                vars.retain(|(key, _)| key != k);
+                vars.push((k.clone(), v.clone()));
+            }
+            EnvOp::Remove(k) => vars.retain(|(key, _)| key != k),
+            EnvOp::Clear => vars.clear(),
+        }
+    }
+    vars
+}
+
+/// Linux's limit for one argument or environment string
+/// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// What `E2BIG` counted: the arguments and the environment, each with its
+/// size in bytes (every string with its NUL), and the longest string if it
+/// alone is over Linux's limit for one.
+fn too_big_detail(args: &[OsString], env: &[(OsString, OsString)]) -> String {
+    let arg_sizes = args.iter().map(|a| a.len() + 1);
+    let env_sizes = env.iter().map(|(k, v)| k.len() + v.len() + 2);
+    let arg_bytes: usize = arg_sizes.clone().sum();
+    let env_bytes: usize = env_sizes.clone().sum();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut detail = format!(
+        "{}, {arg_bytes} bytes; {}, {env_bytes} bytes",
+        plural(args.len(), "argument", "arguments"),
+        plural(env.len(), "environment variable", "environment variables"),
+    );
+    let longest = arg_sizes.chain(env_sizes).max().unwrap_or(0);
+    if longest > MAX_ARG_STRLEN {
+        detail.push_str(&format!(
+            "; one string has {longest} bytes, over the {MAX_ARG_STRLEN}-byte limit for a single one"
+        ));
+    }
+    detail
 }
 
 /// Rejects what the OS cannot express, before anything starts.

@@ -16,6 +16,19 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::status::ExitStatus;
 
+/// Marks a descriptor handed to us close-on-exec, so that children get it
+/// only where we place it (as their stdin, stdout or stderr), never at its
+/// own number. A failure (not possible for an open descriptor) leaves it as
+/// it was.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
+    use rustix::io::FdFlags;
+    if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+        if !flags.contains(FdFlags::CLOEXEC) {
+            let _ = rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
 /// Converts a raw process id from `std::process::Child::id`.
 pub(crate) fn pid_from_raw(raw: u32) -> Option<Pid> {
     Pid::from_raw(raw as i32)

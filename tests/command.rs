@@ -19,6 +19,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -501,6 +502,45 @@ fn stdout_and_stderr_to_open_files() {
     assert_eq!(std::fs::read(&err_path).unwrap(), b"err 1\nerr 3\n");
 }
 
+/// A file opened without `FD_CLOEXEC`, as C code or an inherited descriptor
+/// would have it.
+fn inheritable(path: &Path, write: bool) -> File {
+    let file = if write {
+        File::create(path)
+    } else {
+        File::open(path)
+    }
+    .unwrap();
+    rustix::io::fcntl_setfd(&file, rustix::io::FdFlags::empty()).unwrap();
+    file
+}
+
+#[test]
+fn files_handed_in_reach_children_only_as_their_stdio() {
+    let tmp = TempDir::new("fds");
+    let (input, out, err) = (tmp.join("in"), tmp.join("out"), tmp.join("err"));
+    std::fs::write(&input, b"").unwrap();
+    // What a child has open without any file handed in: 0, 1 and 2, and
+    // whatever this test process itself inherited without FD_CLOEXEC.
+    let baseline = pt(["fds"]).stdin_null().read().unwrap() + "\n";
+    assert!(baseline.starts_with("fds: 0 1 2"), "{baseline}");
+    pt(["fds"])
+        .stdin_file(inheritable(&input, false))
+        .stdout_file(inheritable(&out, true))
+        .stderr_file(inheritable(&err, true))
+        .run()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), baseline);
+    // Every stage of a pipeline.
+    let output = (pt(["fds"]) | pt(["fds"]))
+        .stdin_file(inheritable(&input, false))
+        .stderr_file(inheritable(&err, true))
+        .stdout_capture()
+        .run()
+        .unwrap();
+    assert_eq!(output.stdout_str().unwrap(), baseline.repeat(2));
+}
+
 #[test]
 fn stdout_path_truncates_at_each_run() {
     let tmp = TempDir::new("stdout-path");
@@ -738,8 +778,19 @@ fn start_reports_a_failure_from_wait() {
     let handle = pt(["fail", "4", "bad"]).stderr_capture().start().unwrap();
     let err = handle.wait().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(4));
-    // Every call returns the same result.
-    assert_eq!(handle.wait().unwrap_err().to_string(), err.to_string());
+    // Every call returns the same result, sharing one output (no copy).
+    let again = handle.wait().unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert!(std::ptr::eq(again.output().unwrap(), err.output().unwrap()));
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    let (first, second) = (timed_out.wait().unwrap_err(), timed_out.wait().unwrap_err());
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
     assert_eq!(
         handle.into_output().unwrap_err().to_string(),
         err.to_string()
@@ -977,6 +1028,43 @@ fn error_source_leads_to_the_cause() {
     assert!(pt(["exit", "1"]).run().unwrap_err().source().is_none());
 }
 
+/// The messages down an error's `source()` chain.
+fn chain(err: &dyn std::error::Error) -> Vec<String> {
+    let mut messages = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}
+
+#[test]
+fn no_cause_is_shown_twice_down_the_chain() {
+    let tmp = TempDir::new("chain");
+    // Executable, but neither a binary nor a script: ENOEXEC, a spawn
+    // failure without a kind of its own, whose message shows the OS error.
+    let garbage = tmp.join("garbage");
+    std::fs::write(&garbage, b"\x7fnot a program\n").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawn = Command::new(&garbage).run().unwrap_err();
+    assert!(matches!(&spawn, Error::Spawn(e) if e.failure() == SpawnFailure::Other));
+    // An I/O error: a pool's output files under a path that cannot be a
+    // directory.
+    let pool = procession::Pool::builder()
+        .output(procession::JobOutput::Files("/dev/null/out".into()))
+        .build();
+    let done: Vec<_> = pool.map([pt(["exit", "0"])]).collect();
+    let io = done[0].error().expect("an error").clone();
+    assert!(matches!(io, Error::Io(_)), "{io:?}");
+    for err in [spawn, io] {
+        let messages = chain(&err);
+        for pair in messages.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "shown twice: {messages:?}");
+        }
+    }
+}
+
 #[test]
 fn errors_are_clone() {
     let err = pt(["fail", "9", "cloned"])
@@ -987,6 +1075,42 @@ fn errors_are_clone() {
     assert_eq!(copy.to_string(), err.to_string());
     assert_eq!(copy.status(), err.status());
     assert_eq!(copy.output().unwrap().stderr, b"cloned\n");
+}
+
+/// The duration a stop error's message shows after "after ".
+fn shown_duration(message: &str) -> &str {
+    let start = message.find(" after ").expect("a duration") + " after ".len();
+    let rest = &message[start..];
+    &rest[..rest.find(' ').unwrap_or(rest.len())]
+}
+
+/// The crate's one human format: a number of at most three significant
+/// digits and a unit, like "300ms", "1.2s" or "101ms".
+fn is_human(shown: &str) -> bool {
+    let number = shown.trim_end_matches(|c: char| c.is_alphabetic());
+    let unit = &shown[number.len()..];
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    ["ns", "µs", "ms", "s"].contains(&unit) && digits <= 3 && number.parse::<f64>().is_ok()
+}
+
+#[test]
+fn stop_errors_show_durations_in_one_format() {
+    let token = procession::CancelToken::new();
+    token.cancel();
+    let cancelled = pt(["sleep", "30"]).cancel_on(&token).run().unwrap_err();
+    let past_deadline = pt(["sleep", "30"])
+        .deadline(Instant::now() + Duration::from_millis(30))
+        .run()
+        .unwrap_err();
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    assert_eq!(shown_duration(&timed_out.to_string()), "300ms");
+    for err in [cancelled, past_deadline, timed_out] {
+        let message = err.to_string();
+        assert!(is_human(shown_duration(&message)), "{message}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -215,7 +215,32 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
     }
     let late = pool.submit(pt(&["exit", "0"]));
     assert_eq!(late.done().failure(), Some(Failure::Skipped));
-    assert!(late.wait().is_err());
+    let err = late.wait().unwrap_err();
+    let Error::Skipped(skipped) = &err else {
+        panic!("not a skipped job: {err:?}")
+    };
+    assert_eq!(skipped.seq(), late.seq());
+    assert_eq!(skipped.reason(), "the pool was closed");
+    assert_eq!(
+        err.to_string(),
+        format!("job #{} was not started: the pool was closed", late.seq())
+    );
+}
+
+#[test]
+fn waiting_on_a_job_handle_shares_the_output() {
+    let pool = Pool::new(1);
+    let job = pool.submit(pt(&["fail", "3", "why"]).stderr_capture());
+    let (first, second) = (job.wait().unwrap_err(), job.wait().unwrap_err());
+    assert_eq!(first.output().unwrap().stderr, b"why\n");
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        job.done().output().unwrap()
+    ));
 }
 
 #[test]
@@ -876,11 +901,17 @@ fn a_panicking_callback_fails_only_its_job() {
         failures,
         [None, Some(Failure::Other), Some(Failure::Other), None, None]
     );
-    let message = done[1].error().unwrap().to_string();
-    assert!(
-        message.contains("callback") && message.contains("#2"),
-        "{message}"
-    );
+    for (i, seq) in [(1, 2), (2, 3)] {
+        let err = done[i].error().unwrap();
+        let Error::Panicked(panic) = err else {
+            panic!("not a panic: {err:?}")
+        };
+        assert_eq!(panic.message(), format!("callback bug on {seq}"));
+        assert_eq!(
+            err.to_string(),
+            format!("the pool's event callback panicked on job #{seq}: callback bug on {seq}")
+        );
+    }
     // The pool goes on working.
     assert_eq!(
         pool.as_completed([pt(&["exit", "0"])]).finish().succeeded,

@@ -814,7 +814,7 @@ fn streams_lines(job: &Job) -> bool {
 }
 
 /// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -825,8 +825,8 @@ pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
 }
 
 fn callback_error(seq: u64, message: &str) -> Error {
-    Error::io(
+    Error::panicked(
         format!("the pool's event callback panicked on job #{seq}"),
-        std::io::Error::other(message.to_string()),
+        message,
     )
 }

@@ -110,6 +110,7 @@ pub(crate) fn classify(
         Error::Timeout(_) => Failure::Timeout,
         Error::Cancelled(_) => Failure::Cancelled,
         Error::Spawn(_) | Error::InvalidInput(_) => Failure::Spawn,
+        Error::Skipped(_) => Failure::Skipped,
         _ => Failure::Other,
     })
 }
@@ -135,6 +136,7 @@ pub(crate) fn classify(
 /// assert_eq!(done[0].attempts(), 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "builder methods return a changed copy"]
 pub struct Retry {
     attempts: u32,
     delay: Duration,

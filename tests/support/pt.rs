@@ -40,7 +40,9 @@ usage: pt SUBCOMMAND ARGS...
   pgid                         print \"PID PGID\"
   grandchild SECS [N] [--hold SECS2]
                                spawn N `pt sleep SECS`, print their pids
-  ppid-wait                    print own pid, wait for EOF on stdin";
+  ppid-wait                    print own pid, wait for EOF on stdin
+  fds                          copy stdin to stdout, then print \"fds: N...\",
+                               the descriptors open in this process";
 
 /// Chunk size for bulk I/O.
 const CHUNK: usize = 64 * 1024;
@@ -76,6 +78,7 @@ fn main() {
         "pgid" => pgid(),
         "grandchild" => grandchild(&args),
         "ppid-wait" => ppid_wait(),
+        "fds" => fds(),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -116,6 +119,27 @@ fn cat() -> io::Result<()> {
             n => out.write_all(&buf[..n])?,
         }
     }
+}
+
+/// Copies stdin to stdout, then lists the descriptors open in this
+/// process (not counting the one that reads the list).
+fn fds() -> io::Result<()> {
+    cat()?;
+    let listing = std::path::PathBuf::from(format!("/proc/{}/fd", process::id()));
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(entry.path()).is_ok_and(|target| target == listing) {
+            continue;
+        }
+        open.push(fd);
+    }
+    open.sort_unstable();
+    let list: Vec<String> = open.iter().map(u32::to_string).collect();
+    stdout().write_all(format!("fds: {}\n", list.join(" ")).as_bytes())
 }
 
 fn tee2() -> io::Result<()> {
