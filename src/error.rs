@@ -301,6 +301,38 @@ pub enum SpawnFailure {
     /// Arguments and environment together exceed the system's limit
     /// (`E2BIG`).
     ArgumentListTooLong,
+    /// The process may not change to the user or group that
+    /// [`Command::uid`](crate::Command::uid) or
+    /// [`Command::gid`](crate::Command::gid) asks for (that needs root, or
+    /// `CAP_SETUID` / `CAP_SETGID`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, SpawnFailure};
+    ///
+    /// # if rustix::process::geteuid().is_root() { return; }
+    /// let err = cmd!("true").uid(0).run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.failure(), SpawnFailure::IdChangeDenied);
+    /// assert!(err.to_string().contains("may not run it as uid 0"), "{err}");
+    /// ```
+    IdChangeDenied,
+    /// A [`Command::before_spawn`](crate::Command::before_spawn) hook
+    /// returned an error; the message shows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, SpawnFailure};
+    ///
+    /// let c = cmd!("true").before_spawn(|_| Err(std::io::Error::other("no ticket")));
+    /// let err = c.run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.failure(), SpawnFailure::Hook);
+    /// assert!(err.to_string().ends_with("the before_spawn hook failed: no ticket"), "{err}");
+    /// ```
+    Hook,
     /// Any other reason: see the source error.
     Other,
 }
@@ -448,6 +480,16 @@ impl fmt::Display for SpawnError {
             SpawnFailure::ArgumentListTooLong => {
                 f.write_str("the argument list is too long for the system (E2BIG)")?
             }
+            SpawnFailure::IdChangeDenied => {
+                f.write_str("this process may not run it as ")?;
+                f.write_str(self.detail.as_deref().unwrap_or("that user or group"))?;
+                f.write_str(" (that needs root, or CAP_SETUID / CAP_SETGID)")?;
+                return Ok(());
+            }
+            SpawnFailure::Hook => match &self.source {
+                Some(source) => write!(f, "the before_spawn hook failed: {source}")?,
+                None => f.write_str("the before_spawn hook failed")?,
+            },
             SpawnFailure::Other => match &self.source {
                 Some(source) => write!(f, "{source}")?,
                 None => f.write_str("unknown error")?,
@@ -462,12 +504,12 @@ impl fmt::Display for SpawnError {
 }
 
 /// The operating system's error, unless the message already shows it (a
-/// [`SpawnFailure::Other`]), so that a reporter walking the chain does not
-/// print it twice.
+/// [`SpawnFailure::Other`] or [`SpawnFailure::Hook`]), so that a reporter
+/// walking the chain does not print it twice.
 impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self.failure {
-            SpawnFailure::Other => None,
+            SpawnFailure::Other | SpawnFailure::Hook => None,
             _ => self.source.as_deref().map(|e| e as _),
         }
     }
@@ -956,6 +998,35 @@ pub enum InvalidInput {
         /// The operating system's reason.
         reason: String,
     },
+    /// [`Command::new_session`](crate::Command::new_session) on a pipeline
+    /// or one of its stages: the stages share one process group, and a group
+    /// cannot span sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = (cmd!("echo", "hi") | cmd!("cat").new_session()).run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::SessionInPipeline);
+    /// ```
+    SessionInPipeline,
+    /// [`Command::new_session`](crate::Command::new_session) without a
+    /// [`before_spawn`](crate::Command::before_spawn) hook whose `pre_exec`
+    /// calls `setsid`: the child did not lead a new session, so it was killed
+    /// rather than left in this process's group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("sleep", "10").new_session().run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::SessionNotCreated);
+    /// ```
+    SessionNotCreated,
 }
 
 impl fmt::Display for InvalidInput {
@@ -986,6 +1057,14 @@ impl fmt::Display for InvalidInput {
             InvalidInput::Redirect { path, reason } => {
                 write!(f, "cannot open {path:?}: {reason}")
             }
+            InvalidInput::SessionInPipeline => f.write_str(
+                "new_session() needs a single command: the stages of a pipeline share one \
+                 process group, and a group cannot span sessions",
+            ),
+            InvalidInput::SessionNotCreated => f.write_str(
+                "new_session() needs a before_spawn hook whose pre_exec calls setsid; the child \
+                 did not lead a new session and was killed",
+            ),
         }
     }
 }

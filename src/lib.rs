@@ -73,7 +73,8 @@
 //! # How it works
 //!
 //! Children are spawned with `posix_spawn` (never a slow `fork` of a big
-//! parent), each run's pipes and exit notifications (Linux pidfds) are driven
+//! parent, unless a setting that needs one is asked for: see
+//! [`Command::uid`]), each run's pipes and exit notifications (Linux pidfds) are driven
 //! by one `poll` loop, and no process-wide signal handler is installed. A
 //! blocking run drives its loop on your thread; started handles share one
 //! background thread.

@@ -7,7 +7,8 @@
 //! every spawn on the fast `posix_spawn` path: we resolve bare program names
 //! on `PATH` ourselves (std falls back to `fork` + `exec` for a bare name with
 //! a changed `PATH`), use `process_group` (which `posix_spawn` supports), and
-//! never use `pre_exec`.
+//! never use `pre_exec`. Only what the caller asks for leaves that path:
+//! `uid`, `gid`, and a `before_spawn` hook that adds a `pre_exec`.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::capture::Keep;
-use crate::command::{Command, EnvOp, Kind, join_dir};
+use crate::command::{Command, EnvOp, Hook, Kind, join_dir};
 use crate::error::{Error, InvalidInput, SpawnError, SpawnFailure};
 use crate::pipestatus::Check;
 use crate::redirect::{InSpec, OutSpec};
@@ -81,6 +82,11 @@ struct StagePlan {
     stdin: Source,
     stdout: Sink,
     stderr: Sink,
+    arg0: Option<OsString>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    hooks: Vec<Hook>,
+    new_session: bool,
 }
 
 /// What a run mode asks of the outermost level.
@@ -125,6 +131,10 @@ struct Context {
     stdin: Source,
     stdout: Sink,
     stderr: Sink,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    hooks: Vec<Hook>,
+    new_session: bool,
     depth: usize,
 }
 
@@ -153,6 +163,10 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         stdin: Source::Inherit,
         stdout: Sink::Inherit,
         stderr: Sink::Inherit,
+        uid: None,
+        gid: None,
+        hooks: Vec::new(),
+        new_session: false,
         depth: 0,
     };
     let lines = matches!(mode, Mode::Lines | Mode::Events);
@@ -210,6 +224,10 @@ impl Plan {
         for token in &opts.cancel {
             self.cancel.push(token.clone());
         }
+        ctx.uid = opts.uid.or(ctx.uid);
+        ctx.gid = opts.gid.or(ctx.gid);
+        ctx.hooks.extend(opts.hooks.iter().cloned());
+        ctx.new_session |= opts.new_session;
         let timeouts = opts.timeout.map(|t| (start + t, Some(t)));
         for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
             if self.deadline.is_none_or(|d| deadline < d) {
@@ -258,6 +276,11 @@ impl Plan {
                     stdin: ctx.stdin,
                     stdout: ctx.stdout,
                     stderr: ctx.stderr,
+                    arg0: opts.arg0.clone(),
+                    uid: ctx.uid,
+                    gid: ctx.gid,
+                    hooks: ctx.hooks,
+                    new_session: ctx.new_session,
                 });
             }
             Kind::Pipeline(stages) if stages.is_empty() => {
@@ -364,6 +387,12 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
     for stage in &plan.stages {
         validate(stage, &plan.display)?;
+        if stage.new_session && plan.pipeline {
+            return Err(Error::invalid(
+                &plan.display,
+                InvalidInput::SessionInPipeline,
+            ));
+        }
     }
     let mut readers = Vec::with_capacity(plan.channels.len());
     let mut writers = Vec::with_capacity(plan.channels.len());
@@ -515,7 +544,7 @@ fn start_one(
     };
     let mut std_cmd = std::process::Command::new(&program);
     // The program sees the name it was given, not the path we found.
-    std_cmd.arg0(&stage.program);
+    std_cmd.arg0(stage.arg0.as_deref().unwrap_or(&stage.program));
     std_cmd.args(&stage.args);
     for op in &stage.env {
         match op {
@@ -527,20 +556,66 @@ fn start_one(
     if let Some(dir) = &stage.dir {
         std_cmd.current_dir(dir);
     }
-    std_cmd
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(pgid as i32);
-    std_cmd.spawn().map_err(|e| {
+    // Either forces std's fork + exec path.
+    if let Some(gid) = stage.gid {
+        std_cmd.gid(gid);
+    }
+    if let Some(uid) = stage.uid {
+        std_cmd.uid(uid);
+    }
+    for hook in &stage.hooks {
+        hook(&mut std_cmd).map_err(|e| spawn_error(SpawnFailure::Hook, None, Some(e)))?;
+    }
+    // After the hooks, so that they cannot take away what the run relies on:
+    // its pipes, and the one process group it stops. A new session makes its
+    // own group (`setsid` fails in a group leader).
+    std_cmd.stdin(stdin).stdout(stdout).stderr(stderr);
+    if !stage.new_session {
+        std_cmd.process_group(pgid as i32);
+    }
+    let mut child = std_cmd.spawn().map_err(|e| {
         if index > 0 && e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
             if let Some(error) = leader_lost(pgid, index, plan) {
                 return error;
             }
         }
+        if let Some(ids) = ids_asked(stage) {
+            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+                return spawn_error(SpawnFailure::IdChangeDenied, Some(ids), Some(e));
+            }
+            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+                let detail = format!("{ids} is not a valid id here");
+                return spawn_error(SpawnFailure::Other, Some(detail), Some(e));
+            }
+        }
         let (failure, detail) = classify(&e, &program, stage);
         spawn_error(failure, detail, Some(e))
-    })
+    })?;
+    // The exec has happened when `spawn` returns, so a `setsid` before it
+    // has too. A child still in this process's group must not stay there:
+    // stopping "its" group would signal ours.
+    if stage.new_session {
+        let pid = crate::sys::pid_from_raw(child.id());
+        if pid.and_then(crate::sys::leads_session) == Some(false) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::invalid(
+                &plan.display,
+                InvalidInput::SessionNotCreated,
+            ));
+        }
+    }
+    Ok(child)
+}
+
+/// The ids asked for with `uid` and `gid`, as error messages name them.
+fn ids_asked(stage: &StagePlan) -> Option<String> {
+    match (stage.uid, stage.gid) {
+        (Some(uid), Some(gid)) => Some(format!("uid {uid} and gid {gid}")),
+        (Some(uid), None) => Some(format!("uid {uid}")),
+        (None, Some(gid)) => Some(format!("gid {gid}")),
+        (None, None) => None,
+    }
 }
 
 /// A later stage could not join the process group because the group is

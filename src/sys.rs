@@ -84,6 +84,15 @@ pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
     ignore_gone(rustix::process::kill_process_group(pgid, signal))
 }
 
+/// Whether `pid` leads its own session (its session id is its pid), as a
+/// `setsid` in the child makes it; `None` if it is gone (already reaped by
+/// a host that ignores `SIGCHLD`).
+pub(crate) fn leads_session(pid: Pid) -> Option<bool> {
+    rustix::process::getsid(Some(pid))
+        .ok()
+        .map(|sid| sid == pid)
+}
+
 /// Whether the group `pgid` has any process, zombies included. While it
 /// does, its id cannot be given to a new group, so signalling it is safe.
 pub(crate) fn group_exists(pgid: Pid) -> bool {
