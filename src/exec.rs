@@ -74,6 +74,10 @@ struct Member {
     exited: bool,
 }
 
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
+
 struct Proc {
     pid: Pid,
     pidfd: Option<OwnedFd>,
@@ -397,12 +401,7 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!(
-                            "cannot learn how {:?} ended: its exit status was taken by another \
-                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
-                             waitpid(-1)?)",
-                            proc.display
-                        ),
+                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
                         e,
                     ));
                 }
@@ -613,9 +612,9 @@ impl Exec {
     /// its state may be half-updated, so it is not driven any more. It
     /// reports the panic as its error; dropping it kills and reaps its tree.
     pub(crate) fn broken(&mut self, message: String) {
-        self.error = Some(Error::io(
+        self.error = Some(Error::panicked(
             format!("driving {:?} panicked", self.display),
-            std::io::Error::other(message),
+            message,
         ));
         self.broken = true;
         for channel in &mut self.channels {
@@ -688,19 +687,19 @@ impl Exec {
             stages,
         };
         if let Some(stopping) = &self.stopping {
-            let stopped = || {
-                Box::new(StoppedError {
+            if stopping.reason != Reason::Owner {
+                let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
+                    stopped_by: None,
                     signal: stopping.signal,
-                    output: output.clone(),
-                })
-            };
-            match stopping.reason {
-                Reason::Timeout => return Err(Error::Timeout(stopped())),
-                Reason::Cancel => return Err(Error::Cancelled(stopped())),
-                Reason::Owner => {}
+                    output: Arc::new(output),
+                });
+                return Err(match stopping.reason {
+                    Reason::Timeout => Error::Timeout(stopped),
+                    _ => Error::Cancelled(stopped),
+                });
             }
         }
         if verdicts[decider] == Verdict::CheckedError {
@@ -710,7 +709,7 @@ impl Exec {
             return Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage,
-                output,
+                output: Arc::new(output),
             })));
         }
         Ok(output)

@@ -35,6 +35,7 @@ use crate::sync::{lock, wait_until};
 /// assert_eq!(err.status().and_then(|s| s.signal()), Some(15));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping a Handle kills the command at once: wait for it, or detach() it"]
 pub struct Handle {
     shared: Arc<Shared>,
     control: Arc<Control>,

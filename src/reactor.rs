@@ -116,9 +116,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 fn outcome_of(exec: Exec) -> Result<Output, Error> {
     let display = exec.display().to_string();
     catch_unwind(AssertUnwindSafe(|| exec.outcome())).unwrap_or_else(|payload| {
-        Err(Error::io(
+        Err(Error::panicked(
             format!("the outcome of {display:?} could not be built"),
-            io::Error::other(panic_message(&*payload)),
+            panic_message(&*payload),
         ))
     })
 }

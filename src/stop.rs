@@ -29,6 +29,7 @@ use std::time::Duration;
 /// assert_eq!(StopSequence::default().to_string(), "TERM,1000,KILL,100");
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[must_use = "builder methods return a changed copy"]
 pub struct StopSequence {
     steps: Vec<(i32, Duration)>,
 }

@@ -94,6 +94,7 @@ impl Drop for Driver {
 /// assert_eq!(first, ["a", "b"]);
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Lines kills the command at once: iterate over it"]
 pub struct Lines {
     driver: Driver,
     command: String,
@@ -150,6 +151,7 @@ impl std::fmt::Debug for Lines {
 /// assert_eq!(err.status().and_then(|s| s.code()), Some(1));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Events kills the command at once: iterate over it"]
 pub struct Events {
     driver: Driver,
     command: String,

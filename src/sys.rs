@@ -16,6 +16,19 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::status::ExitStatus;
 
+/// Marks a descriptor handed to us close-on-exec, so that children get it
+/// only where we place it (as their stdin, stdout or stderr), never at its
+/// own number. A failure (not possible for an open descriptor) leaves it as
+/// it was.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
+    use rustix::io::FdFlags;
+    if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+        if !flags.contains(FdFlags::CLOEXEC) {
+            let _ = rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
 /// Converts a raw process id from `std::process::Child::id`.
 pub(crate) fn pid_from_raw(raw: u32) -> Option<Pid> {
     Pid::from_raw(raw as i32)
@@ -91,6 +104,15 @@ pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) 
 /// Sends `signal` to every process of the group `pgid`.
 pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
     ignore_gone(rustix::process::kill_process_group(pgid, signal))
+}
+
+/// Whether `pid` leads its own session (its session id is its pid), as a
+/// `setsid` in the child makes it; `None` if it is gone (already reaped by
+/// a host that ignores `SIGCHLD`).
+pub(crate) fn leads_session(pid: Pid) -> Option<bool> {
+    rustix::process::getsid(Some(pid))
+        .ok()
+        .map(|sid| sid == pid)
 }
 
 /// Whether the group `pgid` has any process, zombies included. While it

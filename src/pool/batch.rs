@@ -620,6 +620,9 @@ impl<'p, I: Input> Batch<'p, I> {
         let stopped = run
             .stopped
             .or_else(|| self.stop_cause(&result, completion.ended));
+        if let (Some(cause), Err(Error::Cancelled(e))) = (stopped, &mut result) {
+            e.stopped_by = Some(cause.who());
+        }
         let failure = policy::classify(&result, stopped);
         let done = Done {
             seq: completion.seq,
@@ -820,7 +823,7 @@ fn streams_lines(job: &Job) -> bool {
 }
 
 /// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -831,8 +834,8 @@ pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
 }
 
 fn callback_error(seq: u64, message: &str) -> Error {
-    Error::io(
+    Error::panicked(
         format!("the pool's event callback panicked on job #{seq}"),
-        std::io::Error::other(message.to_string()),
+        message,
     )
 }

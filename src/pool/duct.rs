@@ -193,21 +193,22 @@ impl Run {
             }],
         };
         let stopped = lock(&self.state).stopped;
-        let stop_error = |cancelled| StoppedError {
+        let stop_error = |cancelled, output| StoppedError {
             command: self.display.clone(),
             limit: if cancelled { None } else { self.timeout },
             cancelled,
+            stopped_by: None,
             signal: 9,
-            output: output.clone(),
+            output: Arc::new(output),
         };
         match stopped {
-            Some(Killed::Timeout) => Err(Error::Timeout(Box::new(stop_error(false)))),
-            Some(Killed::Cancel) => Err(Error::Cancelled(Box::new(stop_error(true)))),
+            Some(Killed::Timeout) => Err(Error::Timeout(Box::new(stop_error(false, output)))),
+            Some(Killed::Cancel) => Err(Error::Cancelled(Box::new(stop_error(true, output)))),
             _ if status.success() => Ok(output),
             _ => Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage: None,
-                output,
+                output: Arc::new(output),
             }))),
         }
     }

@@ -80,6 +80,17 @@ pub enum StopCause {
     Terminate,
 }
 
+impl StopCause {
+    /// Who stopped the job, for its error message: "was stopped by ...".
+    pub(crate) fn who(self) -> &'static str {
+        match self {
+            StopCause::Halt => "the pool's halt policy",
+            StopCause::Deadline => "the pool's deadline",
+            StopCause::Terminate => "Pool::terminate",
+        }
+    }
+}
+
 /// Classifies the result of one attempt. `stopped` is set when the pool
 /// itself stopped the job; `None` is a success.
 pub(crate) fn classify(
@@ -99,6 +110,7 @@ pub(crate) fn classify(
         Error::Timeout(_) => Failure::Timeout,
         Error::Cancelled(_) => Failure::Cancelled,
         Error::Spawn(_) | Error::InvalidInput(_) => Failure::Spawn,
+        Error::Skipped(_) => Failure::Skipped,
         _ => Failure::Other,
     })
 }
@@ -124,6 +136,7 @@ pub(crate) fn classify(
 /// assert_eq!(done[0].attempts(), 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "builder methods return a changed copy"]
 pub struct Retry {
     attempts: u32,
     delay: Duration,

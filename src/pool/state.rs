@@ -327,19 +327,16 @@ impl Inner {
             };
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let result = super::batch::guarded(|| {
                 if skipped {
-                    return Err(Error::io(
-                        format!("job #{} was not started", key.1),
-                        std::io::Error::other("the pool was terminated"),
-                    ));
+                    return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
                 inner.backend.start(&job, launch, on_done)
-            }))
-            .unwrap_or_else(|_| {
-                Err(Error::io(
+            })
+            .unwrap_or_else(|message| {
+                Err(Error::panicked(
                     format!("starting job #{} panicked", key.1),
-                    std::io::Error::other("a panic in the backend"),
+                    message,
                 ))
             });
             let spawned = Spawned {

@@ -238,10 +238,7 @@ fn skipped(seq: u64, command: &str, why: &str) -> Done {
         command: command.to_string(),
         start_time: SystemTime::now(),
         elapsed: Duration::ZERO,
-        result: Err(Error::io(
-            format!("job #{seq} was not started"),
-            std::io::Error::other(why.to_string()),
-        )),
+        result: Err(Error::skipped(seq, why)),
         failure: Some(Failure::Skipped),
     }
 }
