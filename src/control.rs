@@ -43,8 +43,15 @@ struct ControlState {
 }
 
 impl Control {
+    /// Posts `request` and wakes the driving loop. A request to a run that
+    /// is over is dropped, and one already waiting is not queued twice
+    /// (signals sent together arrive once, as with the kernel's), so no
+    /// number of calls grows memory.
     pub(crate) fn post(&self, request: Request) {
         let mut state = lock(&self.state);
+        if state.done || state.requests.contains(&request) {
+            return;
+        }
         state.requests.push(request);
         if let Some(waker) = &state.waker {
             waker.wake();
@@ -127,5 +134,46 @@ impl Gate {
     /// Asks the run to stop (its output has nowhere to go).
     pub(crate) fn cancel(&self) {
         self.control.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_to_a_finished_run_are_dropped() {
+        let control = Control::default();
+        control.post(Request::Terminate);
+        control.mark_done();
+        for _ in 0..1000 {
+            control.post(Request::Terminate);
+            control.post(Request::Signal(1));
+        }
+        assert_eq!(control.take(), [Request::Terminate]);
+        control.post(Request::Kill);
+        assert!(control.take().is_empty());
+    }
+
+    #[test]
+    fn a_waiting_request_is_queued_once() {
+        let control = Control::default();
+        for _ in 0..1000 {
+            control.post(Request::Terminate);
+            control.post(Request::Signal(1));
+            control.post(Request::Signal(10));
+        }
+        control.post(Request::Kill);
+        assert_eq!(
+            control.take(),
+            [
+                Request::Terminate,
+                Request::Signal(1),
+                Request::Signal(10),
+                Request::Kill
+            ]
+        );
+        control.post(Request::Terminate);
+        assert_eq!(control.take(), [Request::Terminate]);
     }
 }

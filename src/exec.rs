@@ -61,8 +61,8 @@ struct Stopping {
     sequence: StopSequence,
     /// The next step to take.
     step: usize,
-    /// When to take it.
-    at: Instant,
+    /// When to take it; `None` once a wait too long to express began.
+    at: Option<Instant>,
     /// The first signal sent, for the error.
     signal: i32,
     /// Other processes of the group (grandchildren), watched by pidfd.
@@ -78,6 +78,10 @@ struct Member {
     fd: Option<OwnedFd>,
     exited: bool,
 }
+
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
 
 struct Proc {
     pid: Pid,
@@ -151,8 +155,9 @@ pub(crate) struct Exec {
     limit: Option<Duration>,
     sequence: StopSequence,
     drain: Duration,
-    /// When the drain time runs out (set once every process is reaped).
-    drain_at: Option<Instant>,
+    /// When the drain time runs out: set once every process is reaped,
+    /// to `None` for a drain time too long to express (no limit).
+    drain_at: Option<Option<Instant>>,
     stopping: Option<Stopping>,
     control: Arc<Control>,
     incomplete: bool,
@@ -168,6 +173,9 @@ pub(crate) struct Exec {
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
     error: Option<Error>,
+    /// A panic while driving it: the run is over, with an error, and its
+    /// drop kills and reaps the tree.
+    broken: bool,
 }
 
 impl Exec {
@@ -238,6 +246,7 @@ impl Exec {
             gate: None,
             abandoned: Vec::new(),
             error: None,
+            broken: false,
         };
         let fds = exec
             .channels
@@ -345,8 +354,8 @@ impl Exec {
         let tick = polling.then(|| Instant::now() + TICK);
         [
             self.deadline.filter(|_| self.stopping.is_none()),
-            self.stopping.as_ref().map(|s| s.at),
-            self.drain_at,
+            self.stopping.as_ref().and_then(|s| s.at),
+            self.drain_at.flatten(),
             tick,
         ]
         .into_iter()
@@ -393,8 +402,10 @@ impl Exec {
         self.advance_stop(now);
         self.check_group();
         if self.all_reaped() {
-            let drain_at = *self.drain_at.get_or_insert(now + self.drain);
-            if now >= drain_at && self.channels.iter().any(|c| c.fd.is_some()) {
+            let drain_at = *self
+                .drain_at
+                .get_or_insert_with(|| crate::sync::after(now, self.drain));
+            if drain_at.is_some_and(|d| now >= d) && self.channels.iter().any(|c| c.fd.is_some()) {
                 self.abandon_pipes();
             }
         }
@@ -402,6 +413,9 @@ impl Exec {
 
     /// Whether the run is over (see the module docs).
     pub(crate) fn finished(&self) -> bool {
+        if self.broken {
+            return true;
+        }
         self.all_reaped()
             && self.channels.iter().all(|c| c.fd.is_none())
             && self
@@ -435,12 +449,7 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!(
-                            "cannot learn how {:?} ended: its exit status was taken by another \
-                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
-                             waitpid(-1)?)",
-                            proc.display
-                        ),
+                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
                         e,
                     ));
                 }
@@ -530,7 +539,7 @@ impl Exec {
             if sequence == StopSequence::kill() && stopping.sequence != sequence {
                 stopping.sequence = sequence;
                 stopping.step = 0;
-                stopping.at = now;
+                stopping.at = Some(now);
                 self.advance_stop(now);
             }
             return;
@@ -543,7 +552,7 @@ impl Exec {
             signal: sequence.first_signal(),
             sequence,
             step: 0,
-            at: now,
+            at: Some(now),
             members: Vec::new(),
             empty: false,
         });
@@ -558,7 +567,7 @@ impl Exec {
             let Some(stopping) = &mut self.stopping else {
                 return;
             };
-            if stopping.step == usize::MAX || now < stopping.at {
+            if stopping.step == usize::MAX || stopping.at.is_none_or(|at| now < at) {
                 return;
             }
             if stopping.empty {
@@ -570,7 +579,7 @@ impl Exec {
                 return;
             };
             stopping.step += 1;
-            stopping.at = now + wait;
+            stopping.at = crate::sync::after(now, wait);
             if let Some(signal) = sys::signal_from_raw(raw) {
                 self.signal_all(signal);
             }
@@ -659,6 +668,27 @@ impl Exec {
         self.abandon_pipes();
     }
 
+    /// Ends the run at once after a panic while driving it (`message`):
+    /// its state may be half-updated, so it is not driven any more. It
+    /// reports the panic as its error; dropping it kills and reaps its tree.
+    pub(crate) fn broken(&mut self, message: String) {
+        self.error = Some(Error::panicked(
+            format!("driving {:?} panicked", self.display),
+            message,
+        ));
+        self.broken = true;
+        for channel in &mut self.channels {
+            channel.fd = None;
+        }
+        for feed in &mut self.feeds {
+            feed.fd = None;
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Pipes to drain in the background, taken once.
     pub(crate) fn take_abandoned(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.abandoned)
@@ -717,19 +747,19 @@ impl Exec {
             stages,
         };
         if let Some(stopping) = &self.stopping {
-            let stopped = || {
-                Box::new(StoppedError {
+            if stopping.reason != Reason::Owner {
+                let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
+                    stopped_by: None,
                     signal: stopping.signal,
-                    output: output.clone(),
-                })
-            };
-            match stopping.reason {
-                Reason::Timeout => return Err(Error::Timeout(stopped())),
-                Reason::Cancel => return Err(Error::Cancelled(stopped())),
-                Reason::Owner => {}
+                    output: Arc::new(output),
+                });
+                return Err(match stopping.reason {
+                    Reason::Timeout => Error::Timeout(stopped),
+                    _ => Error::Cancelled(stopped),
+                });
             }
         }
         if verdicts[decider] == Verdict::CheckedError {
@@ -739,7 +769,7 @@ impl Exec {
             return Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage,
-                output,
+                output: Arc::new(output),
             })));
         }
         Ok(output)
@@ -747,7 +777,20 @@ impl Exec {
 }
 
 impl Drop for Exec {
+    /// A run dropped before its end (an error path, a panic) must not leave
+    /// its tree behind: the group and every unreaped stage get `SIGKILL`,
+    /// and the stages are reaped, waiting for them (they die at once). A
+    /// finished run is left alone.
     fn drop(&mut self) {
+        if !self.all_reaped() {
+            self.signal_all(Signal::KILL);
+            for proc in self.procs.iter_mut().filter(|p| !p.done()) {
+                match sys::reap(proc.pid, proc.pidfd.as_ref()) {
+                    Ok(status) => proc.status = status,
+                    Err(_) => proc.lost = true,
+                }
+            }
+        }
         self.control.mark_done();
     }
 }

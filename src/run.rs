@@ -85,11 +85,13 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// [`Error::Spawn`] and [`Error::InvalidInput`]; how the command ends is
-    /// reported by [`Handle::wait`].
+    /// [`Error::Spawn`] and [`Error::InvalidInput`]; [`Error::Io`] if the
+    /// background thread that drives started commands cannot be started
+    /// (threads exhausted), in which case the command is killed at once.
+    /// How the command ends is reported by [`Handle::wait`].
     pub fn start(&self) -> Result<Handle, Error> {
         let (exec, stdin) = self.exec(Mode::Start)?;
-        Ok(Handle::start(exec, stdin))
+        Handle::start(exec, stdin)
     }
 
     /// Starts the command and iterates over the lines of its stdout, as they

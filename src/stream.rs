@@ -111,6 +111,7 @@ impl Drop for Driver {
 /// assert_eq!(first, ["a", "b"]);
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Lines kills the command at once: iterate over it"]
 pub struct Lines {
     driver: Driver,
     command: String,
@@ -146,7 +147,6 @@ impl Lines {
     /// assert_eq!(piece.text(), Some("longer t"));
     /// # Ok(()) }
     /// ```
-    #[must_use]
     pub fn max_line(mut self, max: usize) -> Lines {
         self.driver.set_max_line(max);
         self.max = max.max(crate::exec::MIN_MAX_LINE);
@@ -196,6 +196,7 @@ impl std::fmt::Debug for Lines {
 /// assert_eq!(err.status().and_then(|s| s.code()), Some(1));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Events kills the command at once: iterate over it"]
 pub struct Events {
     driver: Driver,
     command: String,
@@ -229,7 +230,6 @@ impl Events {
     /// assert!(matches!(events.next(), Some(Ok(Event::Exit(_)))));
     /// # Ok(()) }
     /// ```
-    #[must_use]
     pub fn max_line(mut self, max: usize) -> Events {
         self.driver.set_max_line(max);
         self.max = max.max(crate::exec::MIN_MAX_LINE);

@@ -215,7 +215,32 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
     }
     let late = pool.submit(pt(&["exit", "0"]));
     assert_eq!(late.done().failure(), Some(Failure::Skipped));
-    assert!(late.wait().is_err());
+    let err = late.wait().unwrap_err();
+    let Error::Skipped(skipped) = &err else {
+        panic!("not a skipped job: {err:?}")
+    };
+    assert_eq!(skipped.seq(), late.seq());
+    assert_eq!(skipped.reason(), "the pool was closed");
+    assert_eq!(
+        err.to_string(),
+        format!("job #{} was not started: the pool was closed", late.seq())
+    );
+}
+
+#[test]
+fn waiting_on_a_job_handle_shares_the_output() {
+    let pool = Pool::new(1);
+    let job = pool.submit(pt(&["fail", "3", "why"]).stderr_capture());
+    let (first, second) = (job.wait().unwrap_err(), job.wait().unwrap_err());
+    assert_eq!(first.output().unwrap().stderr, b"why\n");
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        job.done().output().unwrap()
+    ));
 }
 
 #[test]
@@ -271,6 +296,11 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
         ]
     );
     for handle in &handles[..2] {
+        let message = handle.done().error().expect("stopped").to_string();
+        assert!(
+            message.contains("was stopped by Pool::terminate after"),
+            "{message}"
+        );
         for pid in printed_pids(handle.done()) {
             assert!(!procfs::is_live(pid), "grandchild {pid} survived terminate");
         }
@@ -472,6 +502,25 @@ fn halt_policies() {
         assert_eq!(s.halted, *halted, "{halt:?}");
         assert_eq!(s.finished, s.succeeded + s.failed + s.stopped);
     }
+}
+
+#[test]
+fn a_job_stopped_by_a_halt_says_so() {
+    let pool = Pool::builder()
+        .jobs(2)
+        .halt("now,fail=1".parse().unwrap())
+        .build();
+    let done: Vec<Done> = pool.map([job_of(Kind::Long), job_of(Kind::Fail)]).collect();
+    assert_eq!(done[0].failure(), Some(Failure::Stopped(StopCause::Halt)));
+    let err = done[0].error().expect("stopped");
+    assert!(matches!(err, Error::Cancelled(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("was stopped by the pool's halt policy after")
+            && message.ends_with("with SIGTERM"),
+        "{message}"
+    );
+    assert!(!message.contains("cancelled"), "{message}");
 }
 
 /// A job that fails the first time and succeeds after: `pt verify 0` reads a
@@ -852,11 +901,17 @@ fn a_panicking_callback_fails_only_its_job() {
         failures,
         [None, Some(Failure::Other), Some(Failure::Other), None, None]
     );
-    let message = done[1].error().unwrap().to_string();
-    assert!(
-        message.contains("callback") && message.contains("#2"),
-        "{message}"
-    );
+    for (i, seq) in [(1, 2), (2, 3)] {
+        let err = done[i].error().unwrap();
+        let Error::Panicked(panic) = err else {
+            panic!("not a panic: {err:?}")
+        };
+        assert_eq!(panic.message(), format!("callback bug on {seq}"));
+        assert_eq!(
+            err.to_string(),
+            format!("the pool's event callback panicked on job #{seq}: callback bug on {seq}")
+        );
+    }
     // The pool goes on working.
     assert_eq!(
         pool.as_completed([pt(&["exit", "0"])]).finish().succeeded,

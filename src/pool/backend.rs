@@ -134,7 +134,7 @@ fn prepare(command: &Command, launch: Launch) -> Command {
             .stdout_capture_limit(limit, keep)
             .stderr_capture_limit(limit, keep),
         Sinks::Capture(None, _) => c.stdout_capture().stderr_capture(),
-        Sinks::Files(out, err) => c.stdout_file(out).stderr_file(err),
+        Sinks::Files(out, err) => c.stdout_shared_file(out).stderr_shared_file(err),
         // `Mode::Events` captures both streams as lines over the command's
         // own outermost settings.
         Sinks::Tagged => c,

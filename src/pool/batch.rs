@@ -143,7 +143,8 @@ struct Waiting {
     job: Job,
     seq: u64,
     attempt: u32,
-    due: Instant,
+    /// `None`: a delay too long to express, so never (until a stop).
+    due: Option<Instant>,
     spool: Option<Spool>,
     /// The report to hand out if the retry never starts.
     last: Done,
@@ -355,7 +356,8 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Whether a retry is due or a new job may be pulled.
     fn has_work(&self, now: Instant) -> bool {
-        self.waiting.iter().any(|w| w.due <= now) || (!self.input_done && self.window_ok())
+        self.waiting.iter().any(|w| w.due.is_some_and(|d| d <= now))
+            || (!self.input_done && self.window_ok())
     }
 
     /// Prepares jobs (due retries first) until `ahead` are waiting for a
@@ -382,25 +384,28 @@ impl<'p, I: Input> Batch<'p, I> {
             if self.terminated {
                 continue;
             }
-            let (job, seq, attempt, spool, last) =
-                match self.waiting.iter().position(|w| w.due <= now) {
-                    Some(i) => {
-                        let w = self.waiting.swap_remove(i);
-                        (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+            let (job, seq, attempt, spool, last) = match self
+                .waiting
+                .iter()
+                .position(|w| w.due.is_some_and(|d| d <= now))
+            {
+                Some(i) => {
+                    let w = self.waiting.swap_remove(i);
+                    (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                }
+                None => match self.input.pull(self.inner) {
+                    Pull::Job(job, seq) => {
+                        let seq = seq.unwrap_or(self.next_seq);
+                        self.next_seq = self.next_seq.max(seq + 1);
+                        (job, seq, 1, None, None)
                     }
-                    None => match self.input.pull(self.inner) {
-                        Pull::Job(job, seq) => {
-                            let seq = seq.unwrap_or(self.next_seq);
-                            self.next_seq = self.next_seq.max(seq + 1);
-                            (job, seq, 1, None, None)
-                        }
-                        Pull::Later => return,
-                        Pull::End => {
-                            self.input_done = true;
-                            return;
-                        }
-                    },
-                };
+                    Pull::Later => return,
+                    Pull::End => {
+                        self.input_done = true;
+                        return;
+                    }
+                },
+            };
             self.prepare(job, seq, attempt, spool, last);
         }
     }
@@ -617,7 +622,11 @@ impl<'p, I: Input> Batch<'p, I> {
         if self.halted.is_some() {
             return None;
         }
-        let retries = self.waiting.iter().map(|w| w.due).filter(|due| *due > now);
+        let retries = self
+            .waiting
+            .iter()
+            .filter_map(|w| w.due)
+            .filter(|due| *due > now);
         retries.chain(self.inner.config.deadline).min()
     }
 
@@ -633,6 +642,9 @@ impl<'p, I: Input> Batch<'p, I> {
         let stopped = run
             .stopped
             .or_else(|| self.stop_cause(&result, completion.ended));
+        if let (Some(cause), Err(Error::Cancelled(e))) = (stopped, &mut result) {
+            e.stopped_by = Some(cause.who());
+        }
         let failure = policy::classify(&result, stopped);
         let done = Done {
             seq: completion.seq,
@@ -656,7 +668,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     job: run.job,
                     seq: completion.seq,
                     attempt: run.attempt + 1,
-                    due: completion.ended + delay,
+                    due: crate::sync::after(completion.ended, delay),
                     spool: run.spool,
                     last: done,
                 });
@@ -853,7 +865,7 @@ fn streams_lines(job: &Job) -> bool {
 }
 
 /// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -864,8 +876,8 @@ pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
 }
 
 fn callback_error(seq: u64, message: &str) -> Error {
-    Error::io(
+    Error::panicked(
         format!("the pool's event callback panicked on job #{seq}"),
-        std::io::Error::other(message.to_string()),
+        message,
     )
 }

@@ -177,7 +177,7 @@ mod tests {
             (Some(o), Some(_)) => Err(crate::Error::Exit(Box::new(crate::ExitError {
                 command: "x".into(),
                 stage: None,
-                output: o,
+                output: std::sync::Arc::new(o),
             }))),
             (None, _) => Err(crate::Error::io("test", io::Error::other("test"))),
         };

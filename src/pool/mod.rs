@@ -403,6 +403,7 @@ impl std::fmt::Debug for Pool {
 /// pool.as_completed([cmd!("true"), cmd!("true")]).finish();
 /// assert_eq!(started.load(Ordering::Relaxed), 2);
 /// ```
+#[must_use = "builder methods return a changed copy: build() makes the pool"]
 pub struct PoolBuilder {
     jobs: Option<usize>,
     timeout: Option<Duration>,
@@ -452,6 +453,8 @@ impl PoolBuilder {
     /// Stops each attempt that runs longer than `timeout` (its whole tree,
     /// with the command's stop sequence); it fails with
     /// [`Failure::Timeout`]. A command's own shorter timeout still applies.
+    /// A timeout too long to add to the current time (`Duration::MAX`) is
+    /// no limit.
     ///
     /// # Examples
     ///
@@ -542,7 +545,8 @@ impl PoolBuilder {
     /// Calls `on_event` when an attempt starts and when a job is finished
     /// (see [`JobEvent`]), on the thread driving the batch. A callback that
     /// panics does not stop the pool: the panic is caught and becomes the
-    /// job's error ([`Failure::Other`]).
+    /// job's error (an [`Error::Panicked`](crate::Error::Panicked), whose
+    /// [`Failure`] is [`Failure::Other`]).
     ///
     /// # Examples
     ///

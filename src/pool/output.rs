@@ -90,13 +90,16 @@ pub enum JobOutput {
 }
 
 /// How the backend should wire one attempt's output (resolved from
-/// [`JobOutput`] by the driver, which owns any files).
+/// [`JobOutput`] by the driver, which owns any files). Cheap to clone, so
+/// an attempt that could not start for want of descriptors can be queued
+/// again as it was.
+#[derive(Clone)]
 pub(crate) enum Sinks {
     AsCommand,
     Null,
     Capture(Option<usize>, Keep),
     /// stdout and stderr to these files.
-    Files(File, File),
+    Files(Arc<File>, Arc<File>),
     /// Lines prefixed with the sequence number, to this process.
     Tagged,
 }
@@ -126,7 +129,10 @@ impl Spool {
 
     /// Copies of the two files for the child.
     pub(crate) fn sinks(&self) -> io::Result<Sinks> {
-        Ok(Sinks::Files(self.out.try_clone()?, self.err.try_clone()?))
+        Ok(Sinks::Files(
+            Arc::new(self.out.try_clone()?),
+            Arc::new(self.err.try_clone()?),
+        ))
     }
 
     /// Copies the spooled stdout to this process's stdout, then stderr to
@@ -206,7 +212,7 @@ pub(crate) fn result_files(dir: &Path, seq: u64) -> io::Result<Sinks> {
     std::fs::create_dir_all(&job_dir)?;
     let out = File::create(job_dir.join("stdout"))?;
     let err = File::create(job_dir.join("stderr"))?;
-    Ok(Sinks::Files(out, err))
+    Ok(Sinks::Files(Arc::new(out), Arc::new(err)))
 }
 
 /// The longest line of tagged output written whole; a longer one is
@@ -384,12 +390,12 @@ mod tests {
     #[test]
     fn spool_files_are_anonymous_and_reset() {
         let mut spool = Spool::new().unwrap();
-        let Sinks::Files(mut out, _) = spool.sinks().unwrap() else {
+        let Sinks::Files(out, _) = spool.sinks().unwrap() else {
             panic!("files expected")
         };
-        out.write_all(b"first attempt").unwrap();
+        (&*out).write_all(b"first attempt").unwrap();
         spool.reset().unwrap();
-        out.write_all(b"x").unwrap();
+        (&*out).write_all(b"x").unwrap();
         let mut text = Vec::new();
         copy_from_start(&mut spool.out, &mut text).unwrap();
         // The child's copy shares the offset, which reset moved to 0.
