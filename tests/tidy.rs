@@ -1,6 +1,7 @@
 //! Housekeeping that a reviewer would otherwise have to remember: the README
-//! opens with the two set-up commands, CI runs the README's test command, and
-//! the changelog has a section for the version in Cargo.toml or Unreleased.
+//! opens with the two set-up commands, CI runs the README's test command, the
+//! README and CI name the rust-version of Cargo.toml, and the changelog has a
+//! section for the version in Cargo.toml or Unreleased.
 
 use std::path::Path;
 
@@ -47,6 +48,33 @@ fn ci_runs_the_readme_test_command_and_the_checks() {
     ] {
         assert!(ci.contains(needed), ".ci/run lacks {needed:?}");
     }
+}
+
+/// Runs of whitespace (line breaks included) as one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn readme_and_ci_promise_the_rust_version_of_cargo_toml() {
+    let msrv = env!("CARGO_PKG_RUST_VERSION");
+    let readme = one_line(&read("README.md"));
+    for promise in [
+        format!("a fresh Linux machine with Rust {msrv} or later"),
+        format!("Minimum supported Rust version: {msrv}"),
+    ] {
+        assert!(readme.contains(&promise), "the README lacks {promise:?}");
+    }
+    let check = read(".ci/msrv.sh");
+    assert!(
+        check.contains(&format!("\nMSRV={msrv}\n")),
+        ".ci/msrv.sh does not check Rust {msrv}"
+    );
+    let ci = read(".ci/run");
+    assert!(
+        ci.contains("bash .ci/msrv.sh"),
+        ".ci/run lacks the MSRV step"
+    );
 }
 
 #[test]
