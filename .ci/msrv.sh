@@ -43,7 +43,11 @@ fi
 TC=$(cd "$TC" && pwd)
 BIN=$TC/usr/bin
 export LD_LIBRARY_PATH=$TC/usr/lib/x86_64-linux-gnu:$TC/lib/x86_64-linux-gnu
+# Exported, so that what the tests build themselves (the examples, with the
+# cargo that runs them, and the helper program `pt`, with $RUSTC) uses this
+# Rust and this target directory too.
 export RUSTC=$BIN/rustc RUSTDOC=$BIN/rustdoc
+export CARGO_TARGET_DIR=$PWD/$TARGET
 if ! "$BIN/rustc" -V >/dev/null || ! "$BIN/cargo" -V >/dev/null; then
   echo "error: Debian's Rust $DEB_VERSION does not start; missing libraries:" >&2
   ldd "$BIN/rustc" "$BIN/cargo" | grep "not found" >&2 || true
@@ -51,7 +55,7 @@ if ! "$BIN/rustc" -V >/dev/null || ! "$BIN/cargo" -V >/dev/null; then
 fi
 "$BIN/cargo" -V
 "$BIN/rustc" -V
-msrv_cargo() { "$BIN/cargo" "$@" --locked --target-dir "$TARGET"; }
+msrv_cargo() { "$BIN/cargo" "$@" --locked; }
 
 echo "-- MSRV $MSRV: the library builds (default features)"
 msrv_cargo build --lib
