@@ -83,9 +83,25 @@
 //!
 //! Linux (pidfd needs 5.3 or later; older kernels fall back to polling for
 //! exits every 5 ms).
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! - `duct`: a `duct::Expression` can be a pool job (`Job::Duct`, with
+//!   `From` conversions), run by duct's own spawning.
+//! - `progress`: [`PoolBuilder`]'s `progress` option draws a progress bar
+//!   with counts and an ETA while a batch runs, when stderr is a terminal.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+// docs.rs (see `[package.metadata.docs.rs]`) marks what a feature enables.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The README's Rust examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod cancel;
 mod capture;

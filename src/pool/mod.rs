@@ -66,8 +66,8 @@ use state::{Config, Inner};
 /// # Jobs and batches
 ///
 /// A job is a [`Command`](crate::Command) (a program or a pipeline), or with
-/// the `duct` feature a `duct::Expression` (see [`Job::Duct`] for its
-/// limits). Each call of [`map`](Pool::map) or
+/// the `duct` feature a `duct::Expression` (see [`Job`]'s `Duct` variant for
+/// its limits). Each call of [`map`](Pool::map) or
 /// [`as_completed`](Pool::as_completed) is a **batch**: its jobs are numbered
 /// from 1 in input order, pulled from your iterator lazily as slots free up
 /// (at most four per slot ahead, sixteen in all, so a million jobs run in
