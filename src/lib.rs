@@ -114,7 +114,7 @@ pub use error::{
     SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
-pub use output::{Output, Stage};
+pub use output::{Escaped, Output, Stage};
 pub use pool::{
     Completed, Done, Failure, Halt, HaltReason, Job, JobEvent, JobHandle, JobOutput, Ordered,
     ParseHaltError, Pool, PoolBuilder, Retry, StopCause, Summary, Threshold,
