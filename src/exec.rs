@@ -528,7 +528,12 @@ impl Exec {
     /// While stopping, they are watched by pidfd, so we learn at once when
     /// the last one is gone. Returns them, each with whether it is in the
     /// group.
-    fn look_at_tree(&mut self) -> Vec<(Pid, bool)> {
+    ///
+    /// `everything`: list all of `/proc` (for the group's members that are
+    /// no descendant of ours any more); else only follow the parent links
+    /// down from our processes, which is much cheaper (before a signal,
+    /// where the group is reached by the group's signal anyway).
+    fn look_at_tree(&mut self, everything: bool) -> Vec<(Pid, bool)> {
         let mut roots: Vec<Pid> = self
             .procs
             .iter()
@@ -538,20 +543,40 @@ impl Exec {
         if let Some(stopping) = &self.stopping {
             roots.extend(stopping.members.iter().filter(|m| !m.exited).map(|m| m.pid));
         }
-        let live: Vec<(Pid, bool)> = sys::tree_members(
-            self.pgid,
-            &roots,
-            self.cgroup.as_ref(),
-            self.started.elapsed(),
-        )
-        .into_iter()
-        .filter(|(pid, _)| self.procs.iter().all(|p| p.pid != *pid || p.done()))
-        .collect();
+        let linked = if everything {
+            None
+        } else {
+            sys::descendants(self.pgid, &roots).map(|mut found| {
+                for pid in self
+                    .cgroup
+                    .as_ref()
+                    .map(sys::Cgroup::pids)
+                    .unwrap_or_default()
+                {
+                    if found.iter().all(|(p, _)| *p != pid) {
+                        found.push((pid, sys::group_of(pid) == Some(self.pgid)));
+                    }
+                }
+                found
+            })
+        };
+        let live: Vec<(Pid, bool)> = linked
+            .unwrap_or_else(|| {
+                sys::tree_members(
+                    self.pgid,
+                    &roots,
+                    self.cgroup.as_ref(),
+                    self.started.elapsed(),
+                )
+            })
+            .into_iter()
+            .filter(|(pid, _)| self.procs.iter().all(|p| p.pid != *pid || p.done()))
+            .collect();
         if let Some(stopping) = &mut self.stopping {
             for member in &mut stopping.members {
                 match live.iter().find(|(pid, _)| *pid == member.pid) {
                     Some((_, in_group)) => member.in_group = *in_group,
-                    None if member.fd.is_none() => member.exited = true,
+                    None if member.fd.is_none() && everything => member.exited = true,
                     None => {}
                 }
             }
@@ -584,7 +609,7 @@ impl Exec {
         if stopping.empty || stopping.members.iter().any(|m| m.fd.is_some() && !m.exited) {
             return;
         }
-        let alive = !self.look_at_tree().is_empty();
+        let alive = !self.look_at_tree(true).is_empty();
         if let Some(stopping) = &mut self.stopping {
             stopping.empty = !alive;
         }
@@ -596,7 +621,7 @@ impl Exec {
     /// second `SIGINT` or `SIGTERM` as "quit now, skip the clean-up"). A
     /// `SIGKILL` also kills the run's cgroup, forks in flight included.
     fn signal_tree(&mut self, signal: Signal) {
-        let strays = self.look_at_tree();
+        let strays = self.look_at_tree(false);
         // Which stages left the group, asked before the group is signalled:
         // one that leaves in between misses this signal rather than getting
         // it twice.

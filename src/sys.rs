@@ -1,7 +1,9 @@
 //! Every system call the crate makes, in one place.
 //!
 //! The rest of the crate is written against these small functions. They use
-//! `rustix`'s safe wrappers, so this module has no `unsafe` code of its own.
+//! `rustix`'s safe wrappers; the one `unsafe` block of the crate is
+//! [`realtime_signal`], which builds a real-time signal once its number is
+//! checked to be in range.
 //! Linux gives us pidfds (a file descriptor per child that becomes readable
 //! when the child exits), so we never install a process-wide `SIGCHLD`
 //! handler and never reap a process we did not start.
@@ -151,6 +153,41 @@ pub(crate) fn tree_members(
         }
     }
 }
+/// The descendants of `roots` by parent links, each with whether it is in
+/// the group `pgid`, read from `/proc/PID/task/TID/children`: a few small
+/// reads per process of the tree, where [`tree_members`] lists all of
+/// `/proc`. Zombies may be among them (signalling one does nothing). `None`
+/// where the kernel has no `children` files (`CONFIG_PROC_CHILDREN`).
+pub(crate) fn descendants(pgid: Pid, roots: &[Pid]) -> Option<Vec<(Pid, bool)>> {
+    let mut queue: Vec<Pid> = roots.to_vec();
+    let mut found: Vec<(Pid, bool)> = Vec::new();
+    while let Some(parent) = queue.pop() {
+        let raw = parent.as_raw_nonzero().get();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{raw}/task")) else {
+            continue; // gone
+        };
+        for task in tasks.flatten() {
+            let children = match std::fs::read_to_string(task.path().join("children")) {
+                Ok(text) => text,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && task.path().exists() => {
+                    return None;
+                }
+                Err(_) => continue,
+            };
+            for child in children.split_ascii_whitespace() {
+                let Some(pid) = child.parse().ok().and_then(Pid::from_raw) else {
+                    continue;
+                };
+                if found.iter().all(|(p, _)| *p != pid) && !roots.contains(&pid) {
+                    found.push((pid, group_of(pid) == Some(pgid)));
+                    queue.push(pid);
+                }
+            }
+        }
+    }
+    Some(found)
+}
+
 /// The fastest rate at which we assume a machine can create processes. A
 /// group younger than `pid_max` divided by this rate cannot have seen the
 /// pids go round their whole range.
