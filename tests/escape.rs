@@ -328,6 +328,25 @@ fn signal_reaches_each_process_once() {
 }
 
 #[test]
+fn signal_reaches_descendants_that_left_the_group() {
+    for how in ["setsid", "setpgid"] {
+        let (handle, pid, _reader) = start_and_read(escaper(how));
+        let pid: u32 = pid.parse().unwrap();
+        // SIGHUP ends `pt sleep` (outside the group) and `pt escape` (in it).
+        handle.signal(1).unwrap();
+        let err = handle.wait().unwrap_err();
+        assert_eq!(
+            err.status().and_then(|s| s.signal()),
+            Some(1),
+            "{how}: {err}"
+        );
+        // Not a stop: the run does not wait for it to die.
+        let gone = procfs::eventually(Duration::from_secs(10), || !procfs::is_live(pid));
+        assert!(gone, "{how}: {pid} did not get the signal");
+    }
+}
+
+#[test]
 fn a_stop_sequence_sends_each_signal_once_and_real_time_signals_too() {
     let rtmin = sigrtmin();
     // The first step is a real-time signal, which the program counts; it
