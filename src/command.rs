@@ -617,12 +617,16 @@ impl Command {
     /// very first microseconds may stay outside. When the run ends, what
     /// still runs in the cgroup (a daemon a successful command started) is
     /// moved back to this process's cgroup, and the run's cgroup is removed.
+    /// (If this process dies first, the cgroup, named
+    /// `procession-PID-N`, stays behind.)
     ///
     /// ```
     /// use std::time::Duration;
     /// # fn main() -> Result<(), procession::Error> {
     /// // `setsid -f` leaves the group and the parent: only a cgroup stops it.
-    /// let err = procession::sh("setsid -f sleep 10; sleep 10")
+    /// // (`read` waits for stdin, written once the shell is in its cgroup.)
+    /// let err = procession::sh("read go; setsid -f sleep 10; sleep 10")
+    ///     .stdin_bytes("go\n")
     ///     .cgroup(true)
     ///     .timeout(Duration::from_millis(100))
     ///     .run()
