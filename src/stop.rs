@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!(StopSequence::default().to_string(), "TERM,1000,KILL,100");
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[must_use = "builder methods return a changed copy"]
 pub struct StopSequence {
     steps: Vec<(i32, Duration)>,
 }
@@ -101,7 +102,8 @@ impl StopSequence {
     }
 
     /// Adds a step: send `signal`, then wait up to `wait` for the group to
-    /// vanish before the next step.
+    /// vanish before the next step. A wait too long to add to the current
+    /// time (`Duration::MAX`) has no limit.
     ///
     /// # Examples
     ///
@@ -157,8 +159,9 @@ impl StopSequence {
 pub(crate) struct StopState {
     /// The index of the next step.
     pub(crate) next: usize,
-    /// When it is due.
-    pub(crate) at: Instant,
+    /// When it is due; `None` once a wait too long to express began (the
+    /// next step never comes).
+    pub(crate) at: Option<Instant>,
     /// The stop is over: the tree is empty, or the last wait ran out.
     pub(crate) over: bool,
 }
@@ -168,7 +171,7 @@ impl StopState {
     pub(crate) fn start(now: Instant) -> StopState {
         StopState {
             next: 0,
-            at: now,
+            at: Some(now),
             over: false,
         }
     }
@@ -209,16 +212,16 @@ pub(crate) fn advance(
         state.over = true;
         return actions;
     }
-    while now >= state.at {
+    while state.at.is_some_and(|at| now >= at) {
         let Some((signal, wait)) = sequence.step(state.next) else {
             state.over = true;
             return actions;
         };
         actions.signals.push(signal);
         state.next += 1;
-        state.at = now + wait;
+        state.at = crate::sync::after(now, wait);
     }
-    actions.wake_at = Some(state.at);
+    actions.wake_at = state.at;
     actions
 }
 
@@ -276,6 +279,9 @@ mod tests {
     #[test]
     fn the_stop_rule() {
         let term_kill = StopSequence::term_then_kill(Duration::from_millis(1000));
+        let forever = StopSequence::new()
+            .then(15, Duration::MAX)
+            .then(9, Duration::from_millis(100));
         let three = StopSequence::new()
             .then(2, Duration::from_millis(200))
             .then(15, Duration::from_millis(100))
@@ -331,6 +337,12 @@ mod tests {
             ),
             // An empty tree from the start: nothing is sent.
             (&term_kill, &[(0, true)], &[(&[], None, true)]),
+            // A wait too long to express: the next step never comes.
+            (
+                &forever,
+                &[(0, false), (1_000_000, false), (1_000_001, true)],
+                &[(&[15], None, false), (&[], None, false), (&[], None, true)],
+            ),
             // An empty sequence kills.
             (
                 &StopSequence::new(),
