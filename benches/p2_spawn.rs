@@ -7,7 +7,8 @@
 //! (`/bin/true`) and for a bare name looked up on `PATH` (`true`).
 //!
 //! Compared: procession (`cmd!(..).run()`), std (`Command::status`) and duct
-//! (`cmd!(..).run()`). The small and big phases alternate `PROCESSION_P2_PHASES`
+//! (`cmd!(..).run()`); also procession with a cgroup of its own per run
+//! (`cgroup(true)`, opt-in), for its cost. The small and big phases alternate `PROCESSION_P2_PHASES`
 //! times (default 6), each timing every case `PROCESSION_BENCH_RUNS` times
 //! (default 30) round-robin; the big parent touches `PROCESSION_P2_BIG`
 //! bytes (default 2G) and frees them before the next small phase (many short
@@ -67,6 +68,18 @@ fn cases() -> Vec<Case> {
             }),
         ));
     }
+    // The opt-in cgroup of its own (`Command::cgroup`): on every run a
+    // cgroup is created, the child moved into it, and the cgroup removed.
+    // Where no cgroup can be created, this times the fallback.
+    cases.push((
+        "procession cgroup(true) /bin/true".to_string(),
+        Box::new(|| {
+            procession::cmd!("/bin/true")
+                .cgroup(true)
+                .run()
+                .expect("procession spawns true");
+        }),
+    ));
     cases
 }
 

@@ -22,8 +22,10 @@ pub(crate) enum Request {
     Kill,
     /// Stop with the stop sequence, and report a cancel.
     Cancel,
-    /// Send one signal to the group; not a stop.
+    /// Send one signal to every process of the tree; not a stop.
     Signal(i32),
+    /// Send one signal to one stage (by index); not a stop.
+    SignalStage(usize, i32),
 }
 
 /// The part of a run that other threads may touch: requests, and the waker of

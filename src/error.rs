@@ -862,10 +862,30 @@ impl fmt::Display for StoppedError {
             Some(name) => write!(f, "{with} {name}")?,
             None => write!(f, "{with} signal {}", self.signal)?,
         }
-        if self.output.incomplete {
-            f.write_str(" (output may be incomplete)")?;
+        write_leftovers(f, &self.output)
+    }
+}
+
+/// Says that output may be incomplete, and names the processes of the tree
+/// that were still running when the run returned.
+pub(crate) fn write_leftovers(f: &mut fmt::Formatter<'_>, output: &Output) -> fmt::Result {
+    match (output.incomplete, output.escaped.as_slice()) {
+        (false, []) => Ok(()),
+        (true, []) => f.write_str(" (output may be incomplete)"),
+        (incomplete, escaped) => {
+            f.write_str(if incomplete {
+                " (output may be incomplete; still running: "
+            } else {
+                " (still running: "
+            })?;
+            for (i, e) in escaped.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{e}")?;
+            }
+            f.write_str(")")
         }
-        Ok(())
     }
 }
 
@@ -1034,6 +1054,46 @@ pub enum InvalidInput {
         /// The operating system's reason.
         reason: String,
     },
+    /// A stop sequence or [`Handle::signal`](crate::Handle::signal) names a
+    /// number that is not a signal that can be sent: 0, a negative number, a
+    /// number above `SIGRTMAX`, or one of the real-time signals the C library
+    /// keeps for itself (32 and 33 with glibc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procession::{cmd, Error, InvalidInput, StopSequence};
+    ///
+    /// let odd = StopSequence::new().then(99, Duration::from_millis(100));
+    /// let err = cmd!("sleep", "10").stop_sequence(odd).run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::InvalidSignal { signal: 99 });
+    /// ```
+    InvalidSignal {
+        /// The number given.
+        signal: i32,
+    },
+    /// [`Handle::signal_stage`](crate::Handle::signal_stage) names a stage
+    /// the command does not have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = cmd!("sleep", "10").start()?;
+    /// let err = handle.signal_stage(1, 15).unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::NoSuchStage { index: 1, stages: 1 });
+    /// # Ok(()) }
+    /// ```
+    NoSuchStage {
+        /// The index given.
+        index: usize,
+        /// How many stages the command has.
+        stages: usize,
+    },
     /// [`Command::new_session`](crate::Command::new_session) on a pipeline
     /// or one of its stages: the stages share one process group, and a group
     /// cannot span sessions.
@@ -1092,6 +1152,14 @@ impl fmt::Display for InvalidInput {
             }
             InvalidInput::Redirect { path, reason } => {
                 write!(f, "cannot open {path:?}: {reason}")
+            }
+            InvalidInput::InvalidSignal { signal } => write!(
+                f,
+                "{signal} is not a signal that can be sent (the named signals 1 to 31 and the \
+                 real-time signals SIGRTMIN to SIGRTMAX can)"
+            ),
+            InvalidInput::NoSuchStage { index, stages } => {
+                write!(f, "there is no stage {index}: the command has {stages}")
             }
             InvalidInput::SessionInPipeline => f.write_str(
                 "new_session() needs a single command: the stages of a pipeline share one \

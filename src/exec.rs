@@ -21,11 +21,12 @@ use rustix::process::{Pid, Signal};
 use crate::capture::Capture;
 use crate::control::{Control, Gate, Request};
 use crate::error::{Error, ExitError, StoppedError};
+use crate::output::Escaped;
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Check, Verdict};
 use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
-use crate::stop::StopSequence;
+use crate::stop::{self, StopSequence, StopState};
 use crate::sys::{self, Interest, Wrote};
 
 /// How often we look for exits without a pidfd, and for an empty process
@@ -59,23 +60,25 @@ enum Reason {
 struct Stopping {
     reason: Reason,
     sequence: StopSequence,
-    /// The next step to take.
-    step: usize,
-    /// When to take it; `None` once a wait too long to express began.
-    at: Option<Instant>,
+    /// Where the stop sequence stands (see [`stop::advance`]).
+    state: StopState,
     /// The first signal sent, for the error.
     signal: i32,
-    /// Other processes of the group (grandchildren), watched by pidfd.
+    /// Other processes of the tree (grandchildren, in the group or not),
+    /// watched by pidfd.
     members: Vec<Member>,
-    /// No live process is left in the group.
+    /// No live process is left in the tree.
     empty: bool,
 }
 
-/// A process of the group that is not one of our stages.
+/// A process of the tree that is not one of our stages.
 struct Member {
     pid: Pid,
     /// `None` where pidfds are not available: we look in `/proc` instead.
     fd: Option<OwnedFd>,
+    /// In the run's process group when last looked at, so a signal to the
+    /// group reaches it.
+    in_group: bool,
     exited: bool,
 }
 
@@ -172,6 +175,10 @@ pub(crate) struct Exec {
     gate: Option<Arc<Gate>>,
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
+    /// Processes that held a pipe given up on.
+    holders: Vec<Pid>,
+    /// The run's own cgroup, where it has one (see `Command::cgroup`).
+    cgroup: Option<sys::Cgroup>,
     error: Option<Error>,
     /// A panic while driving it: the run is over, with an error, and its
     /// drop kills and reaps the tree.
@@ -245,6 +252,8 @@ impl Exec {
             max_line: MAX_LINE,
             gate: None,
             abandoned: Vec::new(),
+            holders: Vec::new(),
+            cgroup: spawned.cgroup,
             error: None,
             broken: false,
         };
@@ -354,7 +363,10 @@ impl Exec {
         let tick = polling.then(|| Instant::now() + TICK);
         [
             self.deadline.filter(|_| self.stopping.is_none()),
-            self.stopping.as_ref().and_then(|s| s.at),
+            self.stopping
+                .as_ref()
+                .filter(|s| !s.state.over && !s.empty)
+                .and_then(|s| s.state.at),
             self.drain_at.flatten(),
             tick,
         ]
@@ -383,7 +395,16 @@ impl Exec {
             match request {
                 Request::Signal(raw) => {
                     if let Some(signal) = sys::signal_from_raw(raw) {
-                        self.signal_all(signal);
+                        self.signal_tree(signal);
+                    }
+                }
+                Request::SignalStage(i, raw) => {
+                    if let (Some(signal), Some(proc)) =
+                        (sys::signal_from_raw(raw), self.procs.get(i))
+                    {
+                        if !proc.done() {
+                            let _ = sys::signal_process(proc.pid, proc.pidfd.as_ref(), signal);
+                        }
                     }
                 }
                 Request::Terminate => self.begin_stop(Reason::Owner, self.sequence.clone(), now),
@@ -421,7 +442,7 @@ impl Exec {
             && self
                 .stopping
                 .as_ref()
-                .is_none_or(|s| s.step == usize::MAX || s.empty)
+                .is_none_or(|s| s.state.over || s.empty)
     }
 
     /// Whether the group id still names our group. While a stage is
@@ -535,11 +556,9 @@ impl Exec {
 
     fn begin_stop(&mut self, reason: Reason, sequence: StopSequence, now: Instant) {
         if let Some(stopping) = &mut self.stopping {
-            // A kill during a gentler stop goes straight to SIGKILL.
-            if sequence == StopSequence::kill() && stopping.sequence != sequence {
+            if stop::escalates(&stopping.sequence, &sequence) {
                 stopping.sequence = sequence;
-                stopping.step = 0;
-                stopping.at = Some(now);
+                stopping.state = StopState::start(now);
                 self.advance_stop(now);
             }
             return;
@@ -551,67 +570,97 @@ impl Exec {
             reason,
             signal: sequence.first_signal(),
             sequence,
-            step: 0,
-            at: Some(now),
+            state: StopState::start(now),
             members: Vec::new(),
             empty: false,
         });
         self.advance_stop(now);
     }
 
-    /// Takes the due steps of the stop sequence. The rule: send the step's
-    /// signal to the whole group, then wait its time for the group to empty;
-    /// once the group is empty, or the last wait is over, the stop is done.
+    /// Takes the due steps of the stop sequence: the rule is
+    /// [`stop::advance`]; this only carries its actions out.
     fn advance_stop(&mut self, now: Instant) {
-        loop {
-            let Some(stopping) = &mut self.stopping else {
-                return;
-            };
-            if stopping.step == usize::MAX || stopping.at.is_none_or(|at| now < at) {
-                return;
-            }
-            if stopping.empty {
-                stopping.step = usize::MAX;
-                return;
-            }
-            let Some((raw, wait)) = stopping.sequence.step(stopping.step) else {
-                stopping.step = usize::MAX;
-                return;
-            };
-            stopping.step += 1;
-            stopping.at = crate::sync::after(now, wait);
+        let Some(stopping) = &mut self.stopping else {
+            return;
+        };
+        let actions = stop::advance(&stopping.sequence, &mut stopping.state, now, stopping.empty);
+        for raw in actions.signals {
             if let Some(signal) = sys::signal_from_raw(raw) {
-                self.signal_all(signal);
+                self.signal_tree(signal);
             }
         }
     }
 
-    /// Looks for live processes of the group that are not our stages (they
-    /// forked from them) and watches them by pidfd, so we learn at once when
-    /// the last one is gone. Returns whether any is alive.
-    fn watch_group(&mut self) -> bool {
-        let Some(stopping) = &mut self.stopping else {
-            return false;
-        };
-        let live: Vec<Pid> = sys::group_members(self.pgid, self.started.elapsed())
-            .into_iter()
-            .filter(|pid| self.procs.iter().all(|p| p.pid != *pid || p.done()))
+    /// Looks for the processes of the tree that are not our stages: the
+    /// group's other members, the processes of the run's cgroup, and the
+    /// descendants of our stages that left the group (`setsid`, `setpgid`).
+    /// While stopping, they are watched by pidfd, so we learn at once when
+    /// the last one is gone. Returns them, each with whether it is in the
+    /// group.
+    ///
+    /// `everything`: list all of `/proc` (for the group's members that are
+    /// no descendant of ours any more); else only follow the parent links
+    /// down from our processes, which is much cheaper (before a signal,
+    /// where the group is reached by the group's signal anyway).
+    fn look_at_tree(&mut self, everything: bool) -> Vec<(Pid, bool)> {
+        let mut roots: Vec<Pid> = self
+            .procs
+            .iter()
+            .filter(|p| !p.done())
+            .map(|p| p.pid)
             .collect();
-        for member in &mut stopping.members {
-            if member.fd.is_none() && !live.contains(&member.pid) {
-                member.exited = true;
+        if let Some(stopping) = &self.stopping {
+            roots.extend(stopping.members.iter().filter(|m| !m.exited).map(|m| m.pid));
+        }
+        let linked = if everything {
+            None
+        } else {
+            sys::descendants(self.pgid, &roots).map(|mut found| {
+                for pid in self
+                    .cgroup
+                    .as_ref()
+                    .map(sys::Cgroup::pids)
+                    .unwrap_or_default()
+                {
+                    if found.iter().all(|(p, _)| *p != pid) {
+                        found.push((pid, sys::group_of(pid) == Some(self.pgid)));
+                    }
+                }
+                found
+            })
+        };
+        let live: Vec<(Pid, bool)> = linked
+            .unwrap_or_else(|| {
+                sys::tree_members(
+                    self.pgid,
+                    &roots,
+                    self.cgroup.as_ref(),
+                    self.started.elapsed(),
+                )
+            })
+            .into_iter()
+            .filter(|(pid, _)| self.procs.iter().all(|p| p.pid != *pid || p.done()))
+            .collect();
+        if let Some(stopping) = &mut self.stopping {
+            for member in &mut stopping.members {
+                match live.iter().find(|(pid, _)| *pid == member.pid) {
+                    Some((_, in_group)) => member.in_group = *in_group,
+                    None if member.fd.is_none() && everything => member.exited = true,
+                    None => {}
+                }
+            }
+            for (pid, in_group) in &live {
+                if !stopping.members.iter().any(|m| m.pid == *pid) {
+                    stopping.members.push(Member {
+                        pid: *pid,
+                        fd: sys::pidfd_open(*pid),
+                        in_group: *in_group,
+                        exited: false,
+                    });
+                }
             }
         }
-        for pid in &live {
-            if !stopping.members.iter().any(|m| m.pid == *pid) {
-                stopping.members.push(Member {
-                    pid: *pid,
-                    fd: sys::pidfd_open(*pid),
-                    exited: false,
-                });
-            }
-        }
-        !live.is_empty()
+        live
     }
 
     /// Once the stages are reaped and every watched process has exited, one
@@ -629,20 +678,58 @@ impl Exec {
         if stopping.empty || stopping.members.iter().any(|m| m.fd.is_some() && !m.exited) {
             return;
         }
-        let alive = self.watch_group();
+        let alive = !self.look_at_tree(true).is_empty();
         if let Some(stopping) = &mut self.stopping {
             stopping.empty = !alive;
         }
     }
 
-    /// Signals the group, and each direct child by pidfd in case it left
-    /// the group (`setsid`).
-    fn signal_all(&self, signal: Signal) {
+    /// Sends `signal` once to every live process of the tree: to the group,
+    /// then by pidfd to each stage and descendant that has left it (a
+    /// process still in the group must not get it twice: programs take a
+    /// second `SIGINT` or `SIGTERM` as "quit now, skip the clean-up"). A
+    /// `SIGKILL` also kills the run's cgroup, forks in flight included.
+    fn signal_tree(&mut self, signal: Signal) {
+        let strays = self.look_at_tree(false);
+        // Which stages left the group, asked before the group is signalled:
+        // one that leaves in between misses this signal rather than getting
+        // it twice.
+        let outside: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| {
+                let proc = &self.procs[i];
+                !proc.done() && sys::group_of(proc.pid).is_some_and(|g| g != self.pgid)
+            })
+            .collect();
         if self.group_may_exist() {
             let _ = sys::signal_group(self.pgid, signal);
         }
-        for proc in self.procs.iter().filter(|p| !p.done()) {
+        for i in outside {
+            let proc = &self.procs[i];
             let _ = sys::signal_process(proc.pid, proc.pidfd.as_ref(), signal);
+        }
+        for (pid, in_group) in strays {
+            if in_group {
+                continue;
+            }
+            let watched = self
+                .stopping
+                .as_ref()
+                .and_then(|s| s.members.iter().find(|m| m.pid == pid));
+            match watched {
+                Some(member) => {
+                    let _ = sys::signal_process(pid, member.fd.as_ref(), signal);
+                }
+                None => {
+                    if let Some(fd) = sys::pidfd_open(pid) {
+                        let _ = sys::signal_process(pid, Some(&fd), signal);
+                    }
+                }
+            }
+        }
+        if signal == Signal::KILL {
+            if let Some(cgroup) = &self.cgroup {
+                cgroup.kill();
+            }
         }
     }
 
@@ -650,12 +737,39 @@ impl Exec {
     /// holds them. They are drained and discarded in the background rather
     /// than closed, so that process does not die of `SIGPIPE`.
     fn abandon_pipes(&mut self) {
+        let mut inodes = Vec::new();
         for channel in &mut self.channels {
             if let Some(fd) = channel.fd.take() {
+                inodes.extend(sys::inode(fd.as_fd()));
                 self.abandoned.push(fd);
                 self.incomplete = true;
             }
         }
+        if !inodes.is_empty() && self.error.is_none() {
+            self.holders = sys::pipe_holders(&inodes);
+        }
+    }
+
+    /// The processes of the tree still running as the run ends: those that
+    /// held a pipe given up on, and those a stop did not see die.
+    fn escaped(&self) -> Vec<Escaped> {
+        let mut pids = self.holders.clone();
+        if let Some(stopping) = &self.stopping {
+            if !stopping.empty {
+                pids.extend(stopping.members.iter().filter(|m| !m.exited).map(|m| m.pid));
+            }
+        }
+        pids.sort_by_key(|p| p.as_raw_nonzero());
+        pids.dedup();
+        pids.into_iter()
+            .filter(|pid| sys::is_live(*pid))
+            .filter_map(|pid| {
+                Some(Escaped {
+                    pid: pid.as_raw_nonzero().get() as u32,
+                    command: sys::command_line(pid)?,
+                })
+            })
+            .collect()
     }
 
     /// Ends the run with `error`: the tree is killed, and the run reports
@@ -743,6 +857,7 @@ impl Exec {
             stdout_truncated: stdout.1,
             stderr_truncated: stderr.1,
             incomplete: self.incomplete,
+            escaped: self.escaped(),
             elapsed: now - self.started,
             stages,
         };
@@ -783,7 +898,7 @@ impl Drop for Exec {
     /// finished run is left alone.
     fn drop(&mut self) {
         if !self.all_reaped() {
-            self.signal_all(Signal::KILL);
+            self.signal_tree(Signal::KILL);
             for proc in self.procs.iter_mut().filter(|p| !p.done()) {
                 match sys::reap(proc.pid, proc.pidfd.as_ref()) {
                     Ok(status) => proc.status = status,

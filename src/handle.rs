@@ -39,6 +39,8 @@ use crate::sync::{lock, wait_until};
 pub struct Handle {
     shared: Arc<Shared>,
     control: Arc<Control>,
+    /// The command line, for errors.
+    command: String,
     pids: Vec<u32>,
     stdin: Mutex<Option<os_pipe::PipeWriter>>,
     result: OnceLock<Result<Output, Error>>,
@@ -70,6 +72,7 @@ impl Handle {
     pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Result<Handle, Error> {
         let shared = Arc::new(Shared::default());
         let control = exec.control().clone();
+        let command = exec.display().to_string();
         let pids = exec.pids();
         let on_done = {
             let shared = shared.clone();
@@ -84,6 +87,7 @@ impl Handle {
         Ok(Handle {
             shared,
             control,
+            command,
             pids,
             stdin: Mutex::new(stdin),
             result: OnceLock::new(),
@@ -93,6 +97,15 @@ impl Handle {
 
     /// The process id of the first process (for a pipeline, the first
     /// stage). It is also the id of the command's process group.
+    ///
+    /// **Pid reuse.** The crate reaps each process as soon as it exits, and
+    /// from then on its pid (and, once the group is empty, the group id) may
+    /// be given to a new, unrelated process, even while this handle lives.
+    /// Signalling the number yourself (`kill(1)`, `libc::kill`) may hit that
+    /// process. Signal through the handle instead
+    /// ([`signal`](Handle::signal), [`signal_stage`](Handle::signal_stage),
+    /// [`terminate`](Handle::terminate), [`kill`](Handle::kill)): it uses
+    /// pidfds, and does nothing once the process is reaped.
     ///
     /// # Examples
     ///
@@ -107,7 +120,9 @@ impl Handle {
         self.pids[0]
     }
 
-    /// The process ids of every stage, in order.
+    /// The process ids of every stage, in order. The same caution as for
+    /// [`pid`](Handle::pid) applies: a pid names the stage only until it is
+    /// reaped, which happens as soon as it exits.
     ///
     /// # Examples
     ///
@@ -337,20 +352,84 @@ impl Handle {
     }
 
     /// Sends one signal (for example `libc::SIGHUP`'s number, 1) to every
-    /// process of the command's group. This does not stop the run by itself.
+    /// process of the command's tree, each exactly once: to its process
+    /// group, and by pidfd to the stages and descendants that left the group
+    /// (`setsid`, `setpgid`). This does not stop the run by itself. Does
+    /// nothing once the run is over.
+    ///
+    /// Real-time signals (`SIGRTMIN` to `SIGRTMAX`, 34 to 64 with glibc) are
+    /// sent like the others.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::InvalidSignal`](crate::InvalidInput::InvalidSignal)
+    /// if `signal` is not a signal that can be sent (0, 99, ...); nothing is
+    /// sent then.
     ///
     /// # Examples
     ///
     /// ```
     /// # fn main() -> Result<(), procession::Error> {
     /// let handle = procession::cmd!("sleep", "10").start()?;
-    /// handle.signal(1); // SIGHUP: sleep does not handle it, so it ends
+    /// assert!(handle.signal(99).is_err()); // no such signal
+    /// handle.signal(1)?; // SIGHUP: sleep does not handle it, so it ends
     /// let err = handle.wait().unwrap_err();
     /// assert_eq!(err.status().and_then(|s| s.signal()), Some(1));
     /// # Ok(()) }
     /// ```
-    pub fn signal(&self, signal: i32) {
+    pub fn signal(&self, signal: i32) -> Result<(), Error> {
+        self.check_signal(signal)?;
         self.control.post(Request::Signal(signal));
+        Ok(())
+    }
+
+    /// Sends one signal to one stage only (by its index in
+    /// [`pids`](Handle::pids)), through its pidfd: safe from pid reuse, and
+    /// nothing is sent once the stage has exited. This does not stop the run
+    /// by itself.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::InvalidSignal`](crate::InvalidInput::InvalidSignal)
+    /// if `signal` is not a signal that can be sent, and
+    /// [`InvalidInput::NoSuchStage`](crate::InvalidInput::NoSuchStage) if
+    /// there is no stage `index`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::cmd;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let handle = (cmd!("sleep", "10") | cmd!("sleep", "10")).unchecked().start()?;
+    /// handle.signal_stage(1, 9)?; // only the second stage
+    /// assert!(handle.signal_stage(2, 9).is_err()); // there is no third
+    /// handle.terminate();
+    /// let out = handle.wait()?;
+    /// assert_eq!(out.stages[0].status.signal(), Some(15));
+    /// assert_eq!(out.stages[1].status.signal(), Some(9));
+    /// # Ok(()) }
+    /// ```
+    pub fn signal_stage(&self, index: usize, signal: i32) -> Result<(), Error> {
+        self.check_signal(signal)?;
+        if index >= self.pids.len() {
+            let stages = self.pids.len();
+            return Err(Error::invalid(
+                &self.command,
+                crate::error::InvalidInput::NoSuchStage { index, stages },
+            ));
+        }
+        self.control.post(Request::SignalStage(index, signal));
+        Ok(())
+    }
+
+    fn check_signal(&self, signal: i32) -> Result<(), Error> {
+        match crate::sys::signal_from_raw(signal) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid(
+                &self.command,
+                crate::error::InvalidInput::InvalidSignal { signal },
+            )),
+        }
     }
 
     /// Lets the command run on after the handle is dropped. It is still

@@ -61,6 +61,32 @@ pub struct Output {
     /// held the pipe open when the drain time ran out (see
     /// [`Command::drain_timeout`](crate::Command::drain_timeout)).
     pub incomplete: bool,
+    /// Processes started by the command that were still running when the
+    /// run returned, with their command lines: those that held a captured
+    /// pipe open past the drain time, and those a stop could not kill or
+    /// could not see die. Empty when the whole tree is gone.
+    ///
+    /// A process that leaves the command's process group and its parent
+    /// (`setsid -f`, a daemon's double fork) is out of reach of the group's
+    /// signals; unless the run has a cgroup of its own
+    /// ([`Command::cgroup`](crate::Command::cgroup)), it is only seen, and
+    /// named here, when it holds one of the run's pipes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let out = procession::sh("sleep 5 & echo started")
+    ///     .drain_timeout(Duration::from_millis(100))
+    ///     .stdout_capture()
+    ///     .stderr_null()
+    ///     .run()?;
+    /// assert!(out.incomplete);
+    /// assert_eq!(out.escaped.len(), 1);
+    /// assert_eq!(out.escaped[0].command, "sleep 5");
+    /// # procession::cmd!("kill", out.escaped[0].pid.to_string()).run()?;
+    /// # Ok(()) }
+    /// ```
+    pub escaped: Vec<Escaped>,
     /// From spawn to the end of the run.
     ///
     /// ```
@@ -73,6 +99,23 @@ pub struct Output {
     pub elapsed: Duration,
     /// Every process of the command, in pipeline order (one for a command).
     pub stages: Vec<Stage>,
+}
+
+/// A process of a command's tree that was still running when the run
+/// returned (see [`Output::escaped`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct Escaped {
+    /// Its process id, when the run returned.
+    pub pid: u32,
+    /// Its command line, arguments joined by spaces.
+    pub command: String,
+}
+
+impl std::fmt::Display for Escaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} ({})", self.pid, self.command)
+    }
 }
 
 /// One process of a finished command or pipeline.

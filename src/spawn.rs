@@ -112,6 +112,8 @@ pub(crate) struct Plan {
     pub(crate) deadline: Option<Instant>,
     pub(crate) limit: Option<Duration>,
     pub(crate) stop: StopSequence,
+    /// Run in a cgroup of its own ([`Command::cgroup`]).
+    pub(crate) cgroup: bool,
     pub(crate) drain: Duration,
     pub(crate) cancel: Vec<CancelToken>,
     pub(crate) pipeline: bool,
@@ -148,6 +150,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         deadline: None,
         limit: None,
         stop: command.node.opts.stop.clone().unwrap_or_default(),
+        cgroup: command.node.opts.cgroup.unwrap_or(false),
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
         cancel: Vec::new(),
         pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
@@ -176,6 +179,12 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
     }
     if mode == Mode::Events {
         root.stderr = Sink::Channel(plan.add_channel(Stream::Stderr, None, None, Keep::Head, true));
+    }
+    if let Some(signal) = plan.stop.invalid_signal() {
+        return Err(Error::invalid(
+            &display,
+            InvalidInput::InvalidSignal { signal },
+        ));
     }
     plan.walk(command, root, start, &display)?;
     Ok(plan)
@@ -381,6 +390,8 @@ pub(crate) struct Spawned {
     pub(crate) feeds: Vec<(OwnedFd, Arc<[u8]>)>,
     /// The writing end of `stdin_pipe`, for the caller.
     pub(crate) caller_stdin: Option<os_pipe::PipeWriter>,
+    /// The run's own cgroup, holding every stage.
+    pub(crate) cgroup: Option<crate::sys::Cgroup>,
 }
 
 /// Starts every stage of `plan` in one new process group.
@@ -410,6 +421,11 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
         channels: readers,
         feeds: Vec::new(),
         caller_stdin: None,
+        cgroup: if plan.cgroup {
+            crate::sys::Cgroup::create().ok()
+        } else {
+            None
+        },
     };
     let mut children: Vec<std::process::Child> = Vec::with_capacity(plan.stages.len());
     let mut prev_reader: Option<os_pipe::PipeReader> = None;
@@ -452,6 +468,17 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
             Ok(child) => {
                 if i == 0 {
                     spawned.pgid = child.id();
+                }
+                // At once, so that what it forks from now on is in the
+                // cgroup too. Without it, the run goes on without a cgroup.
+                if let Some(cgroup) = &spawned.cgroup {
+                    let pgid = crate::sys::pid_from_raw(spawned.pgid);
+                    let moved = crate::sys::pid_from_raw(child.id())
+                        .zip(pgid)
+                        .is_some_and(|(pid, pgid)| cgroup.adopt(pid, pgid).is_ok());
+                    if !moved {
+                        spawned.cgroup = None;
+                    }
                 }
                 spawned.stages.push(Started {
                     pid: child.id(),

@@ -1,13 +1,16 @@
 //! Every system call the crate makes, in one place.
 //!
 //! The rest of the crate is written against these small functions. They use
-//! `rustix`'s safe wrappers, so this module has no `unsafe` code of its own.
+//! `rustix`'s safe wrappers; the one `unsafe` block of the crate is
+//! [`realtime_signal`], which builds a real-time signal once its number is
+//! checked to be in range.
 //! Linux gives us pidfds (a file descriptor per child that becomes readable
 //! when the child exits), so we never install a process-wide `SIGCHLD`
 //! handler and never reap a process we did not start.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -121,21 +124,30 @@ pub(crate) fn group_exists(pgid: Pid) -> bool {
     rustix::process::test_kill_process_group(pgid).is_ok()
 }
 
-/// The live (not zombie) processes of the group `pgid`, read from `/proc`.
+/// The live (not zombie) processes of a run's tree, read from `/proc`: the
+/// members of the group `pgid`, the processes of `cgroup`, and every
+/// descendant of `roots` (by parent links), wherever its group. Each comes
+/// with whether it is in the group `pgid`.
 ///
-/// Only used while stopping a run, once or twice per stop. A zombie has
-/// closed its files and cannot take a signal, so it does not count: on
-/// machines whose init is slow to reap, counting zombies would make every
-/// stop wait out its whole grace period.
+/// Only used while stopping or signalling a run. A zombie has closed its
+/// files and cannot take a signal, so it does not count: on machines whose
+/// init is slow to reap, counting zombies would make every stop wait out its
+/// whole grace period.
 ///
 /// Reading a process's stat costs about 15 µs, so on a machine with
-/// thousands of processes a full look costs milliseconds. Every member of
-/// the group was created after its leader, so when the group is `age` old
-/// and pids cannot have gone round their whole range since, only the pids
-/// allocated after the leader's need a look (see [`recent_pids`]).
-pub(crate) fn group_members(pgid: Pid, age: Duration) -> Vec<Pid> {
-    // The cheap answer first: no process at all, not even a zombie.
-    if !group_exists(pgid) {
+/// thousands of processes a full look costs milliseconds. Every process of
+/// the tree was created after the group's leader, so when the group is `age`
+/// old and pids cannot have gone round their whole range since, only the
+/// pids allocated after the leader's need a look (see [`recent_pids`]).
+pub(crate) fn tree_members(
+    pgid: Pid,
+    roots: &[Pid],
+    cgroup: Option<&Cgroup>,
+    age: Duration,
+) -> Vec<(Pid, bool)> {
+    let in_cgroup = cgroup.map(Cgroup::pids).unwrap_or_default();
+    // The cheap answer first: nothing to look for.
+    if roots.is_empty() && in_cgroup.is_empty() && !group_exists(pgid) {
         return Vec::new();
     }
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -143,7 +155,8 @@ pub(crate) fn group_members(pgid: Pid, age: Duration) -> Vec<Pid> {
     };
     let wanted = pgid.as_raw_nonzero().get();
     let recent = recent_pids(wanted, age);
-    let mut members = Vec::new();
+    // (pid, ppid, pgrp) of every live candidate.
+    let mut live = Vec::new();
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -155,13 +168,68 @@ pub(crate) fn group_members(pgid: Pid, age: Duration) -> Vec<Pid> {
         let Some(stat) = read_stat(pid) else {
             continue;
         };
-        if let Some((state, pgrp)) = parse_stat(stat.as_ref()) {
-            if pgrp == wanted && state != b'Z' && state != b'X' {
-                members.extend(Pid::from_raw(pid));
+        if let Some((state, ppid, pgrp)) = parse_stat(stat.as_ref()) {
+            if state != b'Z' && state != b'X' {
+                live.push((pid, ppid, pgrp));
             }
         }
     }
-    members
+    let raw = |p: &Pid| p.as_raw_nonzero().get();
+    let mut tree: Vec<i32> = roots.iter().map(raw).collect();
+    let mut members: Vec<(Pid, bool)> = Vec::new();
+    // Parents come before their children in pid order, except after the
+    // pids wrap around: repeat until nothing new is found.
+    loop {
+        let before = members.len();
+        for &(pid, ppid, pgrp) in &live {
+            if members.iter().any(|(m, _)| raw(m) == pid) {
+                continue;
+            }
+            let ours =
+                pgrp == wanted || tree.contains(&ppid) || in_cgroup.iter().any(|c| raw(c) == pid);
+            if ours {
+                tree.push(pid);
+                members.extend(Pid::from_raw(pid).map(|p| (p, pgrp == wanted)));
+            }
+        }
+        if members.len() == before {
+            return members;
+        }
+    }
+}
+/// The descendants of `roots` by parent links, each with whether it is in
+/// the group `pgid`, read from `/proc/PID/task/TID/children`: a few small
+/// reads per process of the tree, where [`tree_members`] lists all of
+/// `/proc`. Zombies may be among them (signalling one does nothing). `None`
+/// where the kernel has no `children` files (`CONFIG_PROC_CHILDREN`).
+pub(crate) fn descendants(pgid: Pid, roots: &[Pid]) -> Option<Vec<(Pid, bool)>> {
+    let mut queue: Vec<Pid> = roots.to_vec();
+    let mut found: Vec<(Pid, bool)> = Vec::new();
+    while let Some(parent) = queue.pop() {
+        let raw = parent.as_raw_nonzero().get();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{raw}/task")) else {
+            continue; // gone
+        };
+        for task in tasks.flatten() {
+            let children = match std::fs::read_to_string(task.path().join("children")) {
+                Ok(text) => text,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && task.path().exists() => {
+                    return None;
+                }
+                Err(_) => continue,
+            };
+            for child in children.split_ascii_whitespace() {
+                let Some(pid) = child.parse().ok().and_then(Pid::from_raw) else {
+                    continue;
+                };
+                if found.iter().all(|(p, _)| *p != pid) && !roots.contains(&pid) {
+                    found.push((pid, group_of(pid) == Some(pgid)));
+                    queue.push(pid);
+                }
+            }
+        }
+    }
+    Some(found)
 }
 
 /// The fastest rate at which we assume a machine can create processes. A
@@ -215,17 +283,217 @@ impl AsRef<[u8]> for StatHead {
     }
 }
 
-/// The state letter and process group of a `/proc/PID/stat` line. The
-/// command name in parentheses may itself hold spaces and parentheses, so we
-/// parse from the last `)`.
-fn parse_stat(stat: &[u8]) -> Option<(u8, i32)> {
+/// The state letter, parent and process group of a `/proc/PID/stat` line.
+/// The command name in parentheses may itself hold spaces and parentheses,
+/// so we parse from the last `)`.
+fn parse_stat(stat: &[u8]) -> Option<(u8, i32, i32)> {
     let close = stat.iter().rposition(|b| *b == b')')?;
     let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = *fields.next()?.as_bytes().first()?;
-    let _ppid = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    Some((state, ppid, pgrp))
+}
+
+/// Whether `pid` is alive: it exists and is not a zombie.
+pub(crate) fn is_live(pid: Pid) -> bool {
+    read_stat(pid.as_raw_nonzero().get())
+        .and_then(|stat| parse_stat(stat.as_ref()))
+        .is_some_and(|(state, _, _)| state != b'Z' && state != b'X')
+}
+
+/// The command line of `pid` as one string (arguments joined by spaces), or
+/// its name in brackets when it has none. `None` if it is gone.
+pub(crate) fn command_line(pid: Pid) -> Option<String> {
+    let raw = pid.as_raw_nonzero().get();
+    let cmdline = std::fs::read(format!("/proc/{raw}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if !args.is_empty() {
+        return Some(args.join(" "));
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{raw}/comm")).ok()?;
+    Some(format!("[{}]", comm.trim_end()))
+}
+
+/// The inode of a pipe, which names it in `/proc/PID/fd`.
+pub(crate) fn inode(fd: BorrowedFd<'_>) -> Option<u64> {
+    rustix::fs::fstat(fd).ok().map(|st| st.st_ino)
+}
+
+/// The processes other than us that hold one of the pipes `inodes` open,
+/// found through `/proc/PID/fd`. Looks at every process (a process that left
+/// the tree may be anywhere), so only called when a run gives up on a pipe.
+pub(crate) fn pipe_holders(inodes: &[u64]) -> Vec<Pid> {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let names: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut holders = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| names.iter().any(|n| target.as_os_str() == n.as_str()))
+        });
+        if holds {
+            holders.extend(Pid::from_raw(pid));
+        }
+    }
+    holders
+}
+
+/// A cgroup (version 2) of its own for one run, under the cgroup this
+/// process is in: every process moved into it, and every process they
+/// create, stays in it whatever it does to its group or session, so the
+/// whole tree can be listed and killed (`cgroup.kill`).
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    dir: PathBuf,
+    /// The cgroup this process is in, where stragglers are moved back to
+    /// before the run's cgroup is removed.
+    home: PathBuf,
+}
+
+/// Where this process's cgroup is in the file system, if the unified
+/// hierarchy is mounted: the `0::PATH` line of `/proc/self/cgroup`, under
+/// the mount point of `cgroup2` from `/proc/self/mountinfo`.
+fn own_cgroup() -> Option<&'static Path> {
+    static HOME: OnceLock<Option<PathBuf>> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let (root, mount) = mounts.lines().find_map(cgroup2_mount)?;
+        let relative = path.strip_prefix(root.as_str()).unwrap_or(path);
+        let dir = mount.join(relative.trim_start_matches('/'));
+        dir.is_dir().then_some(dir)
+    })
+    .as_deref()
+}
+
+/// The root and mount point of a `mountinfo` line, if it mounts `cgroup2`.
+fn cgroup2_mount(line: &str) -> Option<(String, PathBuf)> {
+    let (left, right) = line.split_once(" - ")?;
+    if right.split(' ').next()? != "cgroup2" {
+        return None;
+    }
+    let mut fields = left.split(' ');
+    let root = fields.nth(3)?;
+    let mount = fields.next()?;
+    Some((unescape_mount(root), PathBuf::from(unescape_mount(mount))))
+}
+
+/// `mountinfo` writes a space, tab, newline and backslash as `\ooo`.
+fn unescape_mount(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let code = rest
+            .get(at + 1..at + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Cgroup {
+    /// Creates a cgroup for one run. Fails where there is no unified
+    /// hierarchy or this process may not create a cgroup under its own.
+    pub(crate) fn create() -> io::Result<Cgroup> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let home = own_cgroup().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "no cgroup v2 hierarchy is mounted")
+        })?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let dir = home.join(format!("procession-{me}-{n}"));
+        std::fs::create_dir(&dir)?;
+        Ok(Cgroup {
+            dir,
+            home: home.to_path_buf(),
+        })
+    }
+
+    /// Moves `pid` (a child of ours, not reaped yet) into the cgroup, then
+    /// what it may have forked before it was moved: the processes of its
+    /// group `pgid` and its descendants, found in `/proc`. (A process it
+    /// forked that has already left both, in the microseconds since the
+    /// spawn, stays outside.)
+    pub(crate) fn adopt(&self, pid: Pid, pgid: Pid) -> io::Result<()> {
+        self.add(pid)?;
+        for (early, _) in tree_members(pgid, &[pid], None, Duration::ZERO) {
+            let _ = self.add(early);
+        }
+        Ok(())
+    }
+
+    fn add(&self, pid: Pid) -> io::Result<()> {
+        std::fs::write(
+            self.dir.join("cgroup.procs"),
+            pid.as_raw_nonzero().to_string(),
+        )
+    }
+
+    /// The processes in the cgroup now (zombies have left it).
+    pub(crate) fn pids(&self) -> Vec<Pid> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter_map(Pid::from_raw)
+            .collect()
+    }
+
+    /// Kills every process in the cgroup at once, forks in flight included
+    /// (`cgroup.kill`, Linux 5.14). Returns whether the kernel did it; the
+    /// caller has signalled each process it knows of anyway.
+    pub(crate) fn kill(&self) -> bool {
+        std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok()
+    }
+}
+
+impl Drop for Cgroup {
+    /// Moves what still runs in the cgroup (a daemon a successful command
+    /// left behind) back to our own cgroup, then removes the run's cgroup.
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = std::fs::write(
+                self.home.join("cgroup.procs"),
+                pid.as_raw_nonzero().to_string(),
+            );
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }
 
 /// A process that is already gone is not an error when stopping it.
@@ -236,9 +504,52 @@ fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// Maps a signal number to a signal rustix accepts.
+/// Maps a signal number to a signal we may send: a named signal (1 to 31 on
+/// Linux) or a real-time signal the C library leaves to programs
+/// ([`SIGRTMIN`] to [`SIGRTMAX`]). `None` for anything else: 0 (which sends
+/// nothing), negative numbers, numbers above the range, and the real-time
+/// signals the C library keeps for its own threads.
 pub(crate) fn signal_from_raw(raw: i32) -> Option<Signal> {
-    Signal::from_named_raw(raw)
+    Signal::from_named_raw(raw).or_else(|| realtime_signal(raw))
+}
+
+/// The lowest real-time signal programs may use, as the C library reports it
+/// (`SIGRTMIN`): glibc keeps 32 and 33 for its threads, musl 32 to 34.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const SIGRTMIN: i32 = if cfg!(target_env = "musl") { 35 } else { 34 };
+
+/// The highest real-time signal (`SIGRTMAX`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const SIGRTMAX: i32 = if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+    127
+} else {
+    64
+};
+
+/// A real-time signal, once its number is known to be in range. rustix only
+/// names the classic signals safely; this is the crate's one `unsafe` block.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[allow(unsafe_code)]
+fn realtime_signal(raw: i32) -> Option<Signal> {
+    if !(SIGRTMIN..=SIGRTMAX).contains(&raw) {
+        return None;
+    }
+    // SAFETY: `raw` is non-zero and a valid signal number of this platform
+    // (the kernel accepts 1 to SIGRTMAX), and it lies in SIGRTMIN..=SIGRTMAX
+    // as the C library reports them, so it is not one of the signals the C
+    // library reserves for itself. We only ever send it to another process.
+    Some(unsafe { Signal::from_raw_unchecked(raw) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn realtime_signal(_raw: i32) -> Option<Signal> {
+    None
+}
+
+/// The process group of `pid`, a child of ours that is not reaped yet (so
+/// its pid names it). `None` if it is gone.
+pub(crate) fn group_of(pid: Pid) -> Option<Pid> {
+    rustix::process::getpgid(Some(pid)).ok()
 }
 
 /// Switches a pipe end to non-blocking mode, for the poll loop.
@@ -396,8 +707,8 @@ mod tests {
 
     #[test]
     fn stat_lines() {
-        assert_eq!(parse_stat(b"42 (a) b) S 1 7 7 0"), Some((b'S', 7)));
-        assert_eq!(parse_stat(b"42 (sleep) Z 1 99 99 0"), Some((b'Z', 99)));
+        assert_eq!(parse_stat(b"42 (a) b) S 1 7 7 0"), Some((b'S', 1, 7)));
+        assert_eq!(parse_stat(b"42 (sleep) Z 1 99 99 0"), Some((b'Z', 1, 99)));
         assert_eq!(parse_stat(b"garbage"), None);
     }
 
@@ -405,7 +716,44 @@ mod tests {
     fn this_process_is_in_its_group() {
         let me = rustix::process::getpid();
         let group = rustix::process::getpgrp();
-        assert!(group_members(group, Duration::from_secs(3600)).contains(&me));
+        let members = tree_members(group, &[], None, Duration::from_secs(3600));
+        assert!(members.contains(&(me, true)));
+    }
+
+    #[test]
+    fn signal_numbers() {
+        assert!(signal_from_raw(0).is_none());
+        assert!(signal_from_raw(-1).is_none());
+        assert!(signal_from_raw(99).is_none());
+        assert_eq!(signal_from_raw(15), Some(Signal::TERM));
+        // glibc's own real-time signals are not ours to send.
+        assert!(signal_from_raw(32).is_none());
+        assert!(signal_from_raw(SIGRTMIN - 1).is_none());
+        assert_eq!(
+            signal_from_raw(SIGRTMIN).map(Signal::as_raw),
+            Some(SIGRTMIN)
+        );
+        assert_eq!(
+            signal_from_raw(SIGRTMAX).map(Signal::as_raw),
+            Some(SIGRTMAX)
+        );
+        assert!(signal_from_raw(SIGRTMAX + 1).is_none());
+    }
+
+    #[test]
+    fn cgroup2_mount_lines() {
+        let line = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw";
+        assert_eq!(
+            cgroup2_mount(line),
+            Some(("/".to_string(), PathBuf::from("/sys/fs/cgroup/unified")))
+        );
+        let v1 = "40 31 0:37 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory";
+        assert_eq!(cgroup2_mount(v1), None);
+        let spaced = r"41 31 0:38 /a /mnt/my\040cgroups rw - cgroup2 none rw";
+        assert_eq!(
+            cgroup2_mount(spaced),
+            Some(("/a".to_string(), PathBuf::from("/mnt/my cgroups")))
+        );
     }
 
     #[test]

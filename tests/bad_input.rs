@@ -6,7 +6,8 @@
 //! pipeline; a program not on `PATH`, not executable, or a directory; a
 //! missing working directory; an argument list over the OS limit (`E2BIG`);
 //! `read()` of output that is not UTF-8; `stdin_pipe` without `start`;
-//! redirections to or from paths that cannot be opened.
+//! redirections to or from paths that cannot be opened; a stop sequence
+//! with a number that is not a signal that can be sent.
 //!
 //! No environment variables tune this file.
 
@@ -15,8 +16,9 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use procession::{Command, Error, InvalidInput, SpawnFailure};
+use procession::{Command, Error, InvalidInput, SpawnFailure, StopSequence};
 
 /// A directory under the system temp dir with a unique name, removed on drop.
 struct TempDir(PathBuf);
@@ -281,6 +283,22 @@ fn io_cases(tmp: &Path) -> Vec<Case> {
             run(pt().arg("cat").stdin_pipe()),
             |e| matches!(invalid(e), Some(InvalidInput::StdinPipeNeedsStart)),
             "stdin_pipe() needs start()",
+        ),
+        case(
+            "signal 0 in a stop sequence",
+            run(pt()
+                .args(["sleep", "10"])
+                .stop_sequence(StopSequence::new().then(0, Duration::from_millis(10)))),
+            |e| matches!(invalid(e), Some(InvalidInput::InvalidSignal { signal: 0 })),
+            "0 is not a signal that can be sent",
+        ),
+        case(
+            "signal 99 in a stop sequence",
+            run(pt()
+                .args(["sleep", "10"])
+                .stop_sequence(StopSequence::new().then(99, Duration::from_millis(10)))),
+            |e| matches!(invalid(e), Some(InvalidInput::InvalidSignal { signal: 99 })),
+            "99 is not a signal that can be sent",
         ),
         case(
             "stdout path in a missing directory",

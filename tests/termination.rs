@@ -478,7 +478,7 @@ fn signal_delivers_one_signal_and_is_not_a_stop() {
     const SIGUSR1: i32 = 10;
     const SIGWINCH: i32 = 28; // ignored by default
     let handle = cmd!(pt(), "sleep", "30").start().expect("start");
-    handle.signal(SIGWINCH);
+    handle.signal(SIGWINCH).unwrap();
     // Were `signal` a stop, `pt sleep` would die of SIGTERM here.
     let early = handle
         .wait_timeout(Duration::from_millis(300))
@@ -487,7 +487,7 @@ fn signal_delivers_one_signal_and_is_not_a_stop() {
         matches!(early, Ok(false)),
         "SIGWINCH ended the run: {early:?}"
     );
-    handle.signal(SIGUSR1);
+    handle.signal(SIGUSR1).unwrap();
     let error = handle.wait().unwrap_err();
     assert!(matches!(error, Error::Exit(_)), "not a stop: {error:?}");
     assert!(error.timeout().is_none() && !error.is_cancelled());
@@ -770,7 +770,7 @@ fn random_call(handles: &[Arc<Handle>], rng: &mut Rng, seen: &mut Vec<(usize, St
             None
         }
         _ => {
-            handle.signal(SIGNALS[rng.below(4) as usize]);
+            handle.signal(SIGNALS[rng.below(4) as usize]).unwrap();
             None
         }
     };

@@ -183,6 +183,7 @@ impl Run {
             stdout_truncated,
             stderr_truncated,
             incomplete: false,
+            escaped: Vec::new(),
             elapsed: self.started.elapsed(),
             stages: vec![Stage {
                 command: self.display.clone(),

@@ -169,6 +169,7 @@ mod tests {
             stdout_truncated: false,
             stderr_truncated: false,
             incomplete: false,
+            escaped: Vec::new(),
             elapsed: Duration::ZERO,
             stages: Vec::new(),
         });

@@ -46,6 +46,16 @@ usage: pt SUBCOMMAND ARGS...
   grandchild SECS [N] [--hold SECS2]
                                spawn N `pt sleep SECS`, print their pids
   ppid-wait                    print own pid, wait for EOF on stdin
+  escape HOW SECS [--after-eof]
+                               start `pt sleep SECS` outside our group and
+                               print its pid; HOW: setsid or setpgid (wait
+                               for it), setsid-f (exit at once, orphaning
+                               it), double-fork (through a setsid-f that
+                               exits, then sleep SECS ourselves)
+  count-signal SIG             count SIG, print ready; after the first, wait
+                               300 ms and print the count
+  sigrtmin                     print SIGRTMIN as the C library reports it
+  cgroup                       wait for EOF on stdin, print /proc/self/cgroup
   fds                          copy stdin to stdout, then print \"fds: N...\",
                                the descriptors open in this process";
 
@@ -87,6 +97,13 @@ fn main() {
         "argv0" => argv0(),
         "grandchild" => grandchild(&args),
         "ppid-wait" => ppid_wait(),
+        "escape" => escape(&args),
+        "count-signal" => count_signal(&args),
+        "cgroup" => own_cgroup(),
+        "sigrtmin" => {
+            println!("{}", sys::sigrtmin());
+            Ok(())
+        }
         "fds" => fds(),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -462,6 +479,82 @@ fn grandchild(args: &[OsString]) -> io::Result<()> {
     Ok(())
 }
 
+/// Starts `pt sleep SECS` in a new session (`setsid`) or a new group
+/// (`setpgid(0, 0)`), as `setsid(1)`, coreutils `timeout` and daemons do.
+fn escape(args: &[OsString]) -> io::Result<()> {
+    let (how, secs) = match args {
+        [how, secs] => (how, secs),
+        // Wait for end of file on stdin first: the run that started us has
+        // finished setting up (moved us into its cgroup, say).
+        [how, secs, flag] if flag == "--after-eof" => {
+            let mut buf = vec![0u8; CHUNK];
+            while read_chunk(&mut stdin(), &mut buf)? > 0 {}
+            (how, secs)
+        }
+        _ => usage("escape HOW SECS [--after-eof]"),
+    };
+    let duration = parse_secs(secs);
+    let exe = std::env::current_exe()?;
+    let mut sleeper = Command::new(&exe);
+    sleeper.arg("sleep").arg(secs).stdin(Stdio::null());
+    match how.to_str() {
+        Some("setsid" | "setsid-f") => {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: `setsid` is async-signal-safe and touches no memory.
+            unsafe { sleeper.pre_exec(sys::new_session) };
+        }
+        Some("setpgid") => {
+            use std::os::unix::process::CommandExt;
+            sleeper.process_group(0);
+        }
+        Some("double-fork") => {
+            let status = Command::new(&exe)
+                .arg("escape")
+                .arg("setsid-f")
+                .arg(secs)
+                .stdin(Stdio::null())
+                .status()?;
+            if !status.success() {
+                return Err(io::Error::other("the middle process failed"));
+            }
+            std::thread::sleep(duration);
+            return Ok(());
+        }
+        _ => usage("escape HOW SECS: HOW is setsid, setpgid, setsid-f or double-fork"),
+    }
+    let mut child = sleeper.spawn()?;
+    stdout().write_all(format!("{}\n", child.id()).as_bytes())?;
+    if how != "setsid-f" {
+        child.wait()?;
+    }
+    Ok(())
+}
+
+/// Counts deliveries of one signal (real-time signals queue, so each send
+/// is one delivery).
+fn count_signal(args: &[OsString]) -> io::Result<()> {
+    let [sig] = args else { usage("count-signal SIG") };
+    let Some(sig) = sys::parse_signal(sig) else {
+        usage("count-signal SIG: unknown signal")
+    };
+    sys::count(sig);
+    stdout().write_all(b"ready\n")?;
+    while sys::counted() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Room for a second delivery, which must not come.
+    std::thread::sleep(Duration::from_millis(300));
+    stdout().write_all(format!("{}\n", sys::counted()).as_bytes())?;
+    Ok(())
+}
+
+fn own_cgroup() -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    while read_chunk(&mut stdin(), &mut buf)? > 0 {}
+    let own = std::fs::read("/proc/self/cgroup")?;
+    stdout().write_all(&own)
+}
+
 fn ppid_wait() -> io::Result<()> {
     stdout().write_all(format!("{}\n", process::id()).as_bytes())?;
     let mut input = stdin();
@@ -583,6 +676,9 @@ mod sys {
     }
 
     unsafe extern "C" {
+        fn setsid() -> c_int;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        fn __libc_current_sigrtmin() -> c_int;
         fn getpid() -> c_int;
         fn getpgid(pid: c_int) -> c_int;
         fn getsid(pid: c_int) -> c_int;
@@ -623,6 +719,41 @@ mod sys {
             signal(sig, SIG_DFL);
             raise(sig);
         }
+    }
+
+    /// `setsid()` for `pre_exec`.
+    pub fn new_session() -> std::io::Result<()> {
+        // SAFETY: no preconditions; async-signal-safe.
+        if unsafe { setsid() } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    pub fn sigrtmin() -> c_int {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: no preconditions.
+        return unsafe { __libc_current_sigrtmin() };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        return 35;
+    }
+
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    extern "C" fn on_signal(_sig: c_int) {
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Counts each delivery of `sig` from now on.
+    pub fn count(sig: c_int) {
+        let handler: extern "C" fn(c_int) = on_signal;
+        // SAFETY: the handler only touches an atomic, which is
+        // async-signal-safe.
+        unsafe { signal(sig, handler as usize) };
+    }
+
+    pub fn counted() -> usize {
+        COUNT.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn pid_pgid() -> (c_int, c_int) {
