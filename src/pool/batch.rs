@@ -25,11 +25,10 @@
 //! handed out.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, catch_panic};
 use crate::output::Output;
 
 use super::backend::{StopHow, Stopper};
@@ -553,7 +552,7 @@ impl<'p, I: Input> Batch<'p, I> {
             pids,
             command: &command,
         };
-        if let Err(message) = guarded(|| on_event(&event)) {
+        if let Err(message) = catch_panic(|| on_event(&event)) {
             run.panic = Some(message);
         }
     }
@@ -720,7 +719,7 @@ impl<'p, I: Input> Batch<'p, I> {
     /// outbox.
     fn report(&mut self, mut done: Done, spool: Option<Spool>, log: bool) {
         if let Some(on_event) = &self.inner.config.on_event {
-            if let Err(message) = guarded(|| on_event(&JobEvent::Finished(&done))) {
+            if let Err(message) = catch_panic(|| on_event(&JobEvent::Finished(&done))) {
                 done.result = Err(callback_error(done.seq, &message));
                 done.failure = Some(Failure::Other);
             }
@@ -866,17 +865,6 @@ impl<I: Input> Batch<'_, I> {
 /// cannot).
 fn streams_lines(job: &Job) -> bool {
     matches!(job, Job::Command(_))
-}
-
-/// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_string())
-    })
 }
 
 fn callback_error(seq: u64, message: &str) -> Error {

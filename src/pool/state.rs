@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, catch_panic};
 use crate::output::Output;
 use crate::reactor::OnDone;
 use crate::sync::lock;
@@ -346,7 +346,7 @@ impl Inner {
             };
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
-            let result = super::batch::guarded(|| {
+            let result = catch_panic(|| {
                 if skipped {
                     return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
