@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::{Error, catch_panic};
 use crate::exec::{Exec, Source};
 use crate::output::Output;
-use crate::sync::lock;
+use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
 
 /// What a ready descriptor belongs to.
@@ -190,30 +190,26 @@ struct Inbox {
 fn global() -> Result<&'static Global, Error> {
     static GLOBAL: OnceLock<Arc<Global>> = OnceLock::new();
     static STARTING: Mutex<()> = Mutex::new(());
-    if let Some(global) = GLOBAL.get() {
-        return Ok(global);
-    }
-    let _starting = lock(&STARTING);
-    if let Some(global) = GLOBAL.get() {
-        return Ok(global);
-    }
-    let waker = Waker::new()
-        .map_err(|e| Error::io("cannot create an eventfd for the background thread", e))?;
-    let global = Arc::new(Global {
-        waker: Arc::new(waker),
-        inbox: Mutex::default(),
-    });
-    let looped = global.clone();
-    std::thread::Builder::new()
-        .name("procession".into())
-        .spawn(move || background(&looped))
-        .map_err(|e| {
-            Error::io(
-                "cannot start the background thread that drives started commands",
-                e,
-            )
-        })?;
-    Ok(GLOBAL.get_or_init(|| global))
+    let global = get_or_try_init(&GLOBAL, &STARTING, || {
+        let waker = Waker::new()
+            .map_err(|e| Error::io("cannot create an eventfd for the background thread", e))?;
+        let global = Arc::new(Global {
+            waker: Arc::new(waker),
+            inbox: Mutex::default(),
+        });
+        let looped = global.clone();
+        std::thread::Builder::new()
+            .name("procession".into())
+            .spawn(move || background(&looped))
+            .map_err(|e| {
+                Error::io(
+                    "cannot start the background thread that drives started commands",
+                    e,
+                )
+            })?;
+        Ok(global)
+    })?;
+    Ok(global)
 }
 
 /// A run the background loop could not take, given back with the reason.
