@@ -308,6 +308,14 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
     for pid in pids {
         assert!(!procfs::is_live(pid), "job {pid} survived terminate");
     }
+    let queued = handles[2].wait().unwrap_err();
+    assert_eq!(
+        queued.to_string(),
+        format!(
+            "job #{} was not started: the pool was terminated",
+            handles[2].seq()
+        )
+    );
     assert_eq!(
         pool.submit(pt(&["exit", "0"])).done().failure(),
         Some(Failure::Skipped)
