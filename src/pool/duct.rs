@@ -33,10 +33,8 @@ pub(crate) fn start(
     let display = format!("{expression:?}");
     // Inner redirections win over outer ones in duct, as here.
     let mut e = expression.unchecked().stdin_null();
-    if launch.job_env {
-        e = e
-            .env("PROCESSION_SEQ", launch.seq.to_string())
-            .env("PROCESSION_SLOT", launch.slot.to_string());
+    for (name, value) in launch.env_vars() {
+        e = e.env(name, value);
     }
     let mut limit = None;
     match launch.sinks {
