@@ -1524,9 +1524,37 @@ impl fmt::Display for PanicError {
 
 impl std::error::Error for PanicError {}
 
+/// Runs `f`, turning a panic into the message of a [`PanicError`]: the
+/// panic's payload if it is a string.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caught_panic_gives_its_message() {
+        let table: &[(fn(), &str)] = &[
+            (|| panic!("a static message"), "a static message"),
+            (
+                || panic!("a formatted {}", "message"),
+                "a formatted message",
+            ),
+            (|| std::panic::panic_any(42), "a panic without a message"),
+        ];
+        for (f, want) in table {
+            assert_eq!(catch_panic(f).unwrap_err(), *want);
+        }
+        assert_eq!(catch_panic(|| 7), Ok(7));
+    }
 
     #[test]
     fn tail_starts_at_a_line() {

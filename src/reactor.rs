@@ -7,17 +7,15 @@
 //! background thread ([`submit`]) that drives all of them, so hundreds of
 //! running commands cost one thread, not one per pipe.
 
-use std::any::Any;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::error::Error;
+use crate::error::{Error, catch_panic};
 use crate::exec::{Exec, Source};
 use crate::output::Output;
-use crate::sync::lock;
+use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
 
 /// What a ready descriptor belongs to.
@@ -98,27 +96,18 @@ fn guard(exec: &mut Exec, f: impl FnOnce(&mut Exec)) {
     if exec.is_broken() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(exec))) {
-        exec.broken(panic_message(&*payload));
+    if let Err(message) = catch_panic(|| f(exec)) {
+        exec.broken(message);
     }
-}
-
-/// The message of a panic, for an error.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// A finished run's outcome; a panic while building it is an error.
 fn outcome_of(exec: Exec) -> Result<Output, Error> {
     let display = exec.display().to_string();
-    catch_unwind(AssertUnwindSafe(|| exec.outcome())).unwrap_or_else(|payload| {
+    catch_panic(|| exec.outcome()).unwrap_or_else(|message| {
         Err(Error::panicked(
             format!("the outcome of {display:?} could not be built"),
-            panic_message(&*payload),
+            message,
         ))
     })
 }
@@ -175,7 +164,7 @@ pub(crate) type OnDone = Box<dyn FnOnce(Result<Output, Error>) + Send>;
 /// Hands a finished run's result to its callback. A panicking callback must
 /// not take down the thread that drives other runs.
 pub(crate) fn deliver(on_done: OnDone, outcome: Result<Output, Error>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| on_done(outcome)));
+    let _ = catch_panic(|| on_done(outcome));
 }
 
 /// Hands a finished run's outcome to its callback.
@@ -201,30 +190,26 @@ struct Inbox {
 fn global() -> Result<&'static Global, Error> {
     static GLOBAL: OnceLock<Arc<Global>> = OnceLock::new();
     static STARTING: Mutex<()> = Mutex::new(());
-    if let Some(global) = GLOBAL.get() {
-        return Ok(global);
-    }
-    let _starting = lock(&STARTING);
-    if let Some(global) = GLOBAL.get() {
-        return Ok(global);
-    }
-    let waker = Waker::new()
-        .map_err(|e| Error::io("cannot create an eventfd for the background thread", e))?;
-    let global = Arc::new(Global {
-        waker: Arc::new(waker),
-        inbox: Mutex::default(),
-    });
-    let looped = global.clone();
-    std::thread::Builder::new()
-        .name("procession".into())
-        .spawn(move || background(&looped))
-        .map_err(|e| {
-            Error::io(
-                "cannot start the background thread that drives started commands",
-                e,
-            )
-        })?;
-    Ok(GLOBAL.get_or_init(|| global))
+    let global = get_or_try_init(&GLOBAL, &STARTING, || {
+        let waker = Waker::new()
+            .map_err(|e| Error::io("cannot create an eventfd for the background thread", e))?;
+        let global = Arc::new(Global {
+            waker: Arc::new(waker),
+            inbox: Mutex::default(),
+        });
+        let looped = global.clone();
+        std::thread::Builder::new()
+            .name("procession".into())
+            .spawn(move || background(&looped))
+            .map_err(|e| {
+                Error::io(
+                    "cannot start the background thread that drives started commands",
+                    e,
+                )
+            })?;
+        Ok(global)
+    })?;
+    Ok(global)
 }
 
 /// A run the background loop could not take, given back with the reason.
@@ -282,11 +267,8 @@ fn background(global: &Global) {
     let mut runs: Vec<(Exec, OnDone)> = Vec::new();
     let mut orphans: Vec<OwnedFd> = Vec::new();
     loop {
-        let round = catch_unwind(AssertUnwindSafe(|| {
-            background_round(global, &mut runs, &mut orphans)
-        }));
-        if let Err(payload) = round {
-            let message = panic_message(&*payload);
+        let round = catch_panic(|| background_round(global, &mut runs, &mut orphans));
+        if let Err(message) = round {
             for (exec, _) in &mut runs {
                 exec.broken(message.clone());
             }

@@ -1,6 +1,6 @@
-//! The two ways the crate's threads wait for each other.
+//! How the crate's threads wait for each other, and start what they share.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// Locks a mutex, carrying on if a panicking thread poisoned it: the data
@@ -35,6 +35,26 @@ pub(crate) fn wait_until<T>(
     true
 }
 
+/// The value in `cell`, made by `make` at its first use (under `starting`,
+/// so that only one thread makes it). If `make` fails (a thread or a
+/// descriptor that cannot be had), the cell stays empty and the next use
+/// tries again.
+pub(crate) fn get_or_try_init<'a, T, E>(
+    cell: &'a OnceLock<T>,
+    starting: &Mutex<()>,
+    make: impl FnOnce() -> Result<T, E>,
+) -> Result<&'a T, E> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let _starting = lock(starting);
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = make()?;
+    Ok(cell.get_or_init(|| value))
+}
+
 /// `start + wait`, or `None` (no limit) where the sum does not fit in an
 /// [`Instant`], as with `Duration::MAX`. Every deadline the crate derives
 /// from a caller's duration goes through here, so an overlong duration
@@ -47,6 +67,30 @@ pub(crate) fn after(start: Instant, wait: std::time::Duration) -> Option<Instant
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_value_that_could_not_be_made_is_made_at_the_next_use() {
+        let cell = OnceLock::new();
+        let starting = Mutex::new(());
+        let made = std::cell::Cell::new(0);
+        let make = |ok: bool| {
+            made.set(made.get() + 1);
+            if ok { Ok(made.get()) } else { Err("no thread") }
+        };
+        // (make succeeds, result, calls of make so far)
+        let table: &[(bool, Result<i32, &str>, i32)] = &[
+            (false, Err("no thread"), 1),
+            (true, Ok(2), 2),
+            // Made once: `make` is not called again.
+            (false, Ok(2), 2),
+            (true, Ok(2), 2),
+        ];
+        for (ok, want, times) in table {
+            let got = get_or_try_init(&cell, &starting, || make(*ok)).copied();
+            assert_eq!(got, *want, "{ok}");
+            assert_eq!(made.get(), *times, "{ok}");
+        }
+    }
 
     #[test]
     fn overlong_durations_mean_no_limit() {

@@ -308,6 +308,14 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
     for pid in pids {
         assert!(!procfs::is_live(pid), "job {pid} survived terminate");
     }
+    let queued = handles[2].wait().unwrap_err();
+    assert_eq!(
+        queued.to_string(),
+        format!(
+            "job #{} was not started: the pool was terminated",
+            handles[2].seq()
+        )
+    );
     assert_eq!(
         pool.submit(pt(&["exit", "0"])).done().failure(),
         Some(Failure::Skipped)
@@ -502,6 +510,27 @@ fn halt_policies() {
         assert_eq!(s.halted, *halted, "{halt:?}");
         assert_eq!(s.finished, s.succeeded + s.failed + s.stopped);
     }
+}
+
+#[test]
+fn a_start_that_fails_under_a_halt_policy_is_judged_and_the_batch_goes_on() {
+    // The failed start pauses the batch until it is judged; one failure of
+    // two allowed does not halt, so the batch must go on. The deadline only
+    // bounds a batch left paused.
+    let pool = Pool::builder()
+        .jobs(1)
+        .halt(Halt::Soon(Threshold::Failures(2)))
+        .deadline(Instant::now() + Duration::from_secs(30))
+        .build();
+    let jobs = [
+        job_of(Kind::Ok),
+        Command::new("procession-no-such-program"),
+        job_of(Kind::Ok),
+        job_of(Kind::Ok),
+    ];
+    let s: Summary = pool.as_completed(jobs).finish();
+    assert_eq!(s.halted, None);
+    assert_eq!((s.succeeded, s.failed, s.skipped), (3, 1, 0));
 }
 
 #[test]

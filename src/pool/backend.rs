@@ -31,6 +31,20 @@ pub(crate) struct Launch {
     pub(crate) sinks: Sinks,
 }
 
+impl Launch {
+    /// The variables the attempt gets: `PROCESSION_SEQ` and
+    /// `PROCESSION_SLOT`, unless `job_env` is off.
+    pub(crate) fn env_vars(&self) -> impl Iterator<Item = (&'static str, String)> {
+        let vars = || {
+            [
+                ("PROCESSION_SEQ", self.seq.to_string()),
+                ("PROCESSION_SLOT", self.slot.to_string()),
+            ]
+        };
+        self.job_env.then(vars).into_iter().flatten()
+    }
+}
+
 /// How to stop a running attempt.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum StopHow {
@@ -109,10 +123,8 @@ fn prepare(command: &Command, launch: Launch) -> Command {
     if c.node.opts.stdin.is_none() {
         c = c.stdin_null();
     }
-    if launch.job_env {
-        c = c
-            .env("PROCESSION_SEQ", launch.seq.to_string())
-            .env("PROCESSION_SLOT", launch.slot.to_string());
+    for (name, value) in launch.env_vars() {
+        c = c.env(name, value);
     }
     // The command's own limits stay when they are stricter.
     if let Some(timeout) = launch

@@ -25,17 +25,16 @@
 //! handed out.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, catch_panic};
 use crate::output::Output;
 
 use super::backend::{StopHow, Stopper};
 use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
-use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
+use super::policy::{self, Failure, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 use crate::spawn::Stream;
@@ -451,6 +450,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     seq,
                     result: Err(error),
                     ended: Instant::now(),
+                    paused: false,
                 });
             }
         }
@@ -532,6 +532,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 seq,
                 result: Err(error),
                 ended: Instant::now(),
+                paused: spawned.paused,
             }),
         }
     }
@@ -551,7 +552,7 @@ impl<'p, I: Input> Batch<'p, I> {
             pids,
             command: &command,
         };
-        if let Err(message) = guarded(|| on_event(&event)) {
+        if let Err(message) = catch_panic(|| on_event(&event)) {
             run.panic = Some(message);
         }
     }
@@ -676,7 +677,9 @@ impl<'p, I: Input> Batch<'p, I> {
             None => self.report(done, run.spool, true),
         }
         self.check_output();
-        if self.inner.config.halt != Halt::Never {
+        // Judged (and halted, if the rule says so): this failure no longer
+        // holds the batch.
+        if completion.paused {
             self.inner.resume(self.id);
         }
     }
@@ -716,7 +719,7 @@ impl<'p, I: Input> Batch<'p, I> {
     /// outbox.
     fn report(&mut self, mut done: Done, spool: Option<Spool>, log: bool) {
         if let Some(on_event) = &self.inner.config.on_event {
-            if let Err(message) = guarded(|| on_event(&JobEvent::Finished(&done))) {
+            if let Err(message) = catch_panic(|| on_event(&JobEvent::Finished(&done))) {
                 done.result = Err(callback_error(done.seq, &message));
                 done.failure = Some(Failure::Other);
             }
@@ -864,20 +867,114 @@ fn streams_lines(job: &Job) -> bool {
     matches!(job, Job::Command(_))
 }
 
-/// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_string())
-    })
-}
-
 fn callback_error(seq: u64, message: &str) -> Error {
     Error::panicked(
         format!("the pool's event callback panicked on job #{seq}"),
         message,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Mutex, mpsc};
+
+    use super::*;
+    use crate::Command;
+    use crate::pool::backend::{Backend, Launch, Local, Started};
+    use crate::pool::{Halt, Pool, Threshold};
+    use crate::reactor::OnDone;
+    use crate::sync::lock;
+    use crate::test_support::pt;
+
+    /// An upper bound on "did not hang".
+    const HANG: Duration = Duration::from_secs(30);
+
+    type End = (u64, Result<Output, Error>, OnDone);
+
+    /// Runs jobs on this machine, but hands each end to the test, which
+    /// reports it to the pool when it chooses.
+    struct Held {
+        ends: mpsc::Sender<End>,
+        starts: Arc<AtomicUsize>,
+    }
+
+    impl Backend for Held {
+        fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
+            self.starts.fetch_add(1, Ordering::SeqCst);
+            let seq = launch.seq;
+            let ends = self.ends.clone();
+            let hold: OnDone = Box::new(move |result| {
+                let _ = ends.send((seq, result, on_done));
+            });
+            Local.start(job, launch, hold)
+        }
+    }
+
+    /// A failure ends while the driver is still judging the success before
+    /// it: the failure's pause must hold until the failure is judged, so
+    /// that no job starts after the failure that halts the batch.
+    #[test]
+    fn a_failure_ending_while_a_success_is_judged_starts_nothing_more() {
+        let (ends_tx, ends) = mpsc::channel::<End>();
+        let (pulled_tx, pulled) = mpsc::channel::<()>();
+        let (reported_tx, reported) = mpsc::channel::<u64>();
+        let reported = Mutex::new(reported);
+        let starts = Arc::new(AtomicUsize::new(0));
+        let raced = Arc::new(AtomicBool::new(false));
+        let raced_in_callback = raced.clone();
+        let pool = Pool::builder()
+            .jobs(1)
+            .halt(Halt::Soon(Threshold::Failures(1)))
+            .on_event(move |event| {
+                // Judging job 1: job 2 fails meanwhile.
+                if let JobEvent::Finished(done) = event {
+                    if done.seq() == 1 {
+                        let reported = lock(&reported);
+                        while let Ok(seq) = reported.recv_timeout(HANG) {
+                            if seq == 2 {
+                                raced_in_callback.store(true, Ordering::SeqCst);
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .build_with(Box::new(Held {
+                ends: ends_tx,
+                starts: starts.clone(),
+            }));
+        let reporter = std::thread::spawn(move || {
+            for (seq, result, on_done) in ends {
+                if seq == 1 {
+                    // Job 2 waits for job 1's slot once the input gave job 3.
+                    let _ = pulled.recv_timeout(HANG);
+                }
+                on_done(result);
+                let _ = reported_tx.send(seq);
+            }
+        });
+        let jobs = (1..=4).map(|seq| {
+            if seq == 3 {
+                let _ = pulled_tx.send(());
+            }
+            let code = if seq == 2 { "1" } else { "0" };
+            Command::new(pt()).args(["exit", code])
+        });
+        let summary = pool.as_completed(jobs).finish();
+        drop(pool);
+        reporter.join().expect("the reporting thread");
+        assert!(raced.load(Ordering::SeqCst), "job 2 did not end in time");
+        assert_eq!(starts.load(Ordering::SeqCst), 2, "jobs started");
+        assert_eq!(
+            (
+                summary.succeeded,
+                summary.failed,
+                summary.stopped,
+                summary.skipped
+            ),
+            (1, 1, 0, 2)
+        );
+        assert_eq!(summary.halted, Some(HaltReason::Soon));
+    }
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, ExitError, SpawnError, SpawnFailure, StoppedError};
 use crate::output::{Output, Stage};
 use crate::reactor::OnDone;
 use crate::status::ExitStatus;
-use crate::sync::lock;
+use crate::sync::{get_or_try_init, lock};
 
 use super::backend::{Launch, Started, StopHow, Stopper};
 use super::output::Sinks;
@@ -33,10 +33,8 @@ pub(crate) fn start(
     let display = format!("{expression:?}");
     // Inner redirections win over outer ones in duct, as here.
     let mut e = expression.unchecked().stdin_null();
-    if launch.job_env {
-        e = e
-            .env("PROCESSION_SEQ", launch.seq.to_string())
-            .env("PROCESSION_SLOT", launch.slot.to_string());
+    for (name, value) in launch.env_vars() {
+        e = e.env(name, value);
     }
     let mut limit = None;
     match launch.sinks {
@@ -285,21 +283,17 @@ impl Watcher {
 fn watcher() -> Result<&'static Watcher, Error> {
     static WATCHER: OnceLock<Arc<Watcher>> = OnceLock::new();
     static STARTING: Mutex<()> = Mutex::new(());
-    if let Some(watcher) = WATCHER.get() {
-        return Ok(watcher);
-    }
-    let _starting = lock(&STARTING);
-    if let Some(watcher) = WATCHER.get() {
-        return Ok(watcher);
-    }
-    let watcher = Arc::new(Watcher {
-        runs: Mutex::new(Vec::new()),
-        cv: Condvar::new(),
-    });
-    let watching = watcher.clone();
-    std::thread::Builder::new()
-        .name("procession-duct".into())
-        .spawn(move || watching.run())
-        .map_err(|e| Error::io("cannot start the thread that watches duct expressions", e))?;
-    Ok(WATCHER.get_or_init(|| watcher))
+    let watcher = get_or_try_init(&WATCHER, &STARTING, || {
+        let watcher = Arc::new(Watcher {
+            runs: Mutex::new(Vec::new()),
+            cv: Condvar::new(),
+        });
+        let watching = watcher.clone();
+        std::thread::Builder::new()
+            .name("procession-duct".into())
+            .spawn(move || watching.run())
+            .map_err(|e| Error::io("cannot start the thread that watches duct expressions", e))?;
+        Ok(watcher)
+    })?;
+    Ok(watcher)
 }

@@ -34,7 +34,7 @@ pub use output::JobOutput;
 pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
 pub use submit::JobHandle;
 
-use backend::{Local, StopHow};
+use backend::{Backend, Local, StopHow};
 use batch::{Batch, IterInput};
 use joblog::JobLog;
 use state::{Config, Inner};
@@ -674,6 +674,11 @@ impl PoolBuilder {
     /// assert!(pool.jobs() >= 1);
     /// ```
     pub fn build(self) -> Pool {
+        self.build_with(Box::new(Local))
+    }
+
+    /// The pool, running its jobs through `backend`.
+    fn build_with(self, backend: Box<dyn Backend>) -> Pool {
         let jobs = self.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -691,7 +696,7 @@ impl PoolBuilder {
             job_env: self.job_env,
         };
         Pool {
-            inner: Arc::new(Inner::new(config, Box::new(Local))),
+            inner: Arc::new(Inner::new(config, backend)),
         }
     }
 }

@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
+use crate::error::catch_panic;
 use crate::exec::Exec;
 use crate::reactor::{self, OnDone};
 use crate::sync::lock;
@@ -142,7 +143,7 @@ fn work(spawner: &'static Spawner) {
         };
         // A task reports its own errors and panics; this only keeps a
         // spawning thread alive whatever happens.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+        let _ = catch_panic(task);
         while let Some((exec, on_done)) = ADOPTED.take() {
             match &waker {
                 Some(waker) => drive_while_idle(spawner, waker, exec, on_done),

@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, catch_panic};
 use crate::output::Output;
 use crate::reactor::OnDone;
 use crate::sync::lock;
@@ -72,6 +72,9 @@ pub(crate) struct Spawned {
     /// When the spawn began.
     pub(crate) at: Instant,
     pub(crate) time: SystemTime,
+    /// The start failed and paused the batch: judging it lifts that pause
+    /// (see [`Inner::resume`]).
+    pub(crate) paused: bool,
 }
 
 /// A finished attempt, on its way to its batch.
@@ -79,6 +82,9 @@ pub(crate) struct Completion {
     pub(crate) seq: u64,
     pub(crate) result: Result<Output, Error>,
     pub(crate) ended: Instant,
+    /// The attempt failed and paused the batch: judging it lifts that
+    /// pause (see [`Inner::resume`]).
+    pub(crate) paused: bool,
 }
 
 /// An attempt ready to start as soon as a slot is free.
@@ -100,9 +106,10 @@ pub(crate) struct Submitted {
 pub(crate) struct Shared {
     pub(crate) inbox: VecDeque<Message>,
     pub(crate) ready: VecDeque<Prepared>,
-    /// An attempt failed under a halt policy: start nothing more until the
-    /// driver has judged it (see [`Inner::resume`]).
-    paused: bool,
+    /// Attempts that failed under a halt policy and that the driver has not
+    /// judged yet: while there are any, nothing more of the batch starts
+    /// (see [`Inner::resume`]).
+    pauses: usize,
     /// What wakes the batch's driver while it sleeps; set by the driver
     /// before each sleep.
     pub(crate) wake: Wake,
@@ -253,12 +260,24 @@ impl Inner {
         run_all(tasks);
     }
 
-    /// Lets a paused batch's prepared attempts start again.
+    /// The driver judged a failure that paused its batch (its
+    /// [`Completion::paused`] or [`Spawned::paused`]): once every such
+    /// failure is judged, the batch's prepared attempts may start again.
+    ///
+    /// Each failure lifts only its own pause: a failure that ends while the
+    /// driver judges another attempt keeps the batch paused until it is
+    /// judged in turn, so that a halt policy stops the batch before
+    /// anything more starts.
     pub(crate) fn resume(self: &Arc<Self>, batch: u64) {
         let tasks = {
             let mut state = self.lock();
             match state.batches.get_mut(&batch) {
-                Some(shared) if shared.paused => shared.paused = false,
+                Some(shared) if shared.pauses > 0 => {
+                    shared.pauses -= 1;
+                    if shared.pauses > 0 {
+                        return;
+                    }
+                }
                 _ => return,
             }
             self.dispatch(&mut state)
@@ -289,7 +308,7 @@ impl Inner {
             let next = state
                 .batches
                 .values_mut()
-                .filter(|b| !b.paused)
+                .filter(|b| b.pauses == 0)
                 .find_map(|b| b.ready.pop_front());
             let Some(prepared) = next else {
                 break;
@@ -327,7 +346,7 @@ impl Inner {
             };
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
-            let result = super::batch::guarded(|| {
+            let result = catch_panic(|| {
                 if skipped {
                     return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
@@ -346,6 +365,7 @@ impl Inner {
                 result,
                 at,
                 time,
+                paused: false,
             };
             inner.spawned(key, slot, spawned, again);
         })
@@ -365,12 +385,14 @@ impl Inner {
                 state.finish(key, slot);
                 state.starved = false;
                 let ok = result.is_ok();
+                let paused = pause_on_failure && !ok;
                 if let Some(shared) = state.batches.get_mut(&key.0) {
-                    shared.paused |= pause_on_failure && !ok;
+                    shared.pauses += usize::from(paused);
                     shared.inbox.push_back(Message::Done(Completion {
                         seq: key.1,
                         result,
                         ended,
+                        paused,
                     }));
                 }
                 let tasks = inner.dispatch(&mut state);
@@ -402,7 +424,7 @@ impl Inner {
     /// job's failure while other attempts run: it goes back to the front of
     /// its batch's queue as `again`, and nothing starts until one of them
     /// ends. With nothing else running, it fails the attempt as usual.
-    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned, again: Prepared) {
+    fn spawned(self: &Arc<Self>, key: Key, slot: usize, mut spawned: Spawned, again: Prepared) {
         let (stop_now, wake, tasks) = {
             let mut state = self.lock();
             let exhausted = spawned.result.as_ref().is_err_and(Error::is_exhaustion);
@@ -426,8 +448,10 @@ impl Inner {
                     .map(|how| (started.stopper.clone(), how)),
                 Err(_) => {
                     state.finish(key, slot);
+                    // A terminated pool starts nothing anyway.
+                    spawned.paused = self.config.halt != Halt::Never && !spawned.skipped;
                     if let Some(shared) = state.batches.get_mut(&key.0) {
-                        shared.paused |= self.config.halt != Halt::Never;
+                        shared.pauses += usize::from(spawned.paused);
                     }
                     tasks = self.dispatch(&mut state);
                     None

@@ -15,7 +15,7 @@ use crate::output::Output;
 use crate::sync::{lock, wait_until};
 
 use super::batch::{Batch, Input, Pull};
-use super::job::{Done, Job};
+use super::job::{Done, HaltReason, Job};
 use super::policy::Failure;
 use super::state::{Inner, State, Submitted};
 
@@ -279,9 +279,13 @@ fn coordinate(inner: Arc<Inner>) {
     let unstarted: Vec<(u64, (Arc<Cell>, String))> = batch.input.cells.drain().collect();
     let summary = batch.summary();
     drop(batch);
+    let why = match summary.halted {
+        Some(HaltReason::Terminated) => "the pool was terminated",
+        _ => "the pool's submitted jobs halted",
+    };
     let count = unstarted.len() as u64;
     for (seq, (cell, command)) in unstarted {
-        cell.resolve(skipped(seq, &command, "the pool's submitted jobs halted"));
+        cell.resolve(skipped(seq, &command, why));
     }
     {
         let mut state = inner.lock();
@@ -290,5 +294,5 @@ fn coordinate(inner: Arc<Inner>) {
         state.submit.coordinating = false;
         state.submit.summary = summary;
     }
-    resolve_queued(&inner, "the pool's submitted jobs halted");
+    resolve_queued(&inner, why);
 }
