@@ -86,6 +86,12 @@ pub(crate) trait Input {
     fn ended(&self, _state: &State) -> bool {
         false
     }
+    /// How many jobs the input gives in all, once known while the batch
+    /// runs (submitted jobs, once the pool is closed; called under the
+    /// lock).
+    fn total(&self, _state: &State) -> Option<u64> {
+        None
+    }
 }
 
 /// A caller's iterator of jobs, pulled lazily.
@@ -218,6 +224,8 @@ pub(crate) struct Batch<'p, I: Input> {
     terminated: bool,
     over: bool,
     bar: Bar,
+    /// The input's total, learnt while waiting, for the bar.
+    total: Option<u64>,
     /// Emptied spool files, for the next grouped jobs.
     spares: Vec<Spool>,
 }
@@ -251,6 +259,7 @@ impl<'p, I: Input> Batch<'p, I> {
             terminated: false,
             over: false,
             bar,
+            total: None,
             spares: Vec::new(),
         }
     }
@@ -283,6 +292,10 @@ impl<'p, I: Input> Batch<'p, I> {
             for message in self.wait() {
                 self.receive(message);
             }
+            if let Some(total) = self.total.take() {
+                self.bar.set_total(total);
+            }
+            self.bar.tick(Instant::now());
         }
     }
 
@@ -299,7 +312,7 @@ impl<'p, I: Input> Batch<'p, I> {
             self.summary.skipped += self.input.remaining().unwrap_or(0);
         }
         self.summary.halted = self.halted;
-        self.bar.finish();
+        self.bar.finish(self.halted.is_none());
     }
 
     /// Hands a finished job out, copying its grouped output first (or, for
@@ -308,12 +321,12 @@ impl<'p, I: Input> Batch<'p, I> {
     /// written halts the batch.
     fn emit(&mut self, ready: Ready) -> Done {
         if let Some(mut spool) = ready.spool {
-            let copied = self.bar.suspend(|| spool.copy_out());
+            let copied = super::progress::suspend(|| spool.copy_out());
             if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
             {
                 self.spares.push(spool);
             }
-        } else if self.inner.config.output == JobOutput::Tagged {
+        } else if self.writes_lines() {
             output::Writer::of(Stream::Stdout).wait_written();
             output::Writer::of(Stream::Stderr).wait_written();
         }
@@ -321,12 +334,19 @@ impl<'p, I: Input> Batch<'p, I> {
         ready.done
     }
 
+    /// Whether jobs' output lines go through the writer threads: tagged
+    /// output, and terminal output above a progress bar.
+    fn writes_lines(&self) -> bool {
+        match self.inner.config.output {
+            JobOutput::Tagged => true,
+            JobOutput::AsCommand => self.bar.drawn(),
+            _ => false,
+        }
+    }
+
     /// Halts the batch if its jobs' output can no longer be written.
     fn check_output(&mut self) {
-        let to_terminal = matches!(
-            self.inner.config.output,
-            JobOutput::Grouped | JobOutput::Tagged
-        );
+        let to_terminal = self.writes_lines() || self.inner.config.output == JobOutput::Grouped;
         if to_terminal && output::closed() {
             self.halt(HaltReason::OutputClosed);
         }
@@ -475,7 +495,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 .sinks()
                 .map_err(file_error)
         };
+        let above_bar = self.bar.drawn() && streams_lines(&run.job);
         Ok(match &self.inner.config.output {
+            JobOutput::AsCommand if above_bar => Sinks::Lines,
             JobOutput::AsCommand => Sinks::AsCommand,
             JobOutput::Discard => Sinks::Null,
             JobOutput::Capture { limit, keep } => Sinks::Capture(*limit, *keep),
@@ -577,11 +599,20 @@ impl<'p, I: Input> Batch<'p, I> {
                     return news;
                 }
             }
+            if self.bar.wants_total() && self.total.is_none() {
+                self.total = self.input.total(&state);
+                if self.total.is_some() {
+                    return VecDeque::new();
+                }
+            }
             if !self.input_done && self.input.ended(&state) {
                 self.input_done = true;
                 return VecDeque::new();
             }
             let now = Instant::now();
+            if self.bar.next_tick().is_some_and(|t| t <= now) {
+                return VecDeque::new();
+            }
             if self.halted.is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
                 let room = state.ready(self.id) < self.ahead && self.has_work(now);
@@ -600,6 +631,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 shared.wake = wake;
             }
             let mut timer = self.next_timer(now);
+            if let Some(tick) = self.bar.next_tick() {
+                timer = Some(timer.map_or(tick, |t| t.min(tick)));
+            }
             if self.coalesce {
                 timer = Some(timer.map_or(began + COALESCE, |t| t.min(began + COALESCE)));
             }

@@ -45,8 +45,10 @@ pub(crate) struct Config {
     pub(crate) on_event: Option<OnEvent>,
     pub(crate) joblog: Option<JobLog>,
     pub(crate) window: usize,
-    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(crate) progress: bool,
+    /// How often a plain progress line is written when stderr is not a
+    /// terminal.
+    pub(crate) progress_interval: Duration,
     /// Jobs get `PROCESSION_SEQ` and `PROCESSION_SLOT`.
     pub(crate) job_env: bool,
 }
