@@ -27,6 +27,7 @@ use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
 use crate::stop::StopSequence;
 use crate::sys::{self, Interest, Wrote};
+use crate::trace::Span;
 
 /// How often we look for exits without a pidfd, and for an empty process
 /// group while stopping.
@@ -176,6 +177,8 @@ pub(crate) struct Exec {
     /// A panic while driving it: the run is over, with an error, and its
     /// drop kills and reaps the tree.
     broken: bool,
+    /// The run's span (feature `tracing`).
+    span: Span,
 }
 
 impl Exec {
@@ -247,7 +250,9 @@ impl Exec {
             abandoned: Vec::new(),
             error: None,
             broken: false,
+            span: Span::none(),
         };
+        exec.span = Span::run(&exec.display, || exec.pids());
         let fds = exec
             .channels
             .iter()
@@ -694,8 +699,17 @@ impl Exec {
         std::mem::take(&mut self.abandoned)
     }
 
-    /// The result of a finished run.
+    /// The result of a finished run, recorded in its span.
     pub(crate) fn outcome(mut self) -> Result<Output, Error> {
+        let span = std::mem::replace(&mut self.span, Span::none());
+        let started = self.started;
+        let result = self.conclude();
+        span.finished(&result, started.elapsed());
+        result
+    }
+
+    /// The result of a finished run.
+    fn conclude(mut self) -> Result<Output, Error> {
         let now = Instant::now();
         let mut stdout = (Vec::new(), false);
         let mut stderr = (Vec::new(), false);

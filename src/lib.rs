@@ -108,6 +108,7 @@ mod stop;
 mod stream;
 mod sync;
 mod sys;
+mod trace;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for
 /// unit tests that run programs.

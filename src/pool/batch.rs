@@ -39,6 +39,7 @@ use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 use crate::spawn::Stream;
+use crate::trace::Span;
 
 /// The most jobs a batch prepares ahead of free slots.
 const AHEAD: usize = 16;
@@ -142,6 +143,8 @@ struct Running {
     /// For a retry: the report of the attempt before, to hand out if this
     /// one never starts.
     last: Option<Done>,
+    /// The job's span, across its attempts.
+    span: Span,
 }
 
 /// A failed job waiting for its retry delay.
@@ -154,6 +157,7 @@ struct Waiting {
     spool: Option<Spool>,
     /// The report to hand out if the retry never starts.
     last: Done,
+    span: Span,
 }
 
 /// A finished job, with its grouped output still to copy out.
@@ -411,7 +415,8 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 Some(i) => {
                     let w = self.waiting.swap_remove(i);
-                    (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                    let last = Some((w.last, w.span));
+                    (w.job, w.seq, w.attempt, w.spool, last)
                 }
                 None => match self.input.pull(self.inner) {
                     Pull::Job(job, seq) => {
@@ -438,8 +443,12 @@ impl<'p, I: Input> Batch<'p, I> {
         seq: u64,
         attempt: u32,
         spool: Option<Spool>,
-        last: Option<Done>,
+        last: Option<(Done, Span)>,
     ) {
+        let (last, span) = match last {
+            Some((done, span)) => (Some(done), span),
+            None => (None, Span::job(seq, &job)),
+        };
         let mut run = Running {
             job,
             attempt,
@@ -453,6 +462,7 @@ impl<'p, I: Input> Batch<'p, I> {
             spawning: true,
             early: None,
             last,
+            span,
         };
         match self.sinks_for(seq, &mut run) {
             Ok(sinks) => {
@@ -460,6 +470,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     key: (self.id, seq),
                     job: run.job.clone(),
                     sinks,
+                    span: run.span.clone(),
                 };
                 self.running.insert(seq, run);
                 self.inner.prepare(prepared);
@@ -544,6 +555,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     started.stopper.stop(StopHow::Cancel);
                 }
                 run.stopper = Some(started.stopper);
+                run.span.started(run.slot, run.attempt, &started.pids);
                 self.event_started(seq, &started.pids);
                 let early = self.running.get_mut(&seq).and_then(|r| r.early.take());
                 if let Some(completion) = early {
@@ -690,6 +702,7 @@ impl<'p, I: Input> Batch<'p, I> {
             result,
             failure,
         };
+        run.span.finished(&done.result, done.elapsed);
         let retry = failure
             .filter(|_| self.halted.is_none())
             .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
@@ -705,6 +718,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     due: crate::sync::after(completion.ended, delay),
                     spool: run.spool,
                     last: done,
+                    span: run.span,
                 });
             }
             None => self.report(done, run.spool, true),
