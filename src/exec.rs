@@ -28,6 +28,7 @@ use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
 use crate::stop::{self, StopSequence, StopState};
 use crate::sys::{self, Interest, Wrote};
+use crate::trace::Span;
 
 /// How often we look for exits without a pidfd, and for an empty process
 /// group while stopping.
@@ -183,6 +184,8 @@ pub(crate) struct Exec {
     /// A panic while driving it: the run is over, with an error, and its
     /// drop kills and reaps the tree.
     broken: bool,
+    /// The run's span (feature `tracing`).
+    span: Span,
 }
 
 impl Exec {
@@ -256,7 +259,9 @@ impl Exec {
             cgroup: spawned.cgroup,
             error: None,
             broken: false,
+            span: Span::none(),
         };
+        exec.span = Span::run(&exec.display, || exec.pids());
         let fds = exec
             .channels
             .iter()
@@ -808,8 +813,17 @@ impl Exec {
         std::mem::take(&mut self.abandoned)
     }
 
-    /// The result of a finished run.
+    /// The result of a finished run, recorded in its span.
     pub(crate) fn outcome(mut self) -> Result<Output, Error> {
+        let span = std::mem::replace(&mut self.span, Span::none());
+        let started = self.started;
+        let result = self.conclude();
+        span.finished(&result, started.elapsed());
+        result
+    }
+
+    /// The result of a finished run.
+    fn conclude(mut self) -> Result<Output, Error> {
         let now = Instant::now();
         let mut stdout = (Vec::new(), false);
         let mut stderr = (Vec::new(), false);

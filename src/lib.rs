@@ -91,7 +91,10 @@
 //! - `duct`: a `duct::Expression` can be a pool job (`Job::Duct`, with
 //!   `From` conversions), run by duct's own spawning.
 //! - `progress`: [`PoolBuilder`]'s `progress` option draws a progress bar
-//!   with counts and an ETA while a batch runs, when stderr is a terminal.
+//!   with counts and an ETA while a batch runs, when stderr is a terminal,
+//!   and a plain progress line every few seconds when it is not.
+//! - `tracing`: a `tracing` span per run and per pool job (command line
+//!   with secrets redacted, pid, status, duration).
 
 #![warn(missing_docs)]
 // `deny`, not `forbid`: the one exception, building a real-time signal once
@@ -126,6 +129,7 @@ mod stop;
 mod stream;
 mod sync;
 mod sys;
+mod trace;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for
 /// unit tests that run programs.

@@ -94,16 +94,24 @@ impl Backend for Local {
 /// every other running command, so a job costs no thread (see `spawner`).
 fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
     let seq = launch.seq;
-    let tagged = matches!(launch.sinks, Sinks::Tagged);
+    let prefix = match launch.sinks {
+        Sinks::Tagged => Some(format!("[{seq}] ")),
+        Sinks::Lines => Some(String::new()),
+        _ => None,
+    };
     let command = prepare(command, launch);
-    let mode = if tagged { Mode::Events } else { Mode::Start };
+    let mode = if prefix.is_some() {
+        Mode::Events
+    } else {
+        Mode::Start
+    };
     let (mut exec, stdin) = command.exec(mode)?;
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
-    if tagged {
+    if let Some(prefix) = prefix {
         let gate = Arc::new(Gate::new(exec.control().clone()));
         exec.set_gate(gate.clone());
-        exec.set_line_sink(output::tagged_sink(seq, gate));
+        exec.set_line_sink(output::line_sink(prefix, gate));
         exec.set_max_line(output::TAGGED_MAX_LINE);
     }
     let pids = exec.pids();
@@ -149,7 +157,7 @@ fn prepare(command: &Command, launch: Launch) -> Command {
         Sinks::Files(out, err) => c.stdout_shared_file(out).stderr_shared_file(err),
         // `Mode::Events` captures both streams as lines over the command's
         // own outermost settings.
-        Sinks::Tagged => c,
+        Sinks::Tagged | Sinks::Lines => c,
     }
 }
 

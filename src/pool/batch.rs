@@ -38,6 +38,7 @@ use super::policy::{self, Failure, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 use crate::spawn::Stream;
+use crate::trace::Span;
 
 /// The most jobs a batch prepares ahead of free slots.
 const AHEAD: usize = 16;
@@ -84,6 +85,12 @@ pub(crate) trait Input {
     /// under the lock).
     fn ended(&self, _state: &State) -> bool {
         false
+    }
+    /// How many jobs the input gives in all, once known while the batch
+    /// runs (submitted jobs, once the pool is closed; called under the
+    /// lock).
+    fn total(&self, _state: &State) -> Option<u64> {
+        None
     }
 }
 
@@ -135,6 +142,8 @@ struct Running {
     /// For a retry: the report of the attempt before, to hand out if this
     /// one never starts.
     last: Option<Done>,
+    /// The job's span, across its attempts.
+    span: Span,
 }
 
 /// A failed job waiting for its retry delay.
@@ -147,6 +156,7 @@ struct Waiting {
     spool: Option<Spool>,
     /// The report to hand out if the retry never starts.
     last: Done,
+    span: Span,
 }
 
 /// A finished job, with its grouped output still to copy out.
@@ -217,6 +227,8 @@ pub(crate) struct Batch<'p, I: Input> {
     terminated: bool,
     over: bool,
     bar: Bar,
+    /// The input's total, learnt while waiting, for the bar.
+    total: Option<u64>,
     /// Emptied spool files, for the next grouped jobs.
     spares: Vec<Spool>,
 }
@@ -250,6 +262,7 @@ impl<'p, I: Input> Batch<'p, I> {
             terminated: false,
             over: false,
             bar,
+            total: None,
             spares: Vec::new(),
         }
     }
@@ -282,6 +295,10 @@ impl<'p, I: Input> Batch<'p, I> {
             for message in self.wait() {
                 self.receive(message);
             }
+            if let Some(total) = self.total.take() {
+                self.bar.set_total(total);
+            }
+            self.bar.tick(Instant::now());
         }
     }
 
@@ -298,7 +315,7 @@ impl<'p, I: Input> Batch<'p, I> {
             self.summary.skipped += self.input.remaining().unwrap_or(0);
         }
         self.summary.halted = self.halted;
-        self.bar.finish();
+        self.bar.finish(self.halted.is_none());
     }
 
     /// Hands a finished job out, copying its grouped output first (or, for
@@ -307,12 +324,12 @@ impl<'p, I: Input> Batch<'p, I> {
     /// written halts the batch.
     fn emit(&mut self, ready: Ready) -> Done {
         if let Some(mut spool) = ready.spool {
-            let copied = self.bar.suspend(|| spool.copy_out());
+            let copied = super::progress::suspend(|| spool.copy_out());
             if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
             {
                 self.spares.push(spool);
             }
-        } else if self.inner.config.output == JobOutput::Tagged {
+        } else if self.writes_lines() {
             output::Writer::of(Stream::Stdout).wait_written();
             output::Writer::of(Stream::Stderr).wait_written();
         }
@@ -320,12 +337,19 @@ impl<'p, I: Input> Batch<'p, I> {
         ready.done
     }
 
+    /// Whether jobs' output lines go through the writer threads: tagged
+    /// output, and terminal output above a progress bar.
+    fn writes_lines(&self) -> bool {
+        match self.inner.config.output {
+            JobOutput::Tagged => true,
+            JobOutput::AsCommand => self.bar.drawn(),
+            _ => false,
+        }
+    }
+
     /// Halts the batch if its jobs' output can no longer be written.
     fn check_output(&mut self) {
-        let to_terminal = matches!(
-            self.inner.config.output,
-            JobOutput::Grouped | JobOutput::Tagged
-        );
+        let to_terminal = self.writes_lines() || self.inner.config.output == JobOutput::Grouped;
         if to_terminal && output::closed() {
             self.halt(HaltReason::OutputClosed);
         }
@@ -390,7 +414,8 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 Some(i) => {
                     let w = self.waiting.swap_remove(i);
-                    (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                    let last = Some((w.last, w.span));
+                    (w.job, w.seq, w.attempt, w.spool, last)
                 }
                 None => match self.input.pull(self.inner) {
                     Pull::Job(job, seq) => {
@@ -417,8 +442,12 @@ impl<'p, I: Input> Batch<'p, I> {
         seq: u64,
         attempt: u32,
         spool: Option<Spool>,
-        last: Option<Done>,
+        last: Option<(Done, Span)>,
     ) {
+        let (last, span) = match last {
+            Some((done, span)) => (Some(done), span),
+            None => (None, Span::job(seq, &job)),
+        };
         let mut run = Running {
             job,
             attempt,
@@ -432,6 +461,7 @@ impl<'p, I: Input> Batch<'p, I> {
             spawning: true,
             early: None,
             last,
+            span,
         };
         match self.sinks_for(seq, &mut run) {
             Ok(sinks) => {
@@ -439,6 +469,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     key: (self.id, seq),
                     job: run.job.clone(),
                     sinks,
+                    span: run.span.clone(),
                 };
                 self.running.insert(seq, run);
                 self.inner.prepare(prepared);
@@ -475,7 +506,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 .sinks()
                 .map_err(file_error)
         };
+        let above_bar = self.bar.drawn() && streams_lines(&run.job);
         Ok(match &self.inner.config.output {
+            JobOutput::AsCommand if above_bar => Sinks::Lines,
             JobOutput::AsCommand => Sinks::AsCommand,
             JobOutput::Discard => Sinks::Null,
             JobOutput::Capture { limit, keep } => Sinks::Capture(*limit, *keep),
@@ -522,6 +555,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     started.stopper.stop(StopHow::Cancel);
                 }
                 run.stopper = Some(started.stopper);
+                run.span.started(run.slot, run.attempt, &started.pids);
                 self.event_started(seq, &started.pids);
                 let early = self.running.get_mut(&seq).and_then(|r| r.early.take());
                 if let Some(completion) = early {
@@ -578,11 +612,20 @@ impl<'p, I: Input> Batch<'p, I> {
                     return news;
                 }
             }
+            if self.bar.wants_total() && self.total.is_none() {
+                self.total = self.input.total(&state);
+                if self.total.is_some() {
+                    return VecDeque::new();
+                }
+            }
             if !self.input_done && self.input.ended(&state) {
                 self.input_done = true;
                 return VecDeque::new();
             }
             let now = Instant::now();
+            if self.bar.next_tick().is_some_and(|t| t <= now) {
+                return VecDeque::new();
+            }
             if self.halted.is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
                 let room = state.ready(self.id) < self.ahead && self.has_work(now);
@@ -601,6 +644,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 shared.wake = wake;
             }
             let mut timer = self.next_timer(now);
+            if let Some(tick) = self.bar.next_tick() {
+                timer = Some(timer.map_or(tick, |t| t.min(tick)));
+            }
             if self.coalesce {
                 timer = Some(timer.map_or(began + COALESCE, |t| t.min(began + COALESCE)));
             }
@@ -657,6 +703,7 @@ impl<'p, I: Input> Batch<'p, I> {
             result,
             failure,
         };
+        run.span.finished(&done.result, done.elapsed);
         let retry = failure
             .filter(|_| self.halted.is_none())
             .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
@@ -672,6 +719,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     due: crate::sync::after(completion.ended, delay),
                     spool: run.spool,
                     last: done,
+                    span: run.span,
                 });
             }
             None => self.report(done, run.spool, true),

@@ -38,7 +38,7 @@ pub(crate) fn start(
     }
     let mut limit = None;
     match launch.sinks {
-        Sinks::AsCommand | Sinks::Tagged => {}
+        Sinks::AsCommand | Sinks::Tagged | Sinks::Lines => {}
         Sinks::Null => e = e.stdout_null().stderr_null(),
         Sinks::Capture(max, keep) => {
             e = e.stdout_capture().stderr_capture();

@@ -356,6 +356,28 @@ impl Pool {
     pub fn joblog_error(&self) -> Option<Error> {
         self.inner.config.joblog.as_ref()?.error()
     }
+
+    /// Runs `f` with every progress bar of this process hidden, then draws
+    /// them again: print your own lines to the terminal inside it, and they
+    /// stay above the bars instead of leaving stale copies of them behind
+    /// (see [`PoolBuilder::progress`]). Without a bar on the screen (or
+    /// without the `progress` feature), it just runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Pool};
+    ///
+    /// let pool = Pool::new(2);
+    /// for done in pool.as_completed([cmd!("true"), cmd!("false")]) {
+    ///     if !done.is_success() {
+    ///         pool.suspend(|| println!("job #{} failed", done.seq()));
+    ///     }
+    /// }
+    /// ```
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        progress::suspend(f)
+    }
 }
 
 impl Default for Pool {
@@ -415,6 +437,7 @@ pub struct PoolBuilder {
     joblog: Option<Box<dyn Write + Send>>,
     window: Option<usize>,
     progress: bool,
+    progress_interval: Duration,
     job_env: bool,
 }
 
@@ -431,6 +454,7 @@ impl Default for PoolBuilder {
             joblog: None,
             window: None,
             progress: false,
+            progress_interval: progress::DEFAULT_INTERVAL,
             job_env: true,
         }
     }
@@ -623,19 +647,62 @@ impl PoolBuilder {
         self
     }
 
-    /// Draws a progress bar (counts, failures, ETA) on stderr for each
-    /// batch, when stderr is a terminal.
+    /// Reports each batch's progress (jobs finished, failures, elapsed
+    /// time, ETA) on stderr.
+    ///
+    /// When stderr is a terminal, a bar is drawn (jobs given to
+    /// [`submit`](Pool::submit) show a spinner until
+    /// [`close`](Pool::close) tells their total, then a bar); when the batch
+    /// ends, its last state stays as a line. Everything the pool writes to
+    /// the terminal is written above the bar, and so is the output of jobs
+    /// under [`JobOutput::AsCommand`] that would go to the terminal (see
+    /// there for the trade-off); write your own lines through
+    /// [`Pool::suspend`].
+    ///
+    /// When stderr is not a terminal (a CI log, `nohup`), a plain line is
+    /// written instead every few seconds (see
+    /// [`progress_interval`](PoolBuilder::progress_interval)) and when the
+    /// batch ends:
+    ///
+    /// ```text
+    /// progress: 12/40 jobs, 1 failed, 30s elapsed, ETA 1m10s
+    /// ```
+    ///
+    /// Lines and bar are updated while the batch is driven: while you
+    /// iterate over [`map`](Pool::map) or
+    /// [`as_completed`](Pool::as_completed), and all along for submitted
+    /// jobs.
     ///
     /// # Examples
     ///
     /// ```
-    /// // Drawn only when stderr is a terminal, so this prints nothing here.
+    /// // A progress line on stderr when the batch ends.
     /// let pool = procession::Pool::builder().progress(true).build();
     /// pool.as_completed([procession::cmd!("true")]).finish();
     /// ```
     #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// How often a plain progress line is written when stderr is not a
+    /// terminal (see [`progress`](PoolBuilder::progress)). Default: 5
+    /// seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = procession::Pool::builder()
+    ///     .progress(true)
+    ///     .progress_interval(Duration::from_secs(30))
+    ///     .build();
+    /// # drop(pool);
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = interval;
         self
     }
 
@@ -693,6 +760,7 @@ impl PoolBuilder {
             joblog: self.joblog.map(JobLog::new),
             window: self.window.unwrap_or(jobs.saturating_mul(4).max(16)),
             progress: self.progress,
+            progress_interval: self.progress_interval,
             job_env: self.job_env,
         };
         Pool {

@@ -40,6 +40,20 @@ use crate::sync::lock;
 pub enum JobOutput {
     /// As each command says (the default): inherited unless the command
     /// redirects or captures it.
+    ///
+    /// Under a progress bar (see
+    /// [`PoolBuilder::progress`](crate::PoolBuilder::progress), when stderr
+    /// is a terminal), a child writing straight to the terminal would
+    /// scribble over the bar and leave stale copies of it in the
+    /// scrollback. So while a bar is drawn, a command's stdout and stderr
+    /// that would be inherited are read through pipes instead and written
+    /// line by line above the bar, as for [`Tagged`](JobOutput::Tagged)
+    /// but without the tag (streams the command redirects or captures stay
+    /// as it says). The trade-off: the child sees pipes, not a terminal,
+    /// so it may not color its output or ask questions, and a C program
+    /// buffers its stdout in blocks rather than lines, so its lines come
+    /// when it flushes. Jobs that need the terminal should run without the
+    /// bar.
     #[default]
     AsCommand,
     /// Discarded (`/dev/null`).
@@ -102,6 +116,9 @@ pub(crate) enum Sinks {
     Files(Arc<File>, Arc<File>),
     /// Lines prefixed with the sequence number, to this process.
     Tagged,
+    /// Lines as they are, to this process, written above the progress bar
+    /// (terminal output under a bar: see [`JobOutput::AsCommand`]).
+    Lines,
 }
 
 /// A job's grouped output, spooled to two anonymous temporary files.
@@ -230,11 +247,11 @@ pub(crate) fn closed() -> bool {
     CLOSED.load(Ordering::SeqCst)
 }
 
-/// A line sink that writes `[seq] line` to this process's stdout or stderr,
-/// through the writer threads (see [`Writer`]): the thread that reads the
-/// job's pipes never writes to the terminal itself.
-pub(crate) fn tagged_sink(seq: u64, gate: Arc<Gate>) -> LineSink {
-    let prefix = format!("[{seq}] ");
+/// A line sink that writes `<prefix>line` (`[seq] line` for tagged
+/// output) to this process's stdout or stderr, through the writer threads
+/// (see [`Writer`]): the thread that reads the job's pipes never writes to
+/// the terminal itself.
+pub(crate) fn line_sink(prefix: String, gate: Arc<Gate>) -> LineSink {
     Box::new(move |line: Line| {
         let mut buf = Vec::with_capacity(prefix.len() + line.bytes.len() + 1);
         buf.extend_from_slice(prefix.as_bytes());
@@ -314,7 +331,7 @@ impl Writer {
         if queue.inline {
             // No thread: write here, as before there were writer threads.
             drop(queue);
-            self.write(&line);
+            self.write(&[line]);
             return;
         }
         queue.bytes += line.len();
@@ -327,12 +344,17 @@ impl Writer {
         self.queued.notify_one();
     }
 
-    /// Writes one line; a failure closes the output.
-    fn write(&self, line: &[u8]) -> bool {
-        let result = match self.stream {
-            Stream::Stdout => io::stdout().lock().write_all(line),
-            Stream::Stderr => io::stderr().lock().write_all(line),
-        };
+    /// Writes lines in one go, with any progress bar hidden meanwhile (so
+    /// they are written above the bar, and the bar is redrawn once, not
+    /// once per line); a failure closes the output.
+    fn write(&self, lines: &[Vec<u8>]) -> bool {
+        fn all(mut to: impl Write, lines: &[Vec<u8>]) -> io::Result<()> {
+            lines.iter().try_for_each(|line| to.write_all(line))
+        }
+        let result = super::progress::suspend(|| match self.stream {
+            Stream::Stdout => all(io::stdout().lock(), lines),
+            Stream::Stderr => all(io::stderr().lock(), lines),
+        });
         if result.is_err() {
             CLOSED.store(true, Ordering::SeqCst);
         }
@@ -343,15 +365,17 @@ impl Writer {
     fn run(&self) {
         let mut queue = lock(&self.queue);
         loop {
-            let Some(line) = queue.lines.pop_front() else {
+            if queue.lines.is_empty() {
                 queue = self.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
                 continue;
-            };
+            }
+            // Everything queued, written in one go.
+            let lines: Vec<Vec<u8>> = queue.lines.drain(..).collect();
             drop(queue);
-            let ok = self.write(&line);
+            let ok = self.write(&lines);
             queue = lock(&self.queue);
-            queue.bytes -= line.len();
-            queue.done += 1;
+            queue.bytes -= lines.iter().map(Vec::len).sum::<usize>();
+            queue.done += lines.len() as u64;
             if !ok {
                 // Nowhere to write: drop what waits, and stop the paused
                 // jobs (the others are stopped as they write).

@@ -30,6 +30,7 @@ use super::output::{JobOutput, Sinks};
 use super::policy::{Halt, Retry};
 use super::spawner::{self, Task};
 use super::submit::Cell;
+use crate::trace::Span;
 
 /// The event callback.
 pub(crate) type OnEvent = Arc<dyn Fn(&JobEvent<'_>) + Send + Sync>;
@@ -45,8 +46,10 @@ pub(crate) struct Config {
     pub(crate) on_event: Option<OnEvent>,
     pub(crate) joblog: Option<JobLog>,
     pub(crate) window: usize,
-    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(crate) progress: bool,
+    /// How often a plain progress line is written when stderr is not a
+    /// terminal.
+    pub(crate) progress_interval: Duration,
     /// Jobs get `PROCESSION_SEQ` and `PROCESSION_SLOT`.
     pub(crate) job_env: bool,
 }
@@ -92,6 +95,8 @@ pub(crate) struct Prepared {
     pub(crate) key: Key,
     pub(crate) job: Job,
     pub(crate) sinks: Sinks,
+    /// The job's span: its attempts' runs are its children.
+    pub(crate) span: Span,
 }
 
 /// A job handed to [`submit`](crate::Pool::submit), waiting for a slot.
@@ -326,13 +331,19 @@ impl Inner {
     fn spawn_task(self: &Arc<Self>, prepared: Prepared, slot: usize) -> Task {
         let inner = self.clone();
         Box::new(move || {
-            let Prepared { key, job, sinks } = prepared;
+            let Prepared {
+                key,
+                job,
+                sinks,
+                span,
+            } = prepared;
             // To queue the attempt again as it was, if the system is out of
             // descriptors or processes.
             let again = Prepared {
                 key,
                 job: job.clone(),
                 sinks: sinks.clone(),
+                span: span.clone(),
             };
             let at = Instant::now();
             let time = SystemTime::now();
@@ -350,7 +361,7 @@ impl Inner {
                 if skipped {
                     return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
-                inner.backend.start(&job, launch, on_done)
+                span.in_scope(|| inner.backend.start(&job, launch, on_done))
             })
             .unwrap_or_else(|message| {
                 Err(Error::panicked(

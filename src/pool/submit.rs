@@ -149,6 +149,8 @@ struct SubmitInput {
     /// The jobs taken from the queue, by sequence number: where their
     /// reports go, and their command lines.
     cells: HashMap<u64, (Arc<Cell>, String)>,
+    /// How many jobs were taken from the queue.
+    pulled: u64,
 }
 
 impl Input for SubmitInput {
@@ -157,6 +159,7 @@ impl Input for SubmitInput {
         match state.submit.queue.pop_front() {
             Some(Submitted { seq, job, cell }) => {
                 self.cells.insert(seq, (cell, job.to_string()));
+                self.pulled += 1;
                 Pull::Job(job, Some(seq))
             }
             None if state.closed => Pull::End,
@@ -174,6 +177,12 @@ impl Input for SubmitInput {
 
     fn ended(&self, state: &State) -> bool {
         state.submit.queue.is_empty() && state.closed
+    }
+
+    fn total(&self, state: &State) -> Option<u64> {
+        state
+            .closed
+            .then(|| self.pulled + state.submit.queue.len() as u64)
     }
 }
 
