@@ -155,6 +155,12 @@ impl Command {
 
     /// Plans and spawns the command, ready to be driven.
     pub(crate) fn exec(&self, mode: Mode) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        if crate::signals::shutting_down() {
+            return Err(Error::io(
+                format!("cannot start {:?}", self.to_string()),
+                std::io::Error::other("the program is ending on a forwarded signal"),
+            ));
+        }
         let started = Instant::now();
         let plan = spawn::plan(self, mode, started)?;
         let mut spawned = spawn::spawn(&plan)?;

@@ -17,31 +17,62 @@ use crate::sync::lock;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// A terminating signal was forwarded: nothing new may start.
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
 /// The runs alive while forwarding is on.
 fn runs() -> &'static Mutex<Vec<Weak<Control>>> {
     static RUNS: OnceLock<Mutex<Vec<Weak<Control>>>> = OnceLock::new();
     RUNS.get_or_init(Mutex::default)
 }
 
+/// Whatever else must settle before a forwarded signal ends the process.
+fn hooks() -> &'static Mutex<Vec<Weak<dyn Settle>>> {
+    static HOOKS: OnceLock<Mutex<Vec<Weak<dyn Settle>>>> = OnceLock::new();
+    HOOKS.get_or_init(Mutex::default)
+}
+
+/// Something that has work to do when a terminating signal is forwarded:
+/// a pool (stop starting, report every job), a line iterator (its run is
+/// driven only while the iterator is pulled).
+pub(crate) trait Settle: Send + Sync {
+    /// Called once, when the signal is forwarded, before the runs are
+    /// stopped.
+    fn shut_down(&self) {}
+    /// Does what it can now without blocking for long; returns whether
+    /// nothing more is left to wait for.
+    fn settled(&self) -> bool;
+}
+
 /// How long we wait for the stopped trees before the signal takes effect.
 const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How often we look again while waiting for what is not a run.
+const SETTLE_TICK: Duration = Duration::from_millis(2);
 
 /// Makes `SIGINT`, `SIGTERM` and `SIGHUP` sent to this process stop every
 /// running command's whole process tree first, then take their usual effect
 /// (the process ends with that signal).
 ///
-/// Call it once, early in `main`, in programs that want Ctrl-C to reach the
-/// commands they run. It installs handlers for those three signals for the
-/// rest of the process's life (through `signal-hook`, with one thread that
-/// waits for them); later calls do nothing. On a signal, every live run is
-/// stopped with its [`StopSequence`](crate::StopSequence), we wait for the
-/// trees to be gone (at most ten seconds), and the signal's default action
-/// follows.
+/// Call it once, early in `main`, in programs that want Ctrl-C to reach
+/// the commands they run. It installs handlers for those three signals for the rest of the process's life (through `signal-hook`, with
+/// one thread that waits for them); later calls do nothing.
+///
+/// On `SIGINT`, `SIGTERM` or `SIGHUP`: nothing new starts (a command
+/// started from then on fails with [`Error::Io`], a pool reports its
+/// remaining jobs as not started), every live run is stopped with its
+/// [`StopSequence`](crate::StopSequence), whoever drives it (a blocking
+/// `run`, a [`Handle`](crate::Handle), a pool, or a
+/// [`lines`](crate::Command::lines) or [`events`](crate::Command::events)
+/// iterator that nobody is pulling), and pools are left to report every
+/// job (to the code iterating over them, and to their job log). We wait for
+/// all that (at most ten seconds), then the signal's default action follows.
 ///
 /// Without it, nothing is installed: the children run in their own process
-/// groups and a Ctrl-C ends only this process, leaving its running commands
-/// behind. (Within a living process, a dropped handle, a timeout or a cancel
-/// still stops a command's whole tree.)
+/// groups, so a Ctrl-C ends only this process, leaving its running commands
+/// behind. (Within a living process,
+/// a dropped handle, a timeout or a cancel still stops a command's whole
+/// tree.)
 ///
 /// # Errors
 ///
@@ -77,24 +108,81 @@ fn install() -> Result<(), Error> {
     Ok(())
 }
 
-/// Registers a run so a forwarded signal stops it.
+/// Registers a run so a forwarded signal reaches it. A run that starts
+/// while a terminating signal is being forwarded is stopped at once.
 pub(crate) fn register(control: &Arc<Control>) {
     if !ENABLED.load(Ordering::SeqCst) {
         return;
     }
-    let mut runs = lock(runs());
-    runs.retain(|w| w.upgrade().is_some_and(|c| !c.is_done()));
-    runs.push(Arc::downgrade(control));
-}
-
-/// Stops every live run and waits until they are over (bounded).
-fn stop_all() {
-    let live: Vec<Arc<Control>> = lock(runs()).iter().filter_map(Weak::upgrade).collect();
-    for control in &live {
+    {
+        let mut runs = lock(runs());
+        runs.retain(|w| w.upgrade().is_some_and(|c| !c.is_done()));
+        runs.push(Arc::downgrade(control));
+    }
+    if SHUTDOWN.load(Ordering::SeqCst) {
         control.post(Request::Terminate);
     }
+}
+
+/// Registers something a forwarded terminating signal must wait for.
+pub(crate) fn register_settle(hook: Weak<dyn Settle>) {
+    if !ENABLED.load(Ordering::SeqCst) {
+        return;
+    }
+    let mut hooks = lock(hooks());
+    hooks.retain(|w| w.strong_count() > 0);
+    hooks.push(hook);
+}
+
+/// Whether a terminating signal is being forwarded: nothing new may start.
+pub(crate) fn shutting_down() -> bool {
+    SHUTDOWN.load(Ordering::SeqCst)
+}
+
+/// While a terminating signal is being forwarded, never returns: the
+/// signal ends the process as soon as every run and pool has settled. A
+/// pool's batch calls it once it has handed out its last job, so that the
+/// code iterating over it cannot go on as if the batch had simply ended
+/// (and exit with a status of its own) before the signal takes effect.
+pub(crate) fn linger_if_ending() {
+    while shutting_down() {
+        std::thread::park();
+    }
+}
+
+fn live() -> Vec<Arc<Control>> {
+    lock(runs()).iter().filter_map(Weak::upgrade).collect()
+}
+
+/// Stops every live run and whatever else must settle, and waits until
+/// they are over (bounded).
+fn stop_all() {
+    SHUTDOWN.store(true, Ordering::SeqCst);
+    let hooks: Vec<Arc<dyn Settle>> = lock(hooks()).iter().filter_map(Weak::upgrade).collect();
+    for hook in &hooks {
+        hook.shut_down();
+    }
     let deadline = Instant::now() + STOP_WAIT;
-    for control in &live {
-        control.wait_done(deadline);
+    let mut stopped: Vec<Arc<Control>> = Vec::new();
+    loop {
+        // Runs registered since the last round are stopped too.
+        let live = live();
+        for control in &live {
+            if stopped.iter().any(|c| Arc::ptr_eq(c, control)) {
+                continue;
+            }
+            control.post(Request::Terminate);
+            stopped.push(control.clone());
+        }
+        let hooks_settled = hooks.iter().all(|hook| hook.settled());
+        let pending: Vec<&Arc<Control>> = live.iter().filter(|c| !c.is_done()).collect();
+        if (hooks_settled && pending.is_empty()) || Instant::now() >= deadline {
+            return;
+        }
+        let until = (Instant::now() + SETTLE_TICK).min(deadline);
+        match pending.first() {
+            Some(control) => control.wait_done(until),
+            None => std::thread::sleep(until.saturating_duration_since(Instant::now())),
+        }
     }
 }

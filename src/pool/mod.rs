@@ -653,9 +653,12 @@ impl PoolBuilder {
             progress: self.progress,
             job_env: self.job_env,
         };
-        Pool {
-            inner: Arc::new(Inner::new(config, Box::new(Local))),
-        }
+        let inner = Arc::new(Inner::new(config, Box::new(Local)));
+        // A forwarded Ctrl-C stops the pool's jobs and waits for its
+        // batches to report them.
+        let settle: std::sync::Weak<Inner> = Arc::downgrade(&inner);
+        crate::signals::register_settle(settle as std::sync::Weak<dyn crate::signals::Settle>);
+        Pool { inner }
     }
 }
 
