@@ -22,7 +22,8 @@
 //! Exit status, as xargs: 0 if every job succeeded; 123 if any failed; 124
 //! if one exited with 255; 125 if one was killed by a signal; 126 if one
 //! could not be run; 127 if a program was not found (the highest wins); 1
-//! for a usage error. Ctrl-C stops every running job's tree.
+//! for a usage error. Ctrl-C stops every running job's tree; Ctrl-Z stops
+//! the jobs with the runner, and `fg` continues them all.
 
 use std::io::BufRead;
 use std::process::ExitCode;

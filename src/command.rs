@@ -560,7 +560,10 @@ impl Command {
 
     /// Stops the command (its whole process tree) if it runs longer than
     /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
-    /// keeps the output read so far. The clock starts at spawn.
+    /// keeps the output read so far. The clock starts at spawn, and does not
+    /// count the time this process spends stopped by job control (Ctrl-Z,
+    /// with [`forward_signals`](crate::forward_signals)); a
+    /// [`deadline`](Command::deadline) does.
     ///
     /// ```
     /// use std::time::Duration;
@@ -572,7 +575,8 @@ impl Command {
         self.with_opts(|o| o.timeout = Some(timeout))
     }
 
-    /// Like [`timeout`](Command::timeout), at a fixed instant.
+    /// Like [`timeout`](Command::timeout), at a fixed instant (which time
+    /// spent stopped by job control does not move).
     ///
     /// ```
     /// use std::time::{Duration, Instant};

@@ -137,6 +137,11 @@ pub(crate) struct Exec {
     feeds: Vec<Feed>,
     deadline: Option<Instant>,
     limit: Option<Duration>,
+    /// See [`Plan::absolute`](crate::spawn::Plan).
+    absolute: Option<Instant>,
+    /// Time this process had spent stopped by job control when the run
+    /// started: a timeout does not count what comes on top.
+    paused_base: Duration,
     sequence: StopSequence,
     drain: Duration,
     /// When the drain time runs out (set once every process is reaped).
@@ -208,6 +213,8 @@ impl Exec {
             feeds,
             deadline: plan.deadline,
             limit: plan.limit,
+            absolute: plan.absolute,
+            paused_base: crate::signals::paused(),
             sequence: plan.stop,
             drain: plan.drain,
             drain_at: None,
@@ -232,11 +239,28 @@ impl Exec {
         for token in &plan.cancel {
             token.register(&exec.control);
         }
-        crate::signals::register(&exec.control);
+        crate::signals::register(&exec.control, pgid);
         if exec.error.is_some() {
             exec.begin_stop(Reason::Owner, StopSequence::kill(), started);
         }
         exec
+    }
+
+    /// When the run times out: the deadline, moved on by a timeout's share
+    /// of the time this process has spent stopped by job control since the
+    /// run started (a deadline alone is a point in time and stays), or
+    /// `None` while that time is not yet known.
+    fn due(&self) -> Option<Instant> {
+        let deadline = self.deadline?;
+        if self.limit.is_none() {
+            return Some(deadline);
+        }
+        if crate::signals::pausing() {
+            return None;
+        }
+        let paused = crate::signals::paused().saturating_sub(self.paused_base);
+        let shifted = deadline + paused;
+        Some(self.absolute.map_or(shifted, |a| a.min(shifted)))
     }
 
     /// The command line, for errors.
@@ -296,7 +320,7 @@ impl Exec {
                 .is_some_and(|s| !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited));
         let tick = polling.then(|| Instant::now() + TICK);
         [
-            self.deadline.filter(|_| self.stopping.is_none()),
+            self.due().filter(|_| self.stopping.is_none()),
             self.stopping.as_ref().map(|s| s.at),
             self.drain_at,
             tick,
@@ -339,7 +363,11 @@ impl Exec {
                 self.reap(i);
             }
         }
-        if self.deadline.is_some_and(|d| now >= d) {
+        if self.due().is_some_and(|d| now >= d) {
+            if self.absolute.is_some_and(|a| now >= a) {
+                // The deadline, not the timeout: say no limit.
+                self.limit = None;
+            }
             self.begin_stop(Reason::Timeout, self.sequence.clone(), now);
         }
         self.advance_stop(now);
@@ -376,7 +404,15 @@ impl Exec {
 
     fn reap(&mut self, i: usize) {
         let proc = &mut self.procs[i];
-        match sys::try_reap(proc.pid, proc.pidfd.as_ref()) {
+        // The signal forwarder may signal the group from another thread
+        // until a stage is reaped.
+        let mut reaping = self.control.reaping();
+        let result = sys::try_reap(proc.pid, proc.pidfd.as_ref());
+        if !matches!(result, Ok(None)) {
+            reaping.reaped();
+        }
+        drop(reaping);
+        match result {
             Ok(Some(status)) => {
                 proc.status = Some(status);
                 proc.ended = Some(Instant::now());

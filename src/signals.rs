@@ -5,20 +5,29 @@
 //! A library must not install process-wide signal handlers behind its
 //! user's back, so this is a function the program calls itself, once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use rustix::process::Signal;
+use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP};
 
 use crate::control::{Control, Request};
 use crate::error::Error;
 use crate::sync::lock;
+use crate::sys;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// A terminating signal was forwarded: nothing new may start.
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
+/// This process is being stopped by job control, or was just continued and
+/// has not yet added the time it spent stopped to [`PAUSED`].
+static PAUSING: AtomicBool = AtomicBool::new(false);
+
+/// How long this process has spent stopped by job control, in nanoseconds.
+static PAUSED: AtomicU64 = AtomicU64::new(0);
 
 /// The runs alive while forwarding is on.
 fn runs() -> &'static Mutex<Vec<Weak<Control>>> {
@@ -52,10 +61,13 @@ const SETTLE_TICK: Duration = Duration::from_millis(2);
 
 /// Makes `SIGINT`, `SIGTERM` and `SIGHUP` sent to this process stop every
 /// running command's whole process tree first, then take their usual effect
-/// (the process ends with that signal).
+/// (the process ends with that signal); and makes `SIGTSTP` (Ctrl-Z) stop
+/// every running command with this process, and `SIGCONT` (`fg`, `bg`)
+/// continue them.
 ///
-/// Call it once, early in `main`, in programs that want Ctrl-C to reach
-/// the commands they run. It installs handlers for those three signals for the rest of the process's life (through `signal-hook`, with
+/// Call it once, early in `main`, in programs that want Ctrl-C and Ctrl-Z
+/// to reach the commands they run. It installs handlers for those five
+/// signals for the rest of the process's life (through `signal-hook`, with
 /// one thread that waits for them); later calls do nothing.
 ///
 /// On `SIGINT`, `SIGTERM` or `SIGHUP`: nothing new starts (a command
@@ -68,9 +80,15 @@ const SETTLE_TICK: Duration = Duration::from_millis(2);
 /// job (to the code iterating over them, and to their job log). We wait for
 /// all that (at most ten seconds), then the signal's default action follows.
 ///
+/// On `SIGTSTP`: every live run's process group is stopped with `SIGSTOP`,
+/// then this process stops. When it is continued (`fg` or `bg`), the runs
+/// are continued too. A [timeout](crate::Command::timeout) does not count
+/// the time this process spent stopped; a
+/// [deadline](crate::Command::deadline) is a point in time and does.
+///
 /// Without it, nothing is installed: the children run in their own process
 /// groups, so a Ctrl-C ends only this process, leaving its running commands
-/// behind. (Within a living process,
+/// behind, and a Ctrl-Z stops only this process. (Within a living process,
 /// a dropped handle, a timeout or a cancel still stops a command's whole
 /// tree.)
 ///
@@ -93,15 +111,24 @@ pub fn forward_signals() -> Result<(), Error> {
 }
 
 fn install() -> Result<(), Error> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| Error::io("cannot install signal handlers", e))?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT])
+            .map_err(|e| Error::io("cannot install signal handlers", e))?;
     ENABLED.store(true, Ordering::SeqCst);
     std::thread::Builder::new()
         .name("procession-signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                stop_all();
-                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            for signal in signals.forever() {
+                match signal {
+                    SIGTSTP => suspend(),
+                    // `kill -STOP` then `kill -CONT`: the runs were not
+                    // stopped, and continuing them is harmless.
+                    SIGCONT => continue_all(),
+                    _ => {
+                        stop_all();
+                        let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    }
+                }
             }
         })
         .map_err(|e| Error::io("cannot start the signal thread", e))?;
@@ -110,10 +137,11 @@ fn install() -> Result<(), Error> {
 
 /// Registers a run so a forwarded signal reaches it. A run that starts
 /// while a terminating signal is being forwarded is stopped at once.
-pub(crate) fn register(control: &Arc<Control>) {
+pub(crate) fn register(control: &Arc<Control>, pgid: rustix::process::Pid) {
     if !ENABLED.load(Ordering::SeqCst) {
         return;
     }
+    control.set_group(pgid);
     {
         let mut runs = lock(runs());
         runs.retain(|w| w.upgrade().is_some_and(|c| !c.is_done()));
@@ -121,6 +149,7 @@ pub(crate) fn register(control: &Arc<Control>) {
     }
     if SHUTDOWN.load(Ordering::SeqCst) {
         control.post(Request::Terminate);
+        control.signal_group(Signal::CONT);
     }
 }
 
@@ -150,8 +179,45 @@ pub(crate) fn linger_if_ending() {
     }
 }
 
+/// How long this process has spent stopped by job control so far.
+pub(crate) fn paused() -> Duration {
+    Duration::from_nanos(PAUSED.load(Ordering::SeqCst))
+}
+
+/// Whether this process is being stopped or was just continued, so that
+/// the time it spent stopped is not yet in [`paused`]: timeouts wait.
+pub(crate) fn pausing() -> bool {
+    PAUSING.load(Ordering::SeqCst)
+}
+
 fn live() -> Vec<Arc<Control>> {
     lock(runs()).iter().filter_map(Weak::upgrade).collect()
+}
+
+/// Job control (Ctrl-Z): stops every live run's group, then this process;
+/// once continued, continues them. The time spent stopped is added to
+/// [`paused`].
+pub(crate) fn suspend() {
+    PAUSING.store(true, Ordering::SeqCst);
+    let live = live();
+    for control in &live {
+        control.signal_group(Signal::STOP);
+    }
+    let stopped_at = Instant::now();
+    sys::stop_self();
+    let nanos = u64::try_from(stopped_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    PAUSED.fetch_add(nanos, Ordering::SeqCst);
+    PAUSING.store(false, Ordering::SeqCst);
+    for control in &live {
+        control.signal_group(Signal::CONT);
+    }
+}
+
+/// Continues every live run's group.
+fn continue_all() {
+    for control in live() {
+        control.signal_group(Signal::CONT);
+    }
 }
 
 /// Stops every live run and whatever else must settle, and waits until
@@ -172,6 +238,8 @@ fn stop_all() {
                 continue;
             }
             control.post(Request::Terminate);
+            // A run stopped by Ctrl-Z takes no signal but SIGKILL.
+            control.signal_group(Signal::CONT);
             stopped.push(control.clone());
         }
         let hooks_settled = hooks.iter().all(|hook| hook.settled());

@@ -105,6 +105,9 @@ pub(crate) struct Plan {
     pub(crate) display: String,
     pub(crate) deadline: Option<Instant>,
     pub(crate) limit: Option<Duration>,
+    /// The earliest of the deadlines alone (not the timeouts), which time
+    /// spent stopped by job control does not move.
+    pub(crate) absolute: Option<Instant>,
     pub(crate) stop: StopSequence,
     pub(crate) drain: Duration,
     pub(crate) cancel: Vec<CancelToken>,
@@ -137,6 +140,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         display: display.clone(),
         deadline: None,
         limit: None,
+        absolute: None,
         stop: command.node.opts.stop.clone().unwrap_or_default(),
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
         cancel: Vec::new(),
@@ -211,6 +215,9 @@ impl Plan {
             self.cancel.push(token.clone());
         }
         let timeouts = opts.timeout.map(|t| (start + t, Some(t)));
+        if let Some(deadline) = opts.deadline {
+            self.absolute = Some(self.absolute.map_or(deadline, |d| d.min(deadline)));
+        }
         for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
             if self.deadline.is_none_or(|d| deadline < d) {
                 self.deadline = Some(deadline);

@@ -192,6 +192,16 @@ fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// Stops this process with `SIGSTOP`, as a terminal's Ctrl-Z would (a stop
+/// signal cannot be caught, so no handler of the program can keep it
+/// running). Returns once the process has been continued: the signal is
+/// sent to this thread (`raise`), which so stops before it returns to user
+/// code; sent to the process, it could be taken by another thread while
+/// this one runs on.
+pub(crate) fn stop_self() {
+    let _ = signal_hook::low_level::raise(Signal::STOP.as_raw());
+}
+
 /// Maps a signal number to a signal rustix accepts.
 pub(crate) fn signal_from_raw(raw: i32) -> Option<Signal> {
     Signal::from_named_raw(raw)

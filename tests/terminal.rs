@@ -1,16 +1,20 @@
-//! Signals: a forwarded Ctrl-C reaches every run, whoever drives it, and
-//! lets a pool report every job.
+//! Signals and job control: a forwarded Ctrl-C reaches every run, whoever
+//! drives it, and lets a pool report every job; Ctrl-Z and `fg` reach every
+//! running command.
 //!
 //! Each test re-executes this test binary as the program under test: it runs
 //! only `terminal_child`, which does nothing unless `PROCESSION_TERMINAL_CHILD`
-//! names a scenario.
+//! names a scenario. The pseudo-terminal tests run an interactive `bash`
+//! (job control on) under a pseudo-terminal made by python3's `pty` module,
+//! type into it and read what it shows; they are skipped, saying so, where
+//! python3 or bash is missing.
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -23,9 +27,29 @@ const DIR_ENV: &str = "PROCESSION_TERMINAL_DIR";
 /// The most any step may take, so a bug fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// How long the tests keep the program stopped: more than the slack of the
+/// jobs' timeout, so a timeout that counted stopped time would fire.
+const STOPPED_FOR: Duration = Duration::from_millis(1500);
+
+/// Each job prints this many lines, one every 50 ms (two seconds), under a
+/// three-second timeout.
+const JOB_LINES: &str = "40";
+const JOB_TIMEOUT: Duration = Duration::from_secs(3);
+
 // ---------------------------------------------------------------------------
 // The program under test
 // ---------------------------------------------------------------------------
+
+fn dir() -> PathBuf {
+    PathBuf::from(std::env::var_os(DIR_ENV).expect("the test sets the directory"))
+}
+
+/// A job that appends a line to `file` every 50 ms.
+fn writer(file: &Path) -> procession::Command {
+    cmd!(support::pt(), "lines", JOB_LINES, "50")
+        .stdout_path(file)
+        .stderr_to_stdout()
+}
 
 /// The program under test (see the file's doc).
 #[test]
@@ -34,16 +58,43 @@ fn terminal_child() {
         return;
     };
     match scenario.to_str().expect("a scenario name") {
+        "pool" => child_pool(),
         "sigint-pool" => child_sigint_pool(),
         "sigint-lines" => child_sigint_lines(),
         other => panic!("unknown scenario {other:?}"),
     }
 }
 
+/// Two jobs at once, each appending a line to its file every 50 ms.
+fn child_pool() {
+    procession::forward_signals().expect("forward signals");
+    let dir = dir();
+    let pool = Pool::builder()
+        .jobs(2)
+        .timeout(JOB_TIMEOUT)
+        .output(JobOutput::AsCommand)
+        .on_event(|event| {
+            if let JobEvent::Started { pids, .. } = event {
+                for pid in *pids {
+                    println!("@@pid {pid}");
+                }
+            }
+        })
+        .build();
+    let jobs = (1..=2).map(|i| writer(&dir.join(format!("job{i}"))));
+    for done in pool.map(jobs) {
+        match done.result() {
+            Ok(_) => println!("@@done {} ok", done.seq()),
+            Err(e) => println!("@@done {} failed: {e}", done.seq()),
+        }
+    }
+    println!("@@end");
+}
+
 /// A pool batch of six jobs, two at a time, when SIGINT comes.
 fn child_sigint_pool() {
     procession::forward_signals().expect("forward signals");
-    let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("the test sets the directory"));
+    let dir = dir();
     let log = std::fs::File::create(dir.join("joblog")).expect("create the job log");
     let started = Arc::new(Mutex::new(0));
     let counter = started.clone();
@@ -120,12 +171,223 @@ fn child_command(scenario: &str, dir: &Path) -> std::process::Command {
     command
 }
 
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn state(pid: u32) -> Option<char> {
+    procfs::stat(pid).map(|s| s.state)
+}
+
 /// The `@@pid N` values in `text`.
 fn pids(text: &str) -> Vec<u32> {
     text.lines()
         .filter_map(|l| l.split("@@pid ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .collect()
+}
+
+/// Output read by a thread, for tests to wait on.
+#[derive(Clone, Default)]
+struct Screen(Arc<Mutex<String>>);
+
+impl Screen {
+    fn follow(mut from: impl Read + Send + 'static) -> Screen {
+        let screen = Screen::default();
+        let text = screen.0.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                text.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        screen
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` shows; panics with what was shown if it does
+    /// not within [`LIMIT`].
+    fn expect(&self, needle: &str) -> String {
+        let shown = procfs::eventually(LIMIT, || self.text().contains(needle));
+        let text = self.text();
+        assert!(shown, "{needle:?} never showed; the screen:\n{text}");
+        text
+    }
+}
+
+/// An interactive bash under a pseudo-terminal.
+struct Shell {
+    child: Child,
+    input: ChildStdin,
+    screen: Screen,
+}
+
+impl Shell {
+    /// `None` (the test is skipped) where python3 or bash is missing.
+    fn start() -> Option<Shell> {
+        let have = |program: &str| {
+            std::process::Command::new(program)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !have("python3") || !have("bash") {
+            eprintln!("skipped: the pseudo-terminal tests need python3 and bash");
+            return None;
+        }
+        // pty.spawn copies our pipe to the terminal and the terminal to our
+        // pipe; bash runs with the terminal as its controlling terminal.
+        let relay = "import pty, sys; pty.spawn(sys.argv[1:])";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", relay, "bash", "--norc", "--noprofile", "-i"])
+            .env("PS1", "$ ")
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3");
+        let input = child.stdin.take().expect("piped");
+        let screen = Screen::follow(child.stdout.take().expect("piped"));
+        let mut shell = Shell {
+            child,
+            input,
+            screen,
+        };
+        shell.type_in("echo @@shell-$((6 * 7))\n");
+        shell.screen.expect("@@shell-42");
+        Some(shell)
+    }
+
+    fn type_in(&mut self, keys: &str) {
+        self.input.write_all(keys.as_bytes()).expect("type");
+        self.input.flush().expect("type");
+    }
+
+    /// Runs `scenario` of this binary as the shell's foreground job.
+    fn run_child(&mut self, scenario: &str, dir: &Path) {
+        let exe = std::env::current_exe().expect("test binary");
+        self.type_in(&format!(
+            "{CHILD_ENV}={scenario} {DIR_ENV}='{}' '{}' --exact terminal_child --nocapture \
+             --test-threads=1\n",
+            dir.display(),
+            exe.display()
+        ));
+    }
+
+    /// The exit status of the last job, as the shell reports it.
+    fn status(&mut self) -> String {
+        // What the shell echoes has `$?` where what it prints has digits.
+        self.type_in("echo @@status=$?@@\n");
+        let find = |text: &str| {
+            text.split("@@status=")
+                .skip(1)
+                .filter_map(|rest| rest.split("@@").next())
+                .find(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_string)
+        };
+        let shown = procfs::eventually(LIMIT, || find(&self.screen.text()).is_some());
+        let text = self.screen.text();
+        assert!(shown, "no exit status showed; the screen:\n{text}");
+        find(&text).expect("shown")
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pid of the program under test: the shell's child that runs this
+/// binary.
+fn program_pid(file_of_job: &Path) -> u32 {
+    // The job's parent is the program under test.
+    let job = writer_pid(file_of_job);
+    procfs::stat(job).expect("the job runs").ppid
+}
+
+/// The pid of the `pt lines` job writing `file`, found through /proc.
+fn writer_pid(file: &Path) -> u32 {
+    let mut found = None;
+    let ok = procfs::eventually(LIMIT, || {
+        found = procfs::all_pids().into_iter().find(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/fd/1")).is_ok_and(|target| target == file)
+        });
+        found.is_some()
+    });
+    assert!(ok, "no process writes {}", file.display());
+    found.expect("found")
+}
+
+/// Ctrl-Z stops the program and every job (their output stops growing),
+/// `fg` continues them all, and the jobs finish normally: their timeout did
+/// not count the time they spent stopped.
+fn ctrl_z_then_fg(shell: &mut Shell, files: &[PathBuf], jobs: &[u32]) {
+    assert!(
+        procfs::eventually(LIMIT, || files.iter().all(|f| size(f) > 0)),
+        "the jobs never wrote"
+    );
+    let program = program_pid(&files[0]);
+    shell.type_in("\x1a");
+    shell.screen.expect("Stopped");
+    let all_stopped = procfs::eventually(LIMIT, || {
+        state(program) == Some('T') && jobs.iter().all(|j| state(*j) == Some('T'))
+    });
+    let states: Vec<_> = std::iter::once(program)
+        .chain(jobs.iter().copied())
+        .map(|p| (p, state(p)))
+        .collect();
+    assert!(all_stopped, "not everything stopped: {states:?}");
+    let sizes: Vec<u64> = files.iter().map(|f| size(f)).collect();
+    std::thread::sleep(STOPPED_FOR);
+    let later: Vec<u64> = files.iter().map(|f| size(f)).collect();
+    assert_eq!(sizes, later, "output grew while stopped");
+    shell.type_in("fg\n");
+    assert!(
+        procfs::eventually(LIMIT, || files
+            .iter()
+            .zip(&sizes)
+            .all(|(f, s)| size(f) > *s)),
+        "the jobs did not resume"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Job control under a real terminal
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ctrl_z_and_fg_reach_every_job_of_a_pool() {
+    let Some(mut shell) = Shell::start() else {
+        return;
+    };
+    let dir = scratch("pool");
+    shell.run_child("pool", &dir);
+    let files = [dir.join("job1"), dir.join("job2")];
+    assert!(procfs::eventually(LIMIT, || pids(&shell.screen.text())
+        .len()
+        == 2));
+    let jobs = pids(&shell.screen.text());
+    ctrl_z_then_fg(&mut shell, &files, &jobs);
+    let text = shell.screen.expect("@@end");
+    assert!(
+        text.contains("@@done 1 ok") && text.contains("@@done 2 ok"),
+        "{text}"
+    );
+    assert_eq!(shell.status(), "0");
+    for file in &files {
+        let written = std::fs::read_to_string(file).expect("the job's file");
+        assert_eq!(written.lines().count(), 40, "{file:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------

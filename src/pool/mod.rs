@@ -425,6 +425,8 @@ impl PoolBuilder {
     /// Stops each attempt that runs longer than `timeout` (its whole tree,
     /// with the command's stop sequence); it fails with
     /// [`Failure::Timeout`]. A command's own shorter timeout still applies.
+    /// Time spent stopped by job control (Ctrl-Z with
+    /// [`forward_signals`](crate::forward_signals)) does not count.
     ///
     /// # Examples
     ///
