@@ -562,8 +562,8 @@ impl Command {
     /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
     /// keeps the output read so far. The clock starts at spawn, and does not
     /// count the time this process spends stopped by job control (Ctrl-Z,
-    /// with [`forward_signals`](crate::forward_signals)); a
-    /// [`deadline`](Command::deadline) does.
+    /// with [`forward_signals`](crate::forward_signals) or while the command
+    /// holds the terminal); a [`deadline`](Command::deadline) does.
     ///
     /// ```
     /// use std::time::Duration;

@@ -45,6 +45,9 @@ struct ControlState {
     /// cannot name another group): the signal forwarder signals it directly,
     /// without waiting for the thread that drives the run.
     group: Option<Pid>,
+    /// The run holds the terminal: job control reaches it through the
+    /// terminal, not through the forwarder.
+    terminal: bool,
 }
 
 impl Control {
@@ -84,11 +87,17 @@ impl Control {
         lock(&self.state).group = Some(pgid);
     }
 
-    /// Sends `signal` to the run's process group at once, from any thread.
-    /// Does nothing once a stage has been reaped: the group's id could then
-    /// be reused.
+    /// Marks the run as holding the terminal, or no longer.
+    pub(crate) fn set_terminal(&self, terminal: bool) {
+        lock(&self.state).terminal = terminal;
+    }
+
+    /// Sends `signal` to the run's process group at once, from any thread,
+    /// unless the run holds the terminal. Does nothing once a stage has been
+    /// reaped: the group's id could then be reused.
     pub(crate) fn signal_group(&self, signal: Signal) {
-        if let Some(pgid) = lock(&self.state).group {
+        let state = lock(&self.state);
+        if let (Some(pgid), false) = (state.group, state.terminal) {
             let _ = sys::signal_group(pgid, signal);
         }
     }

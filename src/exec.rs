@@ -27,10 +27,15 @@ use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
 use crate::stop::StopSequence;
 use crate::sys::{self, Interest, Wrote};
+use crate::terminal::{self, Terminal};
 
 /// How often we look for exits without a pidfd, and for an empty process
 /// group while stopping.
 const TICK: Duration = Duration::from_millis(5);
+
+/// How often a run that holds the terminal looks whether job control
+/// stopped it (a stop makes no pidfd readable).
+const TERMINAL_TICK: Duration = Duration::from_millis(20);
 
 /// The read buffer for pipes.
 const CHUNK: usize = 64 * 1024;
@@ -142,6 +147,8 @@ pub(crate) struct Exec {
     /// Time this process had spent stopped by job control when the run
     /// started: a timeout does not count what comes on top.
     paused_base: Duration,
+    /// The terminal, while the run holds it.
+    terminal: Option<Terminal>,
     sequence: StopSequence,
     drain: Duration,
     /// When the drain time runs out (set once every process is reaped).
@@ -215,6 +222,7 @@ impl Exec {
             limit: plan.limit,
             absolute: plan.absolute,
             paused_base: crate::signals::paused(),
+            terminal: None,
             sequence: plan.stop,
             drain: plan.drain,
             drain_at: None,
@@ -244,6 +252,18 @@ impl Exec {
             exec.begin_stop(Reason::Owner, StopSequence::kill(), started);
         }
         exec
+    }
+
+    /// Lends the terminal to the run's group, as a shell does with a
+    /// foreground job, if this process holds it (see `terminal`).
+    pub(crate) fn lend_terminal(&mut self) {
+        if self.stopping.is_some() || self.error.is_some() {
+            return;
+        }
+        self.terminal = Terminal::lend(self.pgid);
+        if self.terminal.is_some() {
+            self.control.set_terminal(true);
+        }
     }
 
     /// When the run times out: the deadline, moved on by a timeout's share
@@ -319,8 +339,11 @@ impl Exec {
                 .as_ref()
                 .is_some_and(|s| !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited));
         let tick = polling.then(|| Instant::now() + TICK);
+        let terminal =
+            (self.terminal.is_some() && !self.all_reaped()).then(|| Instant::now() + TERMINAL_TICK);
         [
             self.due().filter(|_| self.stopping.is_none()),
+            terminal,
             self.stopping.as_ref().map(|s| s.at),
             self.drain_at,
             tick,
@@ -363,6 +386,9 @@ impl Exec {
                 self.reap(i);
             }
         }
+        if self.terminal.is_some() {
+            self.job_control();
+        }
         if self.due().is_some_and(|d| now >= d) {
             if self.absolute.is_some_and(|a| now >= a) {
                 // The deadline, not the timeout: say no limit.
@@ -378,6 +404,34 @@ impl Exec {
                 self.abandon_pipes();
             }
         }
+    }
+
+    /// A run that holds the terminal: stopped by job control, it stops this
+    /// process too; over, it gives the terminal back.
+    fn job_control(&mut self) {
+        if !self.all_reaped() {
+            let stopped = self
+                .procs
+                .iter()
+                .any(|p| !p.done() && sys::is_stopped(p.pid, p.pidfd.as_ref()));
+            if let (true, Some(terminal)) = (stopped, &self.terminal) {
+                terminal.suspend(crate::signals::suspend);
+            }
+            return;
+        }
+        let Some(terminal) = self.terminal.take() else {
+            return;
+        };
+        self.control.set_terminal(false);
+        // Ctrl-C reaches every stage of the group; any signal death counts.
+        let signal = self
+            .procs
+            .iter()
+            .find_map(|p| p.status.and_then(|s| s.signal()));
+        terminal.release(terminal::End {
+            signal,
+            stopped_by_us: self.stopping.is_some(),
+        });
     }
 
     /// Whether the run is over (see the module docs).
@@ -724,6 +778,14 @@ impl Exec {
 
 impl Drop for Exec {
     fn drop(&mut self) {
+        if let Some(terminal) = self.terminal.take() {
+            // Dropped before its stages were reaped (a failed spawn path):
+            // the terminal comes back all the same.
+            terminal.release(terminal::End {
+                signal: None,
+                stopped_by_us: true,
+            });
+        }
         self.control.mark_done();
     }
 }

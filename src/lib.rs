@@ -105,6 +105,7 @@ mod stop;
 mod stream;
 mod sync;
 mod sys;
+mod terminal;
 
 pub use cancel::CancelToken;
 pub use capture::Keep;

@@ -153,8 +153,26 @@ impl Command {
         reactor::run_here(self.exec(mode)?.0)
     }
 
-    /// Plans and spawns the command, ready to be driven.
+    /// Plans and spawns the command, ready to be driven. A command that
+    /// reads our stdin gets the terminal, if we hold it (see `terminal`).
     pub(crate) fn exec(&self, mode: Mode) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        self.exec_with(mode, true)
+    }
+
+    /// As [`exec`](Command::exec), for a pool's job: jobs never get the
+    /// terminal (several run at once).
+    pub(crate) fn exec_job(
+        &self,
+        mode: Mode,
+    ) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        self.exec_with(mode, false)
+    }
+
+    fn exec_with(
+        &self,
+        mode: Mode,
+        foreground: bool,
+    ) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
         if crate::signals::shutting_down() {
             return Err(Error::io(
                 format!("cannot start {:?}", self.to_string()),
@@ -174,7 +192,12 @@ impl Command {
                 InvalidInput::StdinPipeNeedsStart,
             ));
         }
-        Ok((Exec::new(plan, spawned, started), stdin))
+        let foreground = foreground && plan.inherits_stdin();
+        let mut exec = Exec::new(plan, spawned, started);
+        if foreground {
+            exec.lend_terminal();
+        }
+        Ok((exec, stdin))
     }
 }
 

@@ -90,7 +90,8 @@ const SETTLE_TICK: Duration = Duration::from_millis(2);
 /// groups, so a Ctrl-C ends only this process, leaving its running commands
 /// behind, and a Ctrl-Z stops only this process. (Within a living process,
 /// a dropped handle, a timeout or a cancel still stops a command's whole
-/// tree.)
+/// tree. A command that holds the terminal gets the terminal's signals
+/// itself; see the README's "Process groups".)
 ///
 /// # Errors
 ///
@@ -196,7 +197,8 @@ fn live() -> Vec<Arc<Control>> {
 
 /// Job control (Ctrl-Z): stops every live run's group, then this process;
 /// once continued, continues them. The time spent stopped is added to
-/// [`paused`].
+/// [`paused`]. Also used by a run that holds the terminal when the terminal
+/// stops it.
 pub(crate) fn suspend() {
     PAUSING.store(true, Ordering::SeqCst);
     let live = live();

@@ -172,6 +172,13 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
 }
 
 impl Plan {
+    /// Whether a stage reads this process's own stdin.
+    pub(crate) fn inherits_stdin(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s.stdin, Source::Inherit))
+    }
+
     fn add_channel(
         &mut self,
         stream: Stream,

@@ -1,6 +1,7 @@
-//! Signals and job control: a forwarded Ctrl-C reaches every run, whoever
-//! drives it, and lets a pool report every job; Ctrl-Z and `fg` reach every
-//! running command.
+//! Terminals and job control: a command that inherits the terminal can use
+//! it (issue 11, section 1); a forwarded Ctrl-C reaches every run, whoever
+//! drives it, and lets a pool report every job (section 3); Ctrl-Z and `fg`
+//! reach every running command (issue 18).
 //!
 //! Each test re-executes this test binary as the program under test: it runs
 //! only `terminal_child`, which does nothing unless `PROCESSION_TERMINAL_CHILD`
@@ -18,7 +19,7 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use procession::{JobEvent, JobOutput, Pool, cmd};
+use procession::{Error, JobEvent, JobOutput, Pool, cmd};
 use support::procfs;
 
 const CHILD_ENV: &str = "PROCESSION_TERMINAL_CHILD";
@@ -59,6 +60,8 @@ fn terminal_child() {
     };
     match scenario.to_str().expect("a scenario name") {
         "pool" => child_pool(),
+        "run" => child_run(),
+        "tty" => child_tty(),
         "sigint-pool" => child_sigint_pool(),
         "sigint-lines" => child_sigint_lines(),
         other => panic!("unknown scenario {other:?}"),
@@ -89,6 +92,39 @@ fn child_pool() {
         }
     }
     println!("@@end");
+}
+
+/// One blocking `run()` of a long command that inherits the terminal.
+fn child_run() {
+    let file = dir().join("job1");
+    match writer(&file).timeout(JOB_TIMEOUT).run() {
+        Ok(_) => println!("@@end ok"),
+        Err(e) => println!("@@end failed: {e}"),
+    }
+}
+
+/// Commands that read the terminal, change its modes, are stopped with the
+/// terminal in raw mode, and get Ctrl-C.
+fn child_tty() {
+    let modes = || cmd!("stty", "-g").read().expect("stty -g");
+    let before = modes();
+    cmd!("stty", "-echo").run().expect("stty -echo");
+    println!("@@noecho");
+    let line = cmd!(support::pt(), "head", "1")
+        .read()
+        .expect("read a line");
+    println!("@@read {line}");
+    cmd!("stty", "echo").run().expect("stty echo");
+    println!("@@same-after-exit {}", modes() == before);
+    // Killed by its timeout while the terminal is raw: the modes come back.
+    let raw = cmd!("stty", "raw", "-echo") | cmd!(support::pt(), "sleep", "10");
+    let stopped = raw.timeout(Duration::from_millis(300)).run();
+    assert!(matches!(stopped, Err(Error::Timeout(_))), "{stopped:?}");
+    println!("@@restored {}", modes() == before);
+    println!("@@interrupt");
+    let result = cmd!(support::pt(), "sleep", "30").run();
+    // A Ctrl-C ends this program, as it would without a process group.
+    println!("@@survived {result:?}");
 }
 
 /// A pool batch of six jobs, two at a time, when SIGINT comes.
@@ -388,6 +424,55 @@ fn ctrl_z_and_fg_reach_every_job_of_a_pool() {
         let written = std::fs::read_to_string(file).expect("the job's file");
         assert_eq!(written.lines().count(), 40, "{file:?}");
     }
+}
+
+#[test]
+fn ctrl_z_and_fg_reach_a_run_that_holds_the_terminal() {
+    let Some(mut shell) = Shell::start() else {
+        return;
+    };
+    let dir = scratch("run");
+    shell.run_child("run", &dir);
+    let files = [dir.join("job1")];
+    let job = writer_pid(&files[0]);
+    ctrl_z_then_fg(&mut shell, &files, &[job]);
+    let text = shell.screen.expect("@@end");
+    assert!(text.contains("@@end ok"), "{text}");
+    assert_eq!(shell.status(), "0");
+}
+
+#[test]
+fn a_command_that_inherits_the_terminal_can_use_it() {
+    let Some(mut shell) = Shell::start() else {
+        return;
+    };
+    let dir = scratch("tty");
+    shell.run_child("tty", &dir);
+    shell.screen.expect("@@noecho");
+    shell.type_in("typed-in-secret\n");
+    let text = shell.screen.expect("@@read typed-in-secret");
+    let after_noecho = text.split("@@noecho").nth(1).unwrap_or_default();
+    assert_eq!(
+        after_noecho.matches("typed-in-secret").count(),
+        1,
+        "the terminal echoed what was typed after `stty -echo`:\n{text}"
+    );
+    let text = shell.screen.expect("@@same-after-exit");
+    assert!(text.contains("@@same-after-exit true"), "{text}");
+    let text = shell.screen.expect("@@restored");
+    assert!(text.contains("@@restored true"), "{text}");
+    shell.screen.expect("@@interrupt");
+    // The sleep holds the terminal: Ctrl-C reaches it, and then the program.
+    let sleeper = procfs::eventually(LIMIT, || {
+        procfs::all_pids().into_iter().any(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.contains("sleep\u{0}30"))
+        })
+    });
+    assert!(sleeper, "the sleep never started");
+    shell.type_in("\x03");
+    assert_eq!(shell.status(), "130", "{}", shell.screen.text());
+    assert!(!shell.screen.text().contains("@@survived"));
 }
 
 // ---------------------------------------------------------------------------

@@ -83,7 +83,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     let tagged = matches!(launch.sinks, Sinks::Tagged);
     let command = prepare(command, launch);
     let mode = if tagged { Mode::Events } else { Mode::Start };
-    let (mut exec, stdin) = command.exec(mode)?;
+    let (mut exec, stdin) = command.exec_job(mode)?;
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
     if tagged {
