@@ -137,7 +137,8 @@ fn install() -> Result<(), Error> {
 }
 
 /// Registers a run so a forwarded signal reaches it. A run that starts
-/// while a terminating signal is being forwarded is stopped at once.
+/// while a terminating signal is being forwarded is stopped at once; one
+/// that starts while Ctrl-Z stops the others is stopped with them.
 pub(crate) fn register(control: &Arc<Control>, pgid: rustix::process::Pid) {
     if !ENABLED.load(Ordering::SeqCst) {
         return;
@@ -151,6 +152,10 @@ pub(crate) fn register(control: &Arc<Control>, pgid: rustix::process::Pid) {
     if SHUTDOWN.load(Ordering::SeqCst) {
         control.post(Request::Terminate);
         control.signal_group(Signal::CONT);
+    } else if PAUSING.load(Ordering::SeqCst) {
+        // Started while a Ctrl-Z is stopping the others: it stops too, and
+        // is continued with them.
+        control.signal_group(Signal::STOP);
     }
 }
 
@@ -210,9 +215,8 @@ pub(crate) fn suspend() {
     let nanos = u64::try_from(stopped_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
     PAUSED.fetch_add(nanos, Ordering::SeqCst);
     PAUSING.store(false, Ordering::SeqCst);
-    for control in &live {
-        control.signal_group(Signal::CONT);
-    }
+    // Those registered while we were stopping are continued too.
+    continue_all();
 }
 
 /// Continues every live run's group.
