@@ -295,6 +295,16 @@ impl Command {
     }
 
     /// stdin is inherited from this process (the default).
+    ///
+    /// When that stdin is this process's controlling terminal and this
+    /// process is the terminal's foreground group, the command (not a
+    /// pool's job) gets the terminal while its processes run, as a shell's
+    /// foreground job: it can read it and change its modes, and gets Ctrl-C
+    /// and Ctrl-Z itself. A Ctrl-C that kills it is passed on to this
+    /// process; a Ctrl-Z stops this process with it, and `fg` resumes both.
+    /// Afterwards the terminal comes back, with its modes restored if the
+    /// command was killed by a signal or stopped by a timeout, cancel or
+    /// drop. One command holds the terminal at a time.
     pub fn stdin_inherit(self) -> Command {
         self.with_opts(|o| o.stdin = Some(InSpec::Inherit))
     }
