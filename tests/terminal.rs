@@ -30,12 +30,12 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// How long the tests keep the program stopped: more than the slack of the
 /// jobs' timeout, so a timeout that counted stopped time would fire.
-const STOPPED_FOR: Duration = Duration::from_millis(1500);
+const STOPPED_FOR: Duration = Duration::from_secs(2);
 
 /// Each job prints this many lines, one every 50 ms (two seconds), under a
-/// three-second timeout.
+/// timeout of three and a half.
 const JOB_LINES: &str = "40";
-const JOB_TIMEOUT: Duration = Duration::from_secs(3);
+const JOB_TIMEOUT: Duration = Duration::from_millis(3500);
 
 // ---------------------------------------------------------------------------
 // The program under test
@@ -213,6 +213,20 @@ fn size(path: &Path) -> u64 {
 
 fn state(pid: u32) -> Option<char> {
     procfs::stat(pid).map(|s| s.state)
+}
+
+/// Whether `pid`'s process group is the foreground group of its terminal
+/// (`tpgid`, the sixth field after the command name, equals its group).
+fn holds_the_terminal(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    // state ppid pgrp session tty_nr tpgid
+    fields.len() > 5 && fields[2] == fields[5]
 }
 
 /// The `@@pid N` values in `text`.
@@ -435,6 +449,10 @@ fn ctrl_z_and_fg_reach_a_run_that_holds_the_terminal() {
     shell.run_child("run", &dir);
     let files = [dir.join("job1")];
     let job = writer_pid(&files[0]);
+    assert!(
+        procfs::eventually(LIMIT, || holds_the_terminal(job)),
+        "the job never got the terminal"
+    );
     ctrl_z_then_fg(&mut shell, &files, &[job]);
     let text = shell.screen.expect("@@end");
     assert!(text.contains("@@end ok"), "{text}");
@@ -467,9 +485,10 @@ fn a_command_that_inherits_the_terminal_can_use_it() {
         procfs::all_pids().into_iter().any(|p| {
             std::fs::read_to_string(format!("/proc/{p}/cmdline"))
                 .is_ok_and(|c| c.contains("sleep\u{0}30"))
+                && holds_the_terminal(p)
         })
     });
-    assert!(sleeper, "the sleep never started");
+    assert!(sleeper, "the sleep never held the terminal");
     shell.type_in("\x03");
     assert_eq!(shell.status(), "130", "{}", shell.screen.text());
     assert!(!shell.screen.text().contains("@@survived"));
