@@ -279,8 +279,7 @@ impl Exec {
             return None;
         }
         let paused = crate::signals::paused().saturating_sub(self.paused_base);
-        let shifted = deadline + paused;
-        Some(self.absolute.map_or(shifted, |a| a.min(shifted)))
+        Some(timeout_due(deadline, self.absolute, paused))
     }
 
     /// The command line, for errors.
@@ -790,6 +789,15 @@ impl Drop for Exec {
     }
 }
 
+/// When a run whose earliest limit is a timeout (due at `timeout`) times
+/// out, after this process has spent `paused` stopped by job control since
+/// the run started: the timeout moves on by that time, but never past the
+/// run's `absolute` deadline, if it has one (a deadline is a point in time).
+fn timeout_due(timeout: Instant, absolute: Option<Instant>, paused: Duration) -> Instant {
+    let shifted = timeout + paused;
+    absolute.map_or(shifted, |a| a.min(shifted))
+}
+
 fn status_of(proc: &Proc) -> ExitStatus {
     // A lost status only reaches here with `Exec::error` set.
     proc.status.unwrap_or(ExitStatus::from_code(-1))
@@ -825,6 +833,30 @@ fn split_lines(partial: &mut Vec<u8>, data: &[u8], stream: Stream, out: &mut Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_does_not_count_time_stopped() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let table = [
+            // (timeout due, absolute deadline, paused) -> due
+            ((s(10), None, s(0)), s(10)),
+            ((s(10), None, s(3)), s(13)),
+            // A later deadline does not hold the timeout back...
+            ((s(10), Some(s(20)), s(3)), s(13)),
+            // ...but the timeout never moves past it.
+            ((s(10), Some(s(12)), s(3)), s(12)),
+            ((s(10), Some(s(12)), s(0)), s(10)),
+        ];
+        for ((timeout, absolute, paused), due) in table {
+            let absolute = absolute.map(|a| t0 + a);
+            assert_eq!(
+                timeout_due(t0 + timeout, absolute, paused),
+                t0 + due,
+                "{timeout:?} {absolute:?} {paused:?}"
+            );
+        }
+    }
 
     #[test]
     fn lines_split_across_chunks() {

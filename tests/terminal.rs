@@ -121,6 +121,17 @@ fn child_tty() {
     let stopped = raw.timeout(Duration::from_millis(300)).run();
     assert!(matches!(stopped, Err(Error::Timeout(_))), "{stopped:?}");
     println!("@@restored {}", modes() == before);
+    // A started command gets the terminal too.
+    println!("@@started");
+    let handle = cmd!(support::pt(), "head", "1")
+        .stdout_capture()
+        .start()
+        .expect("start");
+    let out = handle.wait().expect("a line");
+    println!(
+        "@@handle-read {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     println!("@@interrupt");
     let result = cmd!(support::pt(), "sleep", "30").run();
     // A Ctrl-C ends this program, as it would without a process group.
@@ -479,6 +490,9 @@ fn a_command_that_inherits_the_terminal_can_use_it() {
     assert!(text.contains("@@same-after-exit true"), "{text}");
     let text = shell.screen.expect("@@restored");
     assert!(text.contains("@@restored true"), "{text}");
+    shell.screen.expect("@@started");
+    shell.type_in("through-a-handle\n");
+    shell.screen.expect("@@handle-read through-a-handle");
     shell.screen.expect("@@interrupt");
     // The sleep holds the terminal: Ctrl-C reaches it, and then the program.
     let sleeper = procfs::eventually(LIMIT, || {
