@@ -304,7 +304,11 @@ impl Command {
     /// process; a Ctrl-Z stops this process with it, and `fg` resumes both.
     /// Afterwards the terminal comes back, with its modes restored if the
     /// command was killed by a signal or stopped by a timeout, cancel or
-    /// drop. One command holds the terminal at a time.
+    /// drop. One command holds the terminal at a time: another one that
+    /// stops on it meanwhile gets it when it is given back. If this process
+    /// is a background job of its terminal, the command stays in the
+    /// background, and if it stops on the terminal, this process stops too
+    /// (as a shell's background job would) and `fg` gives it the terminal.
     pub fn stdin_inherit(self) -> Command {
         self.with_opts(|o| o.stdin = Some(InSpec::Inherit))
     }

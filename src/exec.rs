@@ -254,16 +254,16 @@ impl Exec {
         exec
     }
 
-    /// Lends the terminal to the run's group, as a shell does with a
-    /// foreground job, if this process holds it (see `terminal`).
-    pub(crate) fn lend_terminal(&mut self) {
+    /// Attaches the run to the terminal on our stdin, as a shell does with
+    /// a foreground job: it gets the terminal if this process holds it (see
+    /// `terminal`).
+    pub(crate) fn attach_terminal(&mut self) {
         if self.stopping.is_some() || self.error.is_some() {
             return;
         }
-        self.terminal = Terminal::lend(self.pgid);
-        if self.terminal.is_some() {
-            self.control.set_terminal(true);
-        }
+        self.terminal = Terminal::attach(self.pgid);
+        self.control
+            .set_terminal(self.terminal.as_ref().is_some_and(Terminal::lent));
     }
 
     /// When the run times out: the deadline, moved on by a timeout's share
@@ -405,16 +405,22 @@ impl Exec {
         }
     }
 
-    /// A run that holds the terminal: stopped by job control, it stops this
-    /// process too; over, it gives the terminal back.
+    /// A run attached to the terminal: stopped by job control, it may stop
+    /// this process too, or get the terminal (see `terminal::on_stop`);
+    /// over, it gives the terminal back.
     fn job_control(&mut self) {
         if !self.all_reaped() {
-            let stopped = self
+            let stop = self
                 .procs
                 .iter()
-                .any(|p| !p.done() && sys::is_stopped(p.pid, p.pidfd.as_ref()));
-            if let (true, Some(terminal)) = (stopped, &self.terminal) {
-                terminal.suspend(crate::signals::suspend);
+                .filter(|p| !p.done())
+                .find_map(|p| sys::stop_signal(p.pid, p.pidfd.as_ref()));
+            if let Some(terminal) = &mut self.terminal {
+                terminal.tick();
+                if let Some(signal) = stop {
+                    terminal.stopped(signal, crate::signals::suspend);
+                }
+                self.control.set_terminal(terminal.lent());
             }
             return;
         }

@@ -195,7 +195,7 @@ impl Command {
         let foreground = foreground && plan.inherits_stdin();
         let mut exec = Exec::new(plan, spawned, started);
         if foreground {
-            exec.lend_terminal();
+            exec.attach_terminal();
         }
         Ok((exec, stdin))
     }

@@ -192,16 +192,20 @@ fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// Whether the stage `pid` is stopped (job control: `SIGTSTP`, `SIGTTIN`,
-/// `SIGSTOP`...). Takes the stop report, so each stop is seen once; it never
-/// reaps.
-pub(crate) fn is_stopped(pid: Pid, pidfd: Option<&OwnedFd>) -> bool {
+/// If the stage `pid` was stopped by job control since we last looked, the
+/// signal that stopped it (`SIGTSTP`, `SIGTTIN`, `SIGTTOU`, `SIGSTOP`), or
+/// `Some(None)` if that is not known. Takes the stop report, so each stop
+/// is seen once; it never reaps.
+pub(crate) fn stop_signal(pid: Pid, pidfd: Option<&OwnedFd>) -> Option<Option<i32>> {
     let id = match pidfd {
         Some(fd) => WaitId::PidFd(fd.as_fd()),
         None => WaitId::Pid(pid),
     };
     let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
-    matches!(rustix::process::waitid(id, options), Ok(Some(s)) if s.stopped())
+    match rustix::process::waitid(id, options) {
+        Ok(Some(status)) if status.stopped() => Some(status.stopping_signal()),
+        _ => None,
+    }
 }
 
 /// This process's group.

@@ -3,11 +3,11 @@
 //! Every run is its own process group, and a group that is not the
 //! terminal's foreground group is stopped (`SIGTTIN`, `SIGTTOU`) when it
 //! reads the terminal or changes its modes. So a run whose stdin is our
-//! controlling terminal, started while this process is the terminal's
-//! foreground group, does what a shell does with a foreground job:
+//! controlling terminal does what a shell does with a foreground job:
 //!
-//! - the terminal's foreground group becomes the run's group, so it can
-//!   read, change modes, and get Ctrl-C and Ctrl-Z itself;
+//! - if this process is the terminal's foreground group, the terminal's
+//!   foreground group becomes the run's group, so it can read, change modes,
+//!   and get Ctrl-C and Ctrl-Z itself;
 //! - when the run's stages are over, this process takes the terminal back;
 //!   if they ended by a signal or were stopped by us (timeout, drop,
 //!   cancel), the modes are restored as they were before (a killed editor
@@ -20,6 +20,13 @@
 //! - when the run is stopped (Ctrl-Z), this process takes the terminal
 //!   back and stops too, so the shell sees its job stopped; `fg` continues
 //!   it, and it hands the terminal back to the run and continues it.
+//!
+//! One run holds the terminal at a time. A run that could not have it (an
+//! other run of ours held it, or this process was a background job) goes
+//! on in the background; if it stops on the terminal, [`on_stop`] says
+//! what to do: it gets the terminal once the other run gives it back, or
+//! this process stops as a background job that wants the terminal would,
+//! and gets it with `fg`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,46 +36,111 @@ use rustix::termios::Termios;
 use crate::sys;
 
 /// A run holds the terminal: one at a time, so two runs started at once by
-/// two threads cannot both take it (the second stays in the background, as
-/// it would under a shell).
+/// two threads cannot both take it.
 static LENT: AtomicBool = AtomicBool::new(false);
 
-/// A terminal lent to a run's process group.
+const SIGTTIN: i32 = 21;
+const SIGTTOU: i32 = 22;
+
+/// A run whose stdin is our controlling terminal, and whether it holds it.
 pub(crate) struct Terminal {
     /// Our own process group, which gets the terminal back.
     ours: Pid,
     /// The run's group.
     job: Pid,
-    /// The modes before the run.
+    /// The modes before the run had the terminal.
     modes: Option<Termios>,
+    /// The run holds the terminal (and the [`LENT`] token).
+    lent: bool,
+    /// The run stopped on the terminal while another run held it: it gets
+    /// the terminal when that run gives it back.
+    waiting: bool,
 }
 
 impl Terminal {
-    /// Gives the terminal to `job` if our stdin is our controlling terminal
-    /// and this process is its foreground group; `None` otherwise (no
-    /// terminal, or we are a background job: the run then stays in the
-    /// background too).
-    pub(crate) fn lend(job: Pid) -> Option<Terminal> {
-        let ours = sys::own_group();
-        if sys::terminal_foreground()? != ours || LENT.swap(true, Ordering::SeqCst) {
-            return None;
+    /// Attaches the run `job` to our controlling terminal, if our stdin is
+    /// it, and gives it the terminal if this process is its foreground group
+    /// and no other run holds it. `None` without a terminal.
+    pub(crate) fn attach(job: Pid) -> Option<Terminal> {
+        sys::terminal_foreground()?;
+        let mut terminal = Terminal {
+            ours: sys::own_group(),
+            job,
+            modes: None,
+            lent: false,
+            waiting: false,
+        };
+        if terminal.try_lend() {
+            // A stage that touched the terminal before it was lent is
+            // stopped by `SIGTTIN` or `SIGTTOU`: continue it (its call
+            // starts again).
+            terminal.resume_job();
         }
-        let modes = sys::terminal_modes();
-        if sys::set_terminal_foreground(job).is_err() {
-            LENT.store(false, Ordering::SeqCst);
-            return None;
-        }
-        // A stage that touched the terminal before it was lent is stopped
-        // by `SIGTTIN` or `SIGTTOU`: continue it (its call starts again).
-        let _ = sys::signal_group(job, Signal::CONT);
-        Some(Terminal { ours, job, modes })
+        Some(terminal)
     }
 
-    /// The run was stopped by job control: take the terminal back, stop
-    /// this process with it, and once continued, hand the terminal back if
-    /// we are in the foreground again (`fg`, not `bg`) and continue the run.
-    pub(crate) fn suspend(&self, stop_self: impl FnOnce()) {
-        let held = sys::terminal_foreground() == Some(self.job);
+    /// Whether the run holds the terminal.
+    pub(crate) fn lent(&self) -> bool {
+        self.lent
+    }
+
+    /// Gives the terminal to the run if this process is the terminal's
+    /// foreground group and no other run holds it. Returns whether the run
+    /// holds it.
+    fn try_lend(&mut self) -> bool {
+        if self.lent {
+            return true;
+        }
+        if sys::terminal_foreground() != Some(self.ours) || LENT.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.modes = sys::terminal_modes();
+        if sys::set_terminal_foreground(self.job).is_err() {
+            LENT.store(false, Ordering::SeqCst);
+            return false;
+        }
+        self.lent = true;
+        true
+    }
+
+    fn resume_job(&self) {
+        let _ = sys::signal_group(self.job, Signal::CONT);
+    }
+
+    /// Called every round: a run waiting for the terminal gets it as soon
+    /// as it is free, and goes on.
+    pub(crate) fn tick(&mut self) {
+        if self.waiting && self.try_lend() {
+            self.waiting = false;
+            self.resume_job();
+        }
+    }
+
+    /// A stage of the run was stopped by `signal`; see [`on_stop`].
+    /// `stop_self` stops this process until it is continued.
+    pub(crate) fn stopped(&mut self, signal: Option<i32>, stop_self: impl FnOnce()) {
+        let wants_terminal = matches!(signal, Some(SIGTTIN | SIGTTOU));
+        let foreground = sys::terminal_foreground() == Some(self.ours);
+        let elsewhere = !self.lent && LENT.load(Ordering::SeqCst);
+        match on_stop(self.lent, wants_terminal, foreground, elsewhere) {
+            OnStop::Ignore => {}
+            OnStop::LendNow => {
+                if self.try_lend() {
+                    self.resume_job();
+                } else {
+                    self.waiting = true;
+                }
+            }
+            OnStop::Wait => self.waiting = true,
+            OnStop::Suspend => self.suspend(stop_self),
+        }
+    }
+
+    /// Takes the terminal back (if the run holds it), stops this process,
+    /// and once continued, hands the terminal to the run if we are in the
+    /// foreground again (`fg`, not `bg`) and continues the run.
+    fn suspend(&mut self, stop_self: impl FnOnce()) {
+        let held = self.lent && sys::terminal_foreground() == Some(self.job);
         let job_modes = if held {
             let job_modes = sys::terminal_modes();
             let _ = sys::set_terminal_foreground(self.ours);
@@ -80,18 +152,26 @@ impl Terminal {
             None
         };
         stop_self();
-        if sys::terminal_foreground() == Some(self.ours) {
-            if let Some(modes) = &job_modes {
-                sys::set_terminal_modes(modes);
+        if self.lent {
+            if sys::terminal_foreground() == Some(self.ours) {
+                if let Some(modes) = &job_modes {
+                    sys::set_terminal_modes(modes);
+                }
+                let _ = sys::set_terminal_foreground(self.job);
             }
-            let _ = sys::set_terminal_foreground(self.job);
+        } else {
+            self.waiting = !self.try_lend() && LENT.load(Ordering::SeqCst);
         }
-        let _ = sys::signal_group(self.job, Signal::CONT);
+        self.resume_job();
     }
 
     /// Takes the terminal back once the run's stages are over; see
-    /// [`after_end`] for `end`.
+    /// [`after_end`] for `end`. A run that never held the terminal leaves it
+    /// alone.
     pub(crate) fn release(self, end: End) {
+        if !self.lent {
+            return;
+        }
         let action = after_end(end);
         if sys::terminal_foreground() == Some(self.job) {
             let _ = sys::set_terminal_foreground(self.ours);
@@ -105,6 +185,46 @@ impl Terminal {
         if let Some(signal) = action.pass_on.and_then(sys::signal_from_raw) {
             sys::signal_self(signal);
         }
+    }
+}
+
+/// What to do when a stage of a run attached to the terminal stops.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OnStop {
+    /// Someone else stopped it (`kill -STOP`): not ours to undo.
+    Ignore,
+    /// It stopped on the terminal, which is free and ours: lend it, continue.
+    LendNow,
+    /// It stopped on the terminal while another run holds it: wait for it.
+    Wait,
+    /// Take the terminal back if we lent it, stop this process, and carry on
+    /// once continued.
+    Suspend,
+}
+
+/// The rule for a stopped stage. A run that holds the terminal was stopped
+/// by it (Ctrl-Z) or by itself: this process stops with it, as the shell's
+/// job. A run without the terminal that stopped on it (`SIGTTIN`,
+/// `SIGTTOU`) gets it now if this process is the foreground group and no
+/// other run holds it, waits if another run holds it, and else (this
+/// process is a background job) stops this process, as the shell's
+/// background job that wants the terminal.
+pub(crate) fn on_stop(
+    lent: bool,
+    wants_terminal: bool,
+    foreground: bool,
+    lent_elsewhere: bool,
+) -> OnStop {
+    if lent {
+        OnStop::Suspend
+    } else if !wants_terminal {
+        OnStop::Ignore
+    } else if lent_elsewhere {
+        OnStop::Wait
+    } else if foreground {
+        OnStop::LendNow
+    } else {
+        OnStop::Suspend
     }
 }
 
@@ -147,6 +267,33 @@ pub(crate) fn after_end(end: End) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_stage() {
+        use OnStop::*;
+        // (lent, wants the terminal, we are foreground, lent elsewhere)
+        let table = [
+            // Holding the terminal: Ctrl-Z, or the program stopped itself.
+            ((true, false, false, false), Suspend),
+            ((true, true, false, false), Suspend),
+            ((true, false, true, false), Suspend),
+            // Without it, stopped by someone else.
+            ((false, false, true, false), Ignore),
+            ((false, false, false, true), Ignore),
+            // Without it, stopped on it.
+            ((false, true, true, false), LendNow),
+            ((false, true, false, true), Wait),
+            ((false, true, true, true), Wait),
+            ((false, true, false, false), Suspend),
+        ];
+        for ((lent, wants, foreground, elsewhere), action) in table {
+            assert_eq!(
+                on_stop(lent, wants, foreground, elsewhere),
+                action,
+                "{lent} {wants} {foreground} {elsewhere}"
+            );
+        }
+    }
 
     #[test]
     fn taking_the_terminal_back() {

@@ -62,6 +62,8 @@ fn terminal_child() {
         "pool" => child_pool(),
         "run" => child_run(),
         "tty" => child_tty(),
+        "two" => child_two(),
+        "read" => child_read(),
         "sigint-pool" => child_sigint_pool(),
         "sigint-lines" => child_sigint_lines(),
         other => panic!("unknown scenario {other:?}"),
@@ -136,6 +138,28 @@ fn child_tty() {
     let result = cmd!(support::pt(), "sleep", "30").run();
     // A Ctrl-C ends this program, as it would without a process group.
     println!("@@survived {result:?}");
+}
+
+/// Two threads each run a command that reads a line from the terminal.
+fn child_two() {
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let line = cmd!(support::pt(), "head", "1").read().expect("a line");
+                println!("@@got {line}");
+            })
+        })
+        .collect();
+    println!("@@ready");
+    for thread in threads {
+        thread.join().expect("a thread");
+    }
+}
+
+/// One command that reads a line from the terminal.
+fn child_read() {
+    let line = cmd!(support::pt(), "head", "1").read().expect("a line");
+    println!("@@got {line}");
 }
 
 /// A pool batch of six jobs, two at a time, when SIGINT comes.
@@ -322,7 +346,8 @@ impl Shell {
             input,
             screen,
         };
-        shell.type_in("echo @@shell-$((6 * 7))\n");
+        // `set -b`: report a job's stop at once, not at the next prompt.
+        shell.type_in("set -b; echo @@shell-$((6 * 7))\n");
         shell.screen.expect("@@shell-42");
         Some(shell)
     }
@@ -506,6 +531,43 @@ fn a_command_that_inherits_the_terminal_can_use_it() {
     shell.type_in("\x03");
     assert_eq!(shell.status(), "130", "{}", shell.screen.text());
     assert!(!shell.screen.text().contains("@@survived"));
+}
+
+#[test]
+fn two_commands_that_read_the_terminal_take_turns() {
+    let Some(mut shell) = Shell::start() else {
+        return;
+    };
+    let dir = scratch("two");
+    shell.run_child("two", &dir);
+    shell.screen.expect("@@ready");
+    shell.type_in("first-line\n");
+    shell.screen.expect("@@got first-line");
+    // The other one stopped on the terminal, and gets it now.
+    shell.type_in("second-line\n");
+    shell.screen.expect("@@got second-line");
+    assert_eq!(shell.status(), "0");
+}
+
+#[test]
+fn a_background_program_stops_when_its_command_reads_the_terminal() {
+    let Some(mut shell) = Shell::start() else {
+        return;
+    };
+    let dir = scratch("background");
+    let exe = std::env::current_exe().expect("test binary");
+    shell.type_in(&format!(
+        "{CHILD_ENV}=read '{}' --exact terminal_child --nocapture --test-threads=1 &\n",
+        exe.display()
+    ));
+    // As a shell's background job that reads the terminal: stopped.
+    shell.screen.expect("Stopped");
+    shell.type_in("fg\n");
+    // In the foreground, the command gets the terminal.
+    shell.type_in("from-the-foreground\n");
+    shell.screen.expect("@@got from-the-foreground");
+    assert_eq!(shell.status(), "0");
+    let _ = dir;
 }
 
 // ---------------------------------------------------------------------------
