@@ -1,7 +1,8 @@
 //! Opt-in forwarding of the terminal's signals to running commands.
 //!
-//! Every run is its own process group, so a Ctrl-C at the terminal (which
-//! signals the terminal's foreground group) no longer reaches the children.
+//! Every run is its own process group, so a Ctrl-C or Ctrl-Z at the
+//! terminal (which signals the terminal's foreground group) no longer
+//! reaches the children.
 //! A library must not install process-wide signal handlers behind its
 //! user's back, so this is a function the program calls itself, once.
 
@@ -71,8 +72,8 @@ const SETTLE_TICK: Duration = Duration::from_millis(2);
 /// one thread that waits for them); later calls do nothing.
 ///
 /// On `SIGINT`, `SIGTERM` or `SIGHUP`: nothing new starts (a command
-/// started from then on fails with [`Error::Io`], a pool reports its
-/// remaining jobs as not started), every live run is stopped with its
+/// started from then on fails with [`Error::Io`]; a pool starts no more
+/// jobs and counts them as skipped), every live run is stopped with its
 /// [`StopSequence`](crate::StopSequence), whoever drives it (a blocking
 /// `run`, a [`Handle`](crate::Handle), a pool, or a
 /// [`lines`](crate::Command::lines) or [`events`](crate::Command::events)
