@@ -14,6 +14,10 @@
 //! phases, so that the machine's slow drifts hit both sizes alike). duct's
 //! spawn of a bare name forks (see [`ALONE`]) and is timed apart.
 //!
+//! Settings that force std's `fork` + `exec` (see [`forced_fork_cases`]) are
+//! timed apart too, after the others in each phase, to give their cost in
+//! the docs of `Command::uid`, `gid`, `new_session` and `before_spawn`.
+//!
 //! Run: `cargo bench --bench p2_spawn`.
 
 #[path = "common/mod.rs"]
@@ -64,6 +68,35 @@ fn cases() -> Vec<Case> {
         ));
     }
     cases
+}
+
+/// Spawns with a setting that forces std's `fork` + `exec`: `uid` set to our
+/// own uid (so it needs no privilege), by procession and by std. A fork
+/// copies the parent's page tables, and the child's teardown of them runs on
+/// the other core while the next case is timed, so these run after the rest.
+fn forced_fork_cases() -> Vec<Case> {
+    use std::os::unix::process::CommandExt;
+    let uid = rustix::process::getuid().as_raw();
+    vec![
+        (
+            "procession /bin/true uid (fork)".to_string(),
+            Box::new(move || {
+                procession::cmd!("/bin/true")
+                    .uid(uid)
+                    .run()
+                    .expect("procession spawns true with uid");
+            }),
+        ),
+        (
+            "std /bin/true uid (fork)".to_string(),
+            Box::new(move || {
+                std::process::Command::new("/bin/true")
+                    .uid(uid)
+                    .status()
+                    .expect("std spawns true with uid");
+            }),
+        ),
+    ]
 }
 
 /// Times every case `runs` times, round-robin, and appends the timings to
@@ -144,13 +177,18 @@ fn main() {
     let mut cases = cases();
     let mut small = vec![Vec::new(); cases.len()];
     let mut big = vec![Vec::new(); cases.len()];
+    let mut forks = forced_fork_cases();
+    let mut small_forks = vec![Vec::new(); forks.len()];
+    let mut big_forks = vec![Vec::new(); forks.len()];
     let (mut small_rss, mut big_rss) = (0, 0);
     for _ in 0..phases {
         small_rss = common::resident_bytes();
         measure(&mut cases, runs, &mut small);
+        measure(&mut forks, runs, &mut small_forks);
         let memory = common::touch_memory(big_bytes);
         big_rss = common::resident_bytes();
         measure(&mut cases, runs, &mut big);
+        measure(&mut forks, runs, &mut big_forks);
         drop(memory);
     }
     println!(
@@ -178,4 +216,29 @@ fn main() {
     println!();
     versus_std("small", &small);
     versus_std("big", &big);
+    let small_forks = medians(&forks, &mut small_forks);
+    let big_forks = medians(&forks, &mut big_forks);
+    println!("\nP2 settings that force fork + exec (timed after the others), median per spawn");
+    println!(
+        "{:<44} {:>14} {:>14} {:>9}",
+        "case", "small", "big", "big/small"
+    );
+    for ((name, s), (_, b)) in small_forks.iter().zip(&big_forks) {
+        let (s_text, b_text) = (format!("{s:.3?}"), format!("{b:.3?}"));
+        println!(
+            "{name:<44} {s_text:>14} {b_text:>14} {:>8.3}x",
+            ratio(*b, *s)
+        );
+    }
+    let find =
+        |rows: &[(String, Duration)], name: &str| rows.iter().find(|(n, _)| n == name).map(|r| r.1);
+    if let (Some(fork), Some(spawn)) = (
+        find(&big_forks, "procession /bin/true uid (fork)"),
+        find(&big, "procession /bin/true"),
+    ) {
+        println!(
+            "procession /bin/true, big parent: with uid (fork) / without (posix_spawn): {:.1}x",
+            ratio(fork, spawn)
+        );
+    }
 }

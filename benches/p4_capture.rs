@@ -7,6 +7,10 @@
 //! stderr, alternating 64 KiB chunks, and every library captures both.
 //! Goal: procession takes at most 1.05x the time of std.
 //!
+//! First, untimed: the memory a capture with a limit of N/2 keeping the tail
+//! (`Keep::Tail`) takes while `pt write N` runs, sampled every 2 ms. Goal:
+//! at most the limit plus 1 MiB more than before the run.
+//!
 //! N comes from `PROCESSION_P4_BYTES` (default 256M; the figure is
 //! 1G); each case runs `PROCESSION_BENCH_RUNS` times (default 7), round-robin,
 //! after one untimed run that checks it returns the right bytes.
@@ -23,6 +27,9 @@ mod common;
 mod support;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use subprocess::{Exec, Redirection};
 
@@ -165,6 +172,48 @@ fn bench(title: &str, cases: &[(&'static str, Capture)], runs: usize, out: usize
     }
 }
 
+/// The peak growth of resident memory while a `Keep::Tail` capture with a
+/// limit of `n / 2` takes the tail of `n` bytes.
+fn tail_memory(pt: &Path, n: usize) {
+    let limit = n / 2;
+    let before = common::resident_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(before));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let out = procession::Command::new(pt)
+        .args(["write", &n.to_string()])
+        .stdout_capture_limit(limit, procession::Keep::Tail)
+        .run()
+        .expect("procession runs pt write");
+    peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    assert_eq!(out.stdout.len(), limit);
+    let grew = peak.load(Ordering::Relaxed).saturating_sub(before);
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    println!(
+        "P4 Keep::Tail, limit {} of {}: resident memory grew by {:.1} MiB at its peak",
+        common::bytes_label(limit),
+        common::bytes_label(n),
+        mib(grew)
+    );
+    common::verdict(
+        &format!(
+            "peak growth <= limit + 1 MiB ({:.1} MiB)",
+            mib(limit as u64 + (1 << 20))
+        ),
+        grew <= limit as u64 + (1 << 20),
+    );
+}
+
 fn main() {
     let n = support::env_usize("PROCESSION_P4_BYTES", 256 << 20);
     let runs = common::runs(7);
@@ -173,6 +222,7 @@ fn main() {
         "P4 capture: N = {} (PROCESSION_P4_BYTES), {runs} runs per case (PROCESSION_BENCH_RUNS)",
         common::bytes_label(n)
     );
+    tail_memory(pt, n);
     let out_only = cases(pt, n, None);
     let title = format!(
         "P4 capture {} of stdout: median per run",

@@ -21,7 +21,7 @@ mod support;
 use std::path::Path;
 use std::process::Stdio;
 
-use subprocess::{Exec, Redirection};
+use subprocess::{Exec, NullFile, Redirection};
 
 const BASELINE: &str = "sh -c";
 
@@ -96,7 +96,7 @@ fn subprocess_pipe(pt: &Path, n: usize, sink: Sink) -> Vec<u8> {
             capture.expect("subprocess runs the pipeline").stdout
         }
         Sink::Null => {
-            let pipeline = pipeline.stdout(Redirection::Null);
+            let pipeline = pipeline.stdout(NullFile);
             pipeline.join().expect("subprocess runs the pipeline");
             Vec::new()
         }

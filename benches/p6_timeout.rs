@@ -18,7 +18,8 @@
 //! - duct: `stdout_capture().start()`, `wait_deadline(t)`, `kill()`,
 //!   `wait()`. `wait` joins the thread reading stdout, which ends only when
 //!   the grandchild exits: that is the point of the comparison.
-//! - subprocess: `stdout(Pipe).start()`, `communicate().limit_time(..)` (its
+//! - subprocess (0.2.9): `stdout(Pipe).popen()`,
+//!   `communicate_start(None).limit_time(..).read()` (its
 //!   way to capture with a time limit), then `kill()` and `wait()`.
 //!
 //! The baselines' grandchild sleeps only `PROCESSION_P6_BASELINE_SECS`
@@ -116,24 +117,29 @@ fn duct_trial(pt: &Path, secs: &str) -> Trial {
 
 fn subprocess_trial(pt: &Path, secs: &str) -> Trial {
     let deadline = Instant::now() + LIMIT;
-    let exec = Exec::cmd(pt).args(job_args(secs)).stdout(Redirection::Pipe);
-    let mut job = match exec.start() {
+    let exec = Exec::cmd(pt)
+        .args(&job_args(secs))
+        .stdout(Redirection::Pipe);
+    let mut job = match exec.popen() {
         Ok(job) => job,
-        Err(e) => return failed(deadline, format!("start: {e}")),
+        Err(e) => return failed(deadline, format!("popen: {e}")),
     };
-    let mut stdout = Vec::new();
-    let read = job.communicate().and_then(|c| {
-        let mut c = c.limit_time(deadline.saturating_duration_since(Instant::now()));
-        c.read_to(&mut stdout, std::io::sink())
-    });
+    let limit = deadline.saturating_duration_since(Instant::now());
+    let read = job.communicate_start(None).limit_time(limit).read();
     let _ = job.kill();
     let waited = job.wait();
     let returned = Instant::now();
-    let timed_out = matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::TimedOut);
-    let odd = (!timed_out || waited.is_err()).then(|| format!("read {read:?}, wait {waited:?}"));
-    let mut pids = printed_pids(&stdout);
+    let (stdout, odd) = match read {
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut && waited.is_ok() => (e.capture.0, None),
+        Err(e) => (
+            e.capture.0.clone(),
+            Some(format!("read {e:?}, wait {waited:?}")),
+        ),
+        Ok((stdout, _)) => (stdout, Some(format!("no timeout, wait {waited:?}"))),
+    };
+    let mut pids = printed_pids(&stdout.unwrap_or_default());
     let saw_grandchild = !pids.is_empty();
-    pids.extend(job.pids());
+    pids.extend(job.pid());
     drop(job);
     finish(deadline, returned, odd, &pids, saw_grandchild)
 }

@@ -65,6 +65,18 @@ fn show(command: &Command) {
     println!("$ {command}");
 }
 
+/// Prints what came back. A text of several lines (an error whose stderr
+/// tail has more than one line) goes on under it, marked `|`, so it cannot be
+/// mistaken for the tour's own lines.
+fn arrow(text: impl std::fmt::Display) {
+    let text = text.to_string();
+    let mut lines = text.lines();
+    println!("-> {}", lines.next().unwrap_or_default());
+    for line in lines {
+        println!("   | {line}");
+    }
+}
+
 /// Stops the tour with a message when the library did not do what the text
 /// says it does.
 fn check(ok: bool, what: &str) -> Result {
@@ -149,8 +161,10 @@ fn stdin_from_bytes() -> Result {
         "stdin from bytes",
         "stdin_bytes() feeds the child while its output is read, so no size can deadlock.",
     );
-    let command = cmd!("sort").stdin_bytes("pear\napple\nfig\n");
+    let input = "pear\napple\nfig\n";
+    let command = cmd!("sort").stdin_bytes(input);
     show(&command);
+    println!("   (stdin: {input:?})");
     let text = command.read()?;
     println!("-> {text:?}");
     check(text == "apple\nfig\npear", "sort got its stdin")
@@ -166,7 +180,7 @@ fn a_failing_command() -> Result {
             .stderr_capture();
     show(&command);
     let err = failure(command.run(), "the command fails")?;
-    println!("-> error: {err}");
+    arrow(format_args!("error: {err}"));
     if let Error::Exit(exit) = &err {
         println!("-> exit code: {:?}", exit.status().code());
         println!("-> stderr tail: {:?}", exit.stderr_tail());
@@ -212,7 +226,7 @@ fn secret_arguments() -> Result {
         .stderr_capture();
     show(&command);
     let err = failure(command.run(), "the command fails")?;
-    println!("-> error: {err}");
+    arrow(format_args!("error: {err}"));
     check(
         !err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"),
         "the secret is redacted",
@@ -322,7 +336,7 @@ fn timeout_of_a_process_tree() -> Result {
     let started = Instant::now();
     let err = failure(command.run(), "the command runs past its timeout")?;
     let took = started.elapsed();
-    println!("-> error: {err}");
+    arrow(format_args!("error: {err}"));
     let partial = err
         .timeout()
         .map(procession::StoppedError::partial_stdout)
@@ -386,7 +400,10 @@ fn stop_from_another_thread() -> Result {
         return Err("tour check failed: terminate() did not stop `sleep 30` within 5s".into());
     };
     let err = failure(result, "terminate() stops it")?;
-    println!("-> wait(): {err}, after {:.2?}", started.elapsed());
+    arrow(format_args!(
+        "wait(): {err}, after {:.2?}",
+        started.elapsed()
+    ));
     check(
         err.status().and_then(|s| s.signal()) == Some(15),
         "terminate() stops it with SIGTERM",
@@ -409,7 +426,7 @@ fn stop_from_another_thread() -> Result {
     canceller
         .join()
         .map_err(|_| "the cancelling thread panicked")?;
-    println!("-> run(): {err}");
+    arrow(format_args!("run(): {err}"));
     println!(
         "-> cancelled: {}, output so far: {:?}",
         err.is_cancelled(),
@@ -449,7 +466,7 @@ fn pool() -> Result {
     for done in &mut completed {
         match done.error() {
             None => println!("-> #{} ok in {:.0?}", done.seq(), done.elapsed()),
-            Some(e) => println!("-> #{} failed: {e}", done.seq()),
+            Some(e) => arrow(format_args!("#{} failed: {e}", done.seq())),
         }
     }
     let summary = completed.finish();
@@ -462,8 +479,9 @@ fn pool() -> Result {
         "one job failed",
     )?;
 
-    println!("$ a halt policy: stop starting jobs after the first failure");
-    let strict = Pool::builder().jobs(1).halt("soon,fail=1".parse()?).build();
+    let policy = "soon,fail=1";
+    println!("$ a halt policy, {policy:?}: stop starting jobs after the first failure");
+    let strict = Pool::builder().jobs(1).halt(policy.parse()?).build();
     let jobs = [sh("exit 1"), cmd!("true"), cmd!("true")];
     let mut completed = strict.as_completed(jobs);
     for done in &mut completed {
@@ -474,9 +492,12 @@ fn pool() -> Result {
         );
     }
     let summary = completed.finish();
+    let Some(reason) = summary.halted else {
+        return Err("tour check failed: the halt policy did not fire".into());
+    };
     println!(
-        "-> {} skipped, halted: {:?}",
-        summary.skipped, summary.halted
+        "-> halted ({reason:?}) by {policy:?}: {} finished, {} failed, {} stopped, {} skipped",
+        summary.finished, summary.failed, summary.stopped, summary.skipped
     );
     check(summary.skipped == 2, "the halt skipped the rest")?;
     Ok(())

@@ -5,7 +5,8 @@
 /// Used with [`Command::stdout_capture_limit`](crate::Command::stdout_capture_limit)
 /// and [`Command::stderr_capture_limit`](crate::Command::stderr_capture_limit).
 /// Either way the child's output is read to the end, so the child never
-/// blocks on a full pipe, and memory stays bounded by the limit.
+/// blocks on a full pipe, and memory stays bounded by the limit (the
+/// buffer never holds more than the limit, for either `Keep`).
 ///
 /// # Examples
 ///
@@ -28,12 +29,19 @@ pub enum Keep {
 }
 
 /// Collects a stream's bytes, keeping at most `limit` of them.
+///
+/// Memory: the buffer never holds more than `limit` bytes (its capacity
+/// grows by doubling, but never past the limit). [`Keep::Tail`] keeps the
+/// last bytes in a ring of that size, put in order once at the end.
 #[derive(Debug)]
 pub(crate) struct Capture {
     buf: Vec<u8>,
     limit: usize,
     keep: Keep,
     total: u64,
+    /// For a full tail ring: where its oldest byte is (the next to be
+    /// overwritten).
+    start: usize,
 }
 
 impl Capture {
@@ -43,38 +51,48 @@ impl Capture {
             limit: limit.unwrap_or(usize::MAX),
             keep,
             total: 0,
+            start: 0,
         }
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
         self.total += data.len() as u64;
-        match self.keep {
-            Keep::Head => {
-                let room = self.limit.saturating_sub(self.buf.len());
-                self.buf.extend_from_slice(&data[..room.min(data.len())]);
-            }
-            Keep::Tail => {
-                if data.len() >= self.limit {
-                    self.buf.clear();
-                    self.buf.extend_from_slice(&data[data.len() - self.limit..]);
-                    return;
-                }
-                self.buf.extend_from_slice(data);
-                // Trim in batches so that keeping the tail stays linear.
-                if self.buf.len() > self.limit.saturating_mul(2).max(64 * 1024) {
-                    let excess = self.buf.len() - self.limit;
-                    self.buf.drain(..excess);
-                }
-            }
+        // Only the last `limit` bytes of a chunk can be kept.
+        let mut data = match self.keep {
+            Keep::Head => data,
+            Keep::Tail => &data[data.len().saturating_sub(self.limit)..],
+        };
+        let room = self.limit - self.buf.len();
+        let now = room.min(data.len());
+        self.reserve(now);
+        self.buf.extend_from_slice(&data[..now]);
+        if self.keep == Keep::Head {
+            return;
+        }
+        // The ring is full: overwrite its oldest bytes.
+        data = &data[now..];
+        while !data.is_empty() {
+            let n = (self.limit - self.start).min(data.len());
+            self.buf[self.start..self.start + n].copy_from_slice(&data[..n]);
+            self.start = (self.start + n) % self.limit;
+            data = &data[n..];
+        }
+    }
+
+    /// Room for `extra` more bytes: doubling, but never past the limit.
+    fn reserve(&mut self, extra: usize) {
+        let need = self.buf.len() + extra;
+        if need > self.buf.capacity() {
+            let target = need
+                .max(self.buf.capacity().saturating_mul(2))
+                .min(self.limit.max(need));
+            self.buf.reserve_exact(target - self.buf.len());
         }
     }
 
     /// The bytes kept, and whether any were dropped.
     pub(crate) fn finish(mut self) -> (Vec<u8>, bool) {
-        if self.buf.len() > self.limit {
-            let excess = self.buf.len() - self.limit;
-            self.buf.drain(..excess);
-        }
+        self.buf.rotate_left(self.start);
         let truncated = self.total > self.buf.len() as u64;
         (self.buf, truncated)
     }
@@ -122,5 +140,49 @@ mod tests {
         let want: Vec<u8> = (99_990..100_000u32).map(|i| (i % 256) as u8).collect();
         assert_eq!(got, want);
         assert!(truncated);
+    }
+
+    #[test]
+    fn memory_stays_within_the_limit() {
+        // A limit that is not a power of two, fed in pipe-sized chunks.
+        let limit = 1_000_003;
+        for keep in [Keep::Head, Keep::Tail] {
+            let mut c = Capture::new(Some(limit), keep);
+            let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+            for _ in 0..64 {
+                c.push(&chunk);
+                assert!(c.buf.capacity() <= limit, "{keep:?}: {}", c.buf.capacity());
+            }
+            let (got, truncated) = c.finish();
+            assert_eq!(got.len(), limit);
+            assert!(truncated);
+            let all: Vec<u8> = chunk
+                .iter()
+                .copied()
+                .cycle()
+                .take(64 * chunk.len())
+                .collect();
+            let want = match keep {
+                Keep::Head => &all[..limit],
+                Keep::Tail => &all[all.len() - limit..],
+            };
+            assert!(got == want, "{keep:?}: wrong bytes kept");
+        }
+    }
+
+    #[test]
+    fn tail_ring_wraps_in_order() {
+        // limit, chunks pushed, bytes kept
+        type Row<'a> = (usize, &'a [&'a [u8]], &'a [u8]);
+        let table: &[Row] = &[
+            (3, &[b"ab", b"cd", b"e"], b"cde"),
+            (3, &[b"abcd", b"e", b"fgh", b"ij"], b"hij"),
+            (4, &[b"a", b"bcdefg", b"h"], b"efgh"),
+            (5, &[b"abc"], b"abc"),
+        ];
+        for (limit, chunks, want) in table {
+            let (got, _) = captured(Some(*limit), Keep::Tail, chunks);
+            assert_eq!(&got[..], *want, "{limit} {chunks:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! through its [`Control`]: they post a [`Request`] and wake the driving
 //! loop, which acts on it in its next round.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -51,10 +52,25 @@ struct ControlState {
 }
 
 impl Control {
+    /// Posts `request` and wakes the driving loop. A request to a run that
+    /// is over is dropped, and one already waiting is not queued twice
+    /// (signals sent together arrive once, as with the kernel's), so no
+    /// number of calls grows memory.
     pub(crate) fn post(&self, request: Request) {
         let mut state = lock(&self.state);
+        if state.done || state.requests.contains(&request) {
+            return;
+        }
         state.requests.push(request);
         if let Some(waker) = &state.waker {
+            waker.wake();
+        }
+    }
+
+    /// Wakes the driving loop without a request (it looks at its run's
+    /// [`Gate`] again).
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = &lock(&self.state).waker {
             waker.wake();
         }
     }
@@ -126,5 +142,85 @@ impl Reaping<'_> {
     /// A stage was reaped: the group's id may be reused from now on.
     pub(crate) fn reaped(&mut self) {
         self.0.group = None;
+    }
+}
+
+/// Back-pressure on a run's line output: while the gate is closed, the
+/// run's line channels are not read (the child blocks on its full pipe, as
+/// it would writing to a slow terminal itself), until every process of the
+/// run is reaped. Whoever closed it opens it again with [`Gate::open`],
+/// which wakes the run's loop.
+pub(crate) struct Gate {
+    closed: AtomicBool,
+    control: Arc<Control>,
+}
+
+impl Gate {
+    pub(crate) fn new(control: Arc<Control>) -> Gate {
+        Gate {
+            closed: AtomicBool::new(false),
+            control,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Opens the gate and wakes the run's loop, which reads again.
+    pub(crate) fn open(&self) {
+        if self.closed.swap(false, Ordering::SeqCst) {
+            self.control.wake();
+        }
+    }
+
+    /// Asks the run to stop (its output has nowhere to go).
+    pub(crate) fn cancel(&self) {
+        self.control.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_to_a_finished_run_are_dropped() {
+        let control = Control::default();
+        control.post(Request::Terminate);
+        control.mark_done();
+        for _ in 0..1000 {
+            control.post(Request::Terminate);
+            control.post(Request::Signal(1));
+        }
+        assert_eq!(control.take(), [Request::Terminate]);
+        control.post(Request::Kill);
+        assert!(control.take().is_empty());
+    }
+
+    #[test]
+    fn a_waiting_request_is_queued_once() {
+        let control = Control::default();
+        for _ in 0..1000 {
+            control.post(Request::Terminate);
+            control.post(Request::Signal(1));
+            control.post(Request::Signal(10));
+        }
+        control.post(Request::Kill);
+        assert_eq!(
+            control.take(),
+            [
+                Request::Terminate,
+                Request::Signal(1),
+                Request::Signal(10),
+                Request::Kill
+            ]
+        );
+        control.post(Request::Terminate);
+        assert_eq!(control.take(), [Request::Terminate]);
     }
 }

@@ -7,6 +7,7 @@ use std::string::FromUtf8Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::duration::Human;
 use crate::output::Output;
 use crate::status::ExitStatus;
 
@@ -21,8 +22,9 @@ use crate::status::ExitStatus;
 /// command "slow-tool" timed out after 5s and was stopped with SIGTERM
 /// ```
 ///
-/// The error is `Send + Sync + 'static` and `Clone`; `source()` leads to the
-/// operating system's error where there is one. No output is lost: a failed
+/// The error is `Send + Sync + 'static` and `Clone`. Each cause is shown
+/// once down the chain: `source()` leads to the operating system's error
+/// where there is one and the message does not already show it. No output is lost: a failed
 /// or stopped run keeps its [`Output`] (see [`Error::output`]).
 ///
 /// # Examples
@@ -88,6 +90,10 @@ pub enum Error {
     #[error(transparent)]
     Timeout(Box<StoppedError>),
     /// The command was stopped through a [`CancelToken`](crate::CancelToken).
+    /// A [`Pool`](crate::Pool) job that the pool stopped (a "now" halt
+    /// policy, [`Pool::terminate`](crate::Pool::terminate)) is one too, and
+    /// its message names who stopped it: `command "sleep 10" was stopped by
+    /// the pool's halt policy after 2ms with SIGTERM`.
     ///
     /// # Examples
     ///
@@ -128,6 +134,28 @@ pub enum Error {
     /// ```
     #[error(transparent)]
     NotUtf8(Box<NotUtf8Error>),
+    /// A line from [`lines`](crate::Command::lines) or
+    /// [`events`](crate::Command::events) was longer than the iterator's
+    /// maximum (8 MiB unless set with
+    /// [`Lines::max_line`](crate::Lines::max_line)): it comes as several of
+    /// these items in a row, each holding a piece of it, none lost. The
+    /// iteration goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let items: Vec<_> = cmd!("echo", "abcdef").lines()?.max_line(4).collect();
+    /// let Err(Error::LineTooLong(first)) = &items[0] else { panic!("{items:?}") };
+    /// assert_eq!((first.bytes(), first.ends_line()), (&b"abcd"[..], false));
+    /// let Err(Error::LineTooLong(last)) = &items[1] else { panic!("{items:?}") };
+    /// assert_eq!((last.bytes(), last.ends_line()), (&b"ef"[..], true));
+    /// assert_eq!(items.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    #[error(transparent)]
+    LineTooLong(Box<LineTooLongError>),
     /// Another I/O error, with what we were doing when it happened.
     ///
     /// # Examples
@@ -147,6 +175,17 @@ pub enum Error {
     /// ```
     #[error(transparent)]
     Io(Box<IoError>),
+    /// A pool job that was never started: it was submitted to a pool that
+    /// was closed, terminated or halted (its [`Failure`](crate::Failure) is
+    /// [`Skipped`](crate::Failure::Skipped)).
+    #[error(transparent)]
+    Skipped(Box<SkippedError>),
+    /// A callback of yours (a pool's event callback) panicked; the panic was
+    /// caught and failed only the job it was called for. Also a panic while
+    /// the crate drove a run (a bug): that run was killed and reaped, and
+    /// only it failed.
+    #[error(transparent)]
+    Panicked(Box<PanicError>),
 }
 
 impl Error {
@@ -227,6 +266,32 @@ impl Error {
         }))
     }
 
+    /// Whether this is the system running out of descriptors or processes
+    /// (`EMFILE`, `ENFILE`, `EAGAIN`): a state that passes, not a fault of
+    /// the command.
+    pub(crate) fn is_exhaustion(&self) -> bool {
+        let source = match self {
+            Error::Io(e) => Some(&*e.source),
+            Error::Spawn(e) => e.source.as_deref(),
+            _ => None,
+        };
+        source.is_some_and(crate::sys::is_exhaustion)
+    }
+
+    pub(crate) fn skipped(seq: u64, reason: impl Into<String>) -> Error {
+        Error::Skipped(Box::new(SkippedError {
+            seq,
+            reason: reason.into(),
+        }))
+    }
+
+    pub(crate) fn panicked(context: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Panicked(Box::new(PanicError {
+            context: context.into(),
+            message: message.into(),
+        }))
+    }
+
     pub(crate) fn invalid(command: &str, problem: InvalidInput) -> Error {
         Error::InvalidInput(Box::new(InvalidInputError {
             command: command.to_string(),
@@ -266,9 +331,44 @@ pub enum SpawnFailure {
     IsDirectory,
     /// The working directory does not exist or is not a directory.
     NoSuchDirectory,
+    /// The program exists, but the interpreter its `#!` line names (or, for
+    /// a binary, its dynamic loader) does not.
+    InterpreterNotFound,
     /// Arguments and environment together exceed the system's limit
     /// (`E2BIG`).
     ArgumentListTooLong,
+    /// The process may not change to the user or group that
+    /// [`Command::uid`](crate::Command::uid) or
+    /// [`Command::gid`](crate::Command::gid) asks for (that needs root, or
+    /// `CAP_SETUID` / `CAP_SETGID`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, SpawnFailure};
+    ///
+    /// # if rustix::process::geteuid().is_root() { return; }
+    /// let err = cmd!("true").uid(0).run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.failure(), SpawnFailure::IdChangeDenied);
+    /// assert!(err.to_string().contains("may not run it as uid 0"), "{err}");
+    /// ```
+    IdChangeDenied,
+    /// A [`Command::before_spawn`](crate::Command::before_spawn) hook
+    /// returned an error; the message shows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, SpawnFailure};
+    ///
+    /// let c = cmd!("true").before_spawn(|_| Err(std::io::Error::other("no ticket")));
+    /// let err = c.run().unwrap_err();
+    /// let Error::Spawn(spawn) = &err else { panic!("{err}") };
+    /// assert_eq!(spawn.failure(), SpawnFailure::Hook);
+    /// assert!(err.to_string().ends_with("the before_spawn hook failed: no ticket"), "{err}");
+    /// ```
+    Hook,
     /// Any other reason: see the source error.
     Other,
 }
@@ -389,33 +489,65 @@ impl fmt::Display for SpawnError {
                 write!(f, "program {program:?} was not found on PATH")?
             }
             SpawnFailure::NotFound => write!(f, "{program:?} does not exist")?,
+            SpawnFailure::InterpreterNotFound => match &self.detail {
+                Some(interpreter) => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter {interpreter:?} does not exist"
+                )?,
+                None => write!(
+                    f,
+                    "{program:?} cannot be run: its #! interpreter or its loader is missing"
+                )?,
+            },
             SpawnFailure::PermissionDenied => write!(
                 f,
                 "permission denied: {program:?} is not executable (check its mode and mount)"
             )?,
             SpawnFailure::IsDirectory => write!(f, "{program:?} is a directory")?,
-            SpawnFailure::NoSuchDirectory => match &self.dir {
-                Some(dir) => write!(f, "working directory {dir:?} does not exist")?,
-                None => f.write_str("the working directory does not exist")?,
-            },
+            SpawnFailure::NoSuchDirectory => {
+                // The detail says what is wrong with it, if not that it is missing.
+                let problem = self.detail.as_deref().unwrap_or("does not exist");
+                match &self.dir {
+                    Some(dir) => write!(f, "working directory {dir:?} {problem}")?,
+                    None => write!(f, "the working directory {problem}")?,
+                }
+                return Ok(());
+            }
             SpawnFailure::ArgumentListTooLong => {
                 f.write_str("the argument list is too long for the system (E2BIG)")?
             }
+            SpawnFailure::IdChangeDenied => {
+                f.write_str("this process may not run it as ")?;
+                f.write_str(self.detail.as_deref().unwrap_or("that user or group"))?;
+                f.write_str(" (that needs root, or CAP_SETUID / CAP_SETGID)")?;
+                return Ok(());
+            }
+            SpawnFailure::Hook => match &self.source {
+                Some(source) => write!(f, "the before_spawn hook failed: {source}")?,
+                None => f.write_str("the before_spawn hook failed")?,
+            },
             SpawnFailure::Other => match &self.source {
                 Some(source) => write!(f, "{source}")?,
                 None => f.write_str("unknown error")?,
             },
         }
-        if let Some(detail) = &self.detail {
-            write!(f, " ({detail})")?;
+        match (&self.detail, self.failure) {
+            (_, SpawnFailure::InterpreterNotFound) | (None, _) => {}
+            (Some(detail), _) => write!(f, " ({detail})")?,
         }
         Ok(())
     }
 }
 
+/// The operating system's error, unless the message already shows it (a
+/// [`SpawnFailure::Other`] or [`SpawnFailure::Hook`]), so that a reporter
+/// walking the chain does not print it twice.
 impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
+        match self.failure {
+            SpawnFailure::Other | SpawnFailure::Hook => None,
+            _ => self.source.as_deref().map(|e| e as _),
+        }
     }
 }
 
@@ -435,7 +567,9 @@ impl std::error::Error for SpawnError {
 pub struct ExitError {
     pub(crate) command: String,
     pub(crate) stage: Option<(usize, String)>,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 /// How much of stderr an error message shows.
@@ -587,8 +721,13 @@ pub struct StoppedError {
     pub(crate) limit: Option<Duration>,
     /// A cancel, not a timeout or a deadline.
     pub(crate) cancelled: bool,
+    /// Who cancelled it, when not a token of the command's own: a pool's
+    /// halt policy or its `terminate()`.
+    pub(crate) stopped_by: Option<&'static str>,
     pub(crate) signal: i32,
-    pub(crate) output: Output,
+    /// Shared, so that cloning the error (every `wait` on a handle does)
+    /// does not copy the output.
+    pub(crate) output: Arc<Output>,
 }
 
 impl StoppedError {
@@ -701,14 +840,27 @@ impl StoppedError {
 impl fmt::Display for StoppedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "command \"{}\" ", self.command)?;
-        match (self.cancelled, self.limit) {
-            (true, _) => write!(f, "was cancelled after {:?}", self.output.elapsed)?,
-            (false, Some(limit)) => write!(f, "timed out after {limit:?}")?,
-            (false, None) => write!(f, "ran past its deadline after {:?}", self.output.elapsed)?,
+        match (self.cancelled, self.stopped_by, self.limit) {
+            (true, Some(who), _) => write!(
+                f,
+                "was stopped by {who} after {}",
+                Human(self.output.elapsed)
+            )?,
+            (true, None, _) => write!(f, "was cancelled after {}", Human(self.output.elapsed))?,
+            (false, _, Some(limit)) => write!(f, "timed out after {}", Human(limit))?,
+            (false, _, None) => write!(
+                f,
+                "ran past its deadline after {}",
+                Human(self.output.elapsed)
+            )?,
         }
+        let with = match self.stopped_by {
+            Some(_) => " with",
+            None => " and was stopped with",
+        };
         match crate::status::signal_name(self.signal) {
-            Some(name) => write!(f, " and was stopped with {name}")?,
-            None => write!(f, " and was stopped with signal {}", self.signal)?,
+            Some(name) => write!(f, "{with} {name}")?,
+            None => write!(f, "{with} signal {}", self.signal)?,
         }
         if self.output.incomplete {
             f.write_str(" (output may be incomplete)")?;
@@ -882,6 +1034,35 @@ pub enum InvalidInput {
         /// The operating system's reason.
         reason: String,
     },
+    /// [`Command::new_session`](crate::Command::new_session) on a pipeline
+    /// or one of its stages: the stages share one process group, and a group
+    /// cannot span sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = (cmd!("echo", "hi") | cmd!("cat").new_session()).run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::SessionInPipeline);
+    /// ```
+    SessionInPipeline,
+    /// [`Command::new_session`](crate::Command::new_session) without a
+    /// [`before_spawn`](crate::Command::before_spawn) hook whose `pre_exec`
+    /// calls `setsid`: the child did not lead a new session, so it was killed
+    /// rather than left in this process's group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error, InvalidInput};
+    ///
+    /// let err = cmd!("sleep", "10").new_session().run().unwrap_err();
+    /// let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    /// assert_eq!(e.problem(), &InvalidInput::SessionNotCreated);
+    /// ```
+    SessionNotCreated,
 }
 
 impl fmt::Display for InvalidInput {
@@ -912,6 +1093,14 @@ impl fmt::Display for InvalidInput {
             InvalidInput::Redirect { path, reason } => {
                 write!(f, "cannot open {path:?}: {reason}")
             }
+            InvalidInput::SessionInPipeline => f.write_str(
+                "new_session() needs a single command: the stages of a pipeline share one \
+                 process group, and a group cannot span sessions",
+            ),
+            InvalidInput::SessionNotCreated => f.write_str(
+                "new_session() needs a before_spawn hook whose pre_exec calls setsid; the child \
+                 did not lead a new session and was killed",
+            ),
         }
     }
 }
@@ -1023,12 +1212,149 @@ impl std::error::Error for NotUtf8Error {
     }
 }
 
+/// A piece of a line longer than the maximum. See [`Error::LineTooLong`].
+///
+/// Pieces are cut between UTF-8 characters (unless the bytes are not
+/// UTF-8), so each piece of a valid line is valid UTF-8, and the pieces of
+/// one line, joined, are the line (without its newline).
+///
+/// # Examples
+///
+/// ```
+/// use procession::{cmd, Error};
+/// # fn main() -> Result<(), procession::Error> {
+/// // 30 euro signs (3 bytes each) with a maximum of 40 bytes.
+/// let line = "€".repeat(30);
+/// let mut pieces = Vec::new();
+/// for item in cmd!("echo", &line).lines()?.max_line(40) {
+///     match item {
+///         Err(Error::LineTooLong(piece)) => pieces.push(piece.text().unwrap().to_string()),
+///         other => panic!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(pieces.iter().map(|p| p.len()).collect::<Vec<_>>(), [39, 39, 12]);
+/// assert_eq!(pieces.concat(), line);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LineTooLongError {
+    pub(crate) command: String,
+    pub(crate) stderr: bool,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) max: usize,
+    pub(crate) ends_line: bool,
+}
+
+impl LineTooLongError {
+    /// This piece's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.bytes(), b"abcd");
+    /// ```
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// This piece's bytes, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.into_bytes(), b"abcd");
+    /// ```
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// This piece as text, if it is UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.text(), Some("abcd"));
+    /// ```
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
+
+    /// `true` for the line's last piece (up to its newline, or the end of
+    /// the output).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert!(!e.ends_line());
+    /// ```
+    pub fn ends_line(&self) -> bool {
+        self.ends_line
+    }
+
+    /// The maximum line length the line exceeded, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{cmd, Error};
+    /// let first = cmd!("echo", "abcdef").lines().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert_eq!(e.max(), 4);
+    /// ```
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// `true` if the line came from stderr (with
+    /// [`events`](crate::Command::events)), `false` for stdout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use procession::{sh, Error};
+    /// let first = sh("echo abcdef >&2").events().unwrap().max_line(4).next().unwrap();
+    /// let Err(Error::LineTooLong(e)) = first else { panic!() };
+    /// assert!(e.is_stderr());
+    /// ```
+    pub fn is_stderr(&self) -> bool {
+        self.stderr
+    }
+}
+
+impl fmt::Display for LineTooLongError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = if self.stderr { "stderr" } else { "stdout" };
+        let which = if self.ends_line { "last" } else { "a" };
+        write!(
+            f,
+            "a line of the {stream} of \"{}\" is longer than {} bytes; this is {which} piece \
+             of it ({} bytes)",
+            self.command,
+            self.max,
+            self.bytes.len()
+        )
+    }
+}
+
+impl std::error::Error for LineTooLongError {}
+
 /// An I/O error while running a command. See [`Error::Io`].
 ///
 /// # Examples
 ///
 /// ```
-/// use std::error::Error as _;
 /// use procession::{cmd, Error, JobOutput, Pool};
 ///
 /// let pool = Pool::builder().output(JobOutput::Files("/dev/null/out".into())).build();
@@ -1036,8 +1362,7 @@ impl std::error::Error for NotUtf8Error {
 /// let err = done[0].error().expect("an error");
 /// let Error::Io(io) = err else { panic!("{err}") };
 /// assert!(io.to_string().starts_with("cannot set up the output files of job #1"));
-/// let source = io.source().expect("the operating system's error");
-/// assert_eq!(source.to_string(), "Not a directory (os error 20)");
+/// assert_eq!(io.io_error().to_string(), "Not a directory (os error 20)");
 /// ```
 #[derive(Clone, Debug)]
 pub struct IoError {
@@ -1063,6 +1388,12 @@ impl IoError {
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
+
+    /// The operating system's error, which the message shows after what we
+    /// were doing.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
 }
 
 impl fmt::Display for IoError {
@@ -1071,11 +1402,59 @@ impl fmt::Display for IoError {
     }
 }
 
-impl std::error::Error for IoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
+/// No `source()`: the message already shows the operating system's error
+/// (see [`IoError::io_error`]), and a reporter walking the chain would print
+/// it twice.
+impl std::error::Error for IoError {}
+
+/// A pool job that was never started. See [`Error::Skipped`].
+#[derive(Clone, Debug)]
+pub struct SkippedError {
+    pub(crate) seq: u64,
+    pub(crate) reason: String,
+}
+
+impl SkippedError {
+    /// The job's sequence number in its pool.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Why it was not started ("the pool was closed", ...).
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
+
+impl fmt::Display for SkippedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job #{} was not started: {}", self.seq, self.reason)
+    }
+}
+
+impl std::error::Error for SkippedError {}
+
+/// A callback that panicked. See [`Error::Panicked`].
+#[derive(Clone, Debug)]
+pub struct PanicError {
+    pub(crate) context: String,
+    pub(crate) message: String,
+}
+
+impl PanicError {
+    /// The panic's message (its payload, if that was a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.message)
+    }
+}
+
+impl std::error::Error for PanicError {}
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use crate::capture::Capture;
-use crate::control::{Control, Request};
+use crate::control::{Control, Gate, Request};
 use crate::error::{Error, ExitError, StoppedError};
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Check, Verdict};
@@ -40,9 +40,14 @@ const TERMINAL_TICK: Duration = Duration::from_millis(20);
 /// The read buffer for pipes.
 const CHUNK: usize = 64 * 1024;
 
-/// The longest line the line iterators hand out; a longer one comes in
-/// pieces of this size, so memory stays bounded without newlines.
-pub(crate) const MAX_LINE: usize = 64 * 1024;
+/// The longest line the line iterators hand out whole, by default; a
+/// longer one comes in pieces of at most this size (cut between UTF-8
+/// characters), each marked as such, so memory stays bounded without
+/// newlines. See `Lines::max_line`.
+pub(crate) const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// The smallest maximum line length: room for any UTF-8 character.
+pub(crate) const MIN_MAX_LINE: usize = 4;
 
 /// How much of a line-mode stream is also kept, for error messages.
 const LINE_TAIL: usize = 4096;
@@ -61,8 +66,8 @@ struct Stopping {
     sequence: StopSequence,
     /// The next step to take.
     step: usize,
-    /// When to take it.
-    at: Instant,
+    /// When to take it; `None` once a wait too long to express began.
+    at: Option<Instant>,
     /// The first signal sent, for the error.
     signal: i32,
     /// Other processes of the group (grandchildren), watched by pidfd.
@@ -78,6 +83,10 @@ struct Member {
     fd: Option<OwnedFd>,
     exited: bool,
 }
+
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
 
 struct Proc {
     pid: Pid,
@@ -104,6 +113,9 @@ struct Channel {
     capture: Capture,
     /// Bytes of an unfinished line, in line mode.
     partial: Vec<u8>,
+    /// The unfinished line is longer than the maximum: pieces of it were
+    /// handed out already.
+    overlong: bool,
 }
 
 struct Feed {
@@ -113,10 +125,14 @@ struct Feed {
 }
 
 /// A line of output, tagged with its stream, for the line iterators.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Line {
     pub(crate) stream: Stream,
     pub(crate) bytes: Vec<u8>,
+    /// A piece of a line longer than the maximum, not a whole line.
+    pub(crate) overlong: bool,
+    /// For a piece: it is the line's last.
+    pub(crate) ends_line: bool,
 }
 
 /// Receives every complete line of a line-mode channel as it arrives.
@@ -151,8 +167,9 @@ pub(crate) struct Exec {
     terminal: Option<Terminal>,
     sequence: StopSequence,
     drain: Duration,
-    /// When the drain time runs out (set once every process is reaped).
-    drain_at: Option<Instant>,
+    /// When the drain time runs out: set once every process is reaped,
+    /// to `None` for a drain time too long to express (no limit).
+    drain_at: Option<Option<Instant>>,
     stopping: Option<Stopping>,
     control: Arc<Control>,
     incomplete: bool,
@@ -160,9 +177,17 @@ pub(crate) struct Exec {
     pub(crate) lines: VecDeque<Line>,
     /// Where lines go instead of `lines`, when set (the pool's tagged output).
     line_sink: Option<LineSink>,
+    /// The longest line handed out whole (see [`MAX_LINE`]).
+    max_line: usize,
+    /// Back-pressure from the line sink: line channels are not read while
+    /// it is closed.
+    gate: Option<Arc<Gate>>,
     /// Pipes given up on, to be drained in the background.
     abandoned: Vec<OwnedFd>,
     error: Option<Error>,
+    /// A panic while driving it: the run is over, with an error, and its
+    /// drop kills and reaps the tree.
+    broken: bool,
 }
 
 impl Exec {
@@ -199,6 +224,7 @@ impl Exec {
                 },
                 plan,
                 partial: Vec::new(),
+                overlong: false,
             })
             .collect();
         let feeds = spawned
@@ -231,8 +257,11 @@ impl Exec {
             incomplete: false,
             lines: VecDeque::new(),
             line_sink: None,
+            max_line: MAX_LINE,
+            gate: None,
             abandoned: Vec::new(),
             error: None,
+            broken: false,
         };
         let fds = exec
             .channels
@@ -293,6 +322,30 @@ impl Exec {
         self.line_sink = Some(sink);
     }
 
+    /// Sets the longest line handed out whole (at least
+    /// [`MIN_MAX_LINE`]). Call it before the exec is first driven.
+    pub(crate) fn set_max_line(&mut self, max: usize) {
+        self.max_line = max.max(MIN_MAX_LINE);
+    }
+
+    /// Reads line channels only while `gate` is open (see [`Gate`]).
+    pub(crate) fn set_gate(&mut self, gate: Arc<Gate>) {
+        self.gate = Some(gate);
+    }
+
+    /// The line sink asked for a pause. Once every process is reaped the
+    /// rest is read anyway (at most what the pipes hold, unless a stranger
+    /// holds them, which the drain time deals with), so that a stopped job
+    /// still ends.
+    fn paused(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.is_closed()) && !self.all_reaped()
+    }
+
+    /// The longest line handed out whole.
+    pub(crate) fn max_line(&self) -> usize {
+        self.max_line
+    }
+
     pub(crate) fn control(&self) -> &Arc<Control> {
         &self.control
     }
@@ -311,7 +364,11 @@ impl Exec {
                 out.push((fd.as_fd(), Interest::Read, Source::Proc(i)));
             }
         }
+        let paused = self.paused();
         for (i, channel) in self.channels.iter().enumerate() {
+            if channel.plan.lines && paused {
+                continue;
+            }
             if let Some(fd) = &channel.fd {
                 out.push((fd.as_fd(), Interest::Read, Source::Channel(i)));
             }
@@ -343,8 +400,8 @@ impl Exec {
         [
             self.due().filter(|_| self.stopping.is_none()),
             terminal,
-            self.stopping.as_ref().map(|s| s.at),
-            self.drain_at,
+            self.stopping.as_ref().and_then(|s| s.at),
+            self.drain_at.flatten(),
             tick,
         ]
         .into_iter()
@@ -398,8 +455,10 @@ impl Exec {
         self.advance_stop(now);
         self.check_group();
         if self.all_reaped() {
-            let drain_at = *self.drain_at.get_or_insert(now + self.drain);
-            if now >= drain_at && self.channels.iter().any(|c| c.fd.is_some()) {
+            let drain_at = *self
+                .drain_at
+                .get_or_insert_with(|| crate::sync::after(now, self.drain));
+            if drain_at.is_some_and(|d| now >= d) && self.channels.iter().any(|c| c.fd.is_some()) {
                 self.abandon_pipes();
             }
         }
@@ -441,6 +500,9 @@ impl Exec {
 
     /// Whether the run is over (see the module docs).
     pub(crate) fn finished(&self) -> bool {
+        if self.broken {
+            return true;
+        }
         self.all_reaped()
             && self.channels.iter().all(|c| c.fd.is_none())
             && self
@@ -482,12 +544,7 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!(
-                            "cannot learn how {:?} ended: its exit status was taken by another \
-                             waiter (is SIGCHLD set to SIG_IGN, or does the program reap with \
-                             waitpid(-1)?)",
-                            proc.display
-                        ),
+                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
                         e,
                     ));
                 }
@@ -497,6 +554,8 @@ impl Exec {
 
     fn read(&mut self, i: usize) {
         let mut buf = [0u8; CHUNK];
+        // Back-pressure applies while the run's processes live.
+        let pausable = !self.all_reaped();
         let channel = &mut self.channels[i];
         // A few reads per round keeps one busy pipe from starving the others.
         for _ in 0..4 {
@@ -504,12 +563,15 @@ impl Exec {
             match sys::read(fd.as_fd(), &mut buf) {
                 Ok(Some(0)) | Err(_) => {
                     channel.fd = None;
-                    if channel.plan.lines && !channel.partial.is_empty() {
+                    if channel.plan.lines && (!channel.partial.is_empty() || channel.overlong) {
                         let bytes = std::mem::take(&mut channel.partial);
                         self.lines.push_back(Line {
                             stream: channel.plan.stream,
                             bytes,
+                            overlong: channel.overlong,
+                            ends_line: true,
                         });
+                        channel.overlong = false;
                         if let Some(sink) = &mut self.line_sink {
                             self.lines.drain(..).for_each(&mut **sink);
                         }
@@ -521,13 +583,20 @@ impl Exec {
                     channel.capture.push(data);
                     if channel.plan.lines {
                         split_lines(
-                            &mut channel.partial,
+                            &mut Splitter {
+                                partial: &mut channel.partial,
+                                overlong: &mut channel.overlong,
+                                stream: channel.plan.stream,
+                                max: self.max_line,
+                            },
                             data,
-                            channel.plan.stream,
                             &mut self.lines,
                         );
                         if let Some(sink) = &mut self.line_sink {
                             self.lines.drain(..).for_each(&mut **sink);
+                        }
+                        if pausable && self.gate.as_ref().is_some_and(|g| g.is_closed()) {
+                            return;
                         }
                     }
                     if n < buf.len() {
@@ -565,7 +634,7 @@ impl Exec {
             if sequence == StopSequence::kill() && stopping.sequence != sequence {
                 stopping.sequence = sequence;
                 stopping.step = 0;
-                stopping.at = now;
+                stopping.at = Some(now);
                 self.advance_stop(now);
             }
             return;
@@ -578,7 +647,7 @@ impl Exec {
             signal: sequence.first_signal(),
             sequence,
             step: 0,
-            at: now,
+            at: Some(now),
             members: Vec::new(),
             empty: false,
         });
@@ -593,7 +662,7 @@ impl Exec {
             let Some(stopping) = &mut self.stopping else {
                 return;
             };
-            if stopping.step == usize::MAX || now < stopping.at {
+            if stopping.step == usize::MAX || stopping.at.is_none_or(|at| now < at) {
                 return;
             }
             if stopping.empty {
@@ -605,7 +674,7 @@ impl Exec {
                 return;
             };
             stopping.step += 1;
-            stopping.at = now + wait;
+            stopping.at = crate::sync::after(now, wait);
             if let Some(signal) = sys::signal_from_raw(raw) {
                 self.signal_all(signal);
             }
@@ -694,6 +763,27 @@ impl Exec {
         self.abandon_pipes();
     }
 
+    /// Ends the run at once after a panic while driving it (`message`):
+    /// its state may be half-updated, so it is not driven any more. It
+    /// reports the panic as its error; dropping it kills and reaps its tree.
+    pub(crate) fn broken(&mut self, message: String) {
+        self.error = Some(Error::panicked(
+            format!("driving {:?} panicked", self.display),
+            message,
+        ));
+        self.broken = true;
+        for channel in &mut self.channels {
+            channel.fd = None;
+        }
+        for feed in &mut self.feeds {
+            feed.fd = None;
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Pipes to drain in the background, taken once.
     pub(crate) fn take_abandoned(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.abandoned)
@@ -752,19 +842,19 @@ impl Exec {
             stages,
         };
         if let Some(stopping) = &self.stopping {
-            let stopped = || {
-                Box::new(StoppedError {
+            if stopping.reason != Reason::Owner {
+                let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
                     limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
                     cancelled: stopping.reason == Reason::Cancel,
+                    stopped_by: None,
                     signal: stopping.signal,
-                    output: output.clone(),
-                })
-            };
-            match stopping.reason {
-                Reason::Timeout => return Err(Error::Timeout(stopped())),
-                Reason::Cancel => return Err(Error::Cancelled(stopped())),
-                Reason::Owner => {}
+                    output: Arc::new(output),
+                });
+                return Err(match stopping.reason {
+                    Reason::Timeout => Error::Timeout(stopped),
+                    _ => Error::Cancelled(stopped),
+                });
             }
         }
         if verdicts[decider] == Verdict::CheckedError {
@@ -774,7 +864,7 @@ impl Exec {
             return Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage,
-                output,
+                output: Arc::new(output),
             })));
         }
         Ok(output)
@@ -782,10 +872,25 @@ impl Exec {
 }
 
 impl Drop for Exec {
+    /// A run dropped before its end (an error path, a panic) must not leave
+    /// its tree behind: the group and every unreaped stage get `SIGKILL`,
+    /// and the stages are reaped, waiting for them (they die at once). A
+    /// finished run is left alone.
     fn drop(&mut self) {
+        if !self.all_reaped() {
+            // From here on, the signal forwarder leaves the group alone.
+            self.control.reaping().reaped();
+            self.signal_all(Signal::KILL);
+            for proc in self.procs.iter_mut().filter(|p| !p.done()) {
+                match sys::reap(proc.pid, proc.pidfd.as_ref()) {
+                    Ok(status) => proc.status = status,
+                    Err(_) => proc.lost = true,
+                }
+            }
+        }
         if let Some(terminal) = self.terminal.take() {
-            // Dropped before its stages were reaped (a failed spawn path):
-            // the terminal comes back all the same.
+            // Dropped before its stages were over (an error path): the
+            // terminal comes back all the same.
             terminal.release(terminal::End {
                 signal: None,
                 stopped_by_us: true,
@@ -800,7 +905,8 @@ impl Drop for Exec {
 /// the run started: the timeout moves on by that time, but never past the
 /// run's `absolute` deadline, if it has one (a deadline is a point in time).
 fn timeout_due(timeout: Instant, absolute: Option<Instant>, paused: Duration) -> Instant {
-    let shifted = timeout + paused;
+    // A timeout so far off that the pause cannot be added stays where it is.
+    let shifted = timeout.checked_add(paused).unwrap_or(timeout);
     absolute.map_or(shifted, |a| a.min(shifted))
 }
 
@@ -809,36 +915,92 @@ fn status_of(proc: &Proc) -> ExitStatus {
     proc.status.unwrap_or(ExitStatus::from_code(-1))
 }
 
-/// Appends `data` to the unfinished line in `partial`, moving every complete
-/// line (without its `\n`, and without a `\r` before it) to `out`.
-fn split_lines(partial: &mut Vec<u8>, data: &[u8], stream: Stream, out: &mut VecDeque<Line>) {
+/// A line-mode channel's unfinished line, for [`split_lines`].
+struct Splitter<'a> {
+    partial: &'a mut Vec<u8>,
+    overlong: &'a mut bool,
+    stream: Stream,
+    max: usize,
+}
+
+/// Appends `data` to the unfinished line, moving every complete line
+/// (without its `\n`, and without a `\r` before it) to `out`.
+///
+/// A line longer than `max` bytes comes out in pieces marked `overlong`,
+/// each at most `max` bytes and cut between UTF-8 characters (see
+/// [`cut_at`]); its last piece (up to the newline) is marked `ends_line`.
+/// So the unfinished line never holds much more than `max` bytes.
+fn split_lines(line: &mut Splitter<'_>, data: &[u8], out: &mut VecDeque<Line>) {
     let mut rest = data;
-    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
-        partial.extend_from_slice(&rest[..nl]);
-        if partial.last() == Some(&b'\r') {
-            partial.pop();
+    loop {
+        let nl = rest.iter().position(|b| *b == b'\n');
+        let end = nl.unwrap_or(rest.len());
+        line.partial.extend_from_slice(&rest[..end]);
+        // Only a line known to be longer than `max` is cut.
+        while line.partial.len() > line.max {
+            let cut = cut_at(line.partial, line.max);
+            let tail = line.partial.split_off(cut);
+            out.push_back(Line {
+                stream: line.stream,
+                bytes: std::mem::replace(line.partial, tail),
+                overlong: true,
+                ends_line: false,
+            });
+            *line.overlong = true;
+        }
+        let Some(nl) = nl else { return };
+        if line.partial.last() == Some(&b'\r') {
+            line.partial.pop();
         }
         out.push_back(Line {
-            stream,
-            bytes: std::mem::take(partial),
+            stream: line.stream,
+            bytes: std::mem::take(line.partial),
+            overlong: std::mem::take(line.overlong),
+            ends_line: true,
         });
         rest = &rest[nl + 1..];
     }
-    partial.extend_from_slice(rest);
-    // A stream without newlines must not grow without bound: hand out an
-    // overlong line in pieces.
-    while partial.len() >= MAX_LINE {
-        let tail = partial.split_off(MAX_LINE);
-        out.push_back(Line {
-            stream,
-            bytes: std::mem::replace(partial, tail),
-        });
-    }
+}
+
+/// Where to cut a piece of at most `max` bytes off the front of `bytes`
+/// (longer than `max`): at `max`, or up to three bytes before it so as not
+/// to split a UTF-8 character (a byte `10xxxxxx` continues one). Bytes that
+/// are not UTF-8 are cut at `max`.
+fn cut_at(bytes: &[u8], max: usize) -> usize {
+    let continues = |i: usize| bytes[i] & 0xC0 == 0x80;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| i > 0 && !continues(i))
+        .unwrap_or(max)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line's bytes, whether it is a piece of an overlong line, and
+    /// whether it ends the line.
+    type Piece = (Vec<u8>, bool, bool);
+
+    /// The lines `chunks` make, and what is left unfinished.
+    fn split(max: usize, chunks: &[&[u8]]) -> (Vec<Piece>, Vec<u8>) {
+        let (mut partial, mut overlong) = (Vec::new(), false);
+        let mut out = VecDeque::new();
+        for chunk in chunks {
+            let mut line = Splitter {
+                partial: &mut partial,
+                overlong: &mut overlong,
+                stream: Stream::Stdout,
+                max,
+            };
+            split_lines(&mut line, chunk, &mut out);
+        }
+        let lines = out
+            .into_iter()
+            .map(|l| (l.bytes, l.overlong, l.ends_line))
+            .collect();
+        (lines, partial)
+    }
 
     #[test]
     fn a_timeout_does_not_count_time_stopped() {
@@ -866,23 +1028,73 @@ mod tests {
 
     #[test]
     fn lines_split_across_chunks() {
-        let mut partial = Vec::new();
-        let mut out = VecDeque::new();
-        split_lines(&mut partial, b"a\nb", Stream::Stdout, &mut out);
-        split_lines(&mut partial, b"c\r\n\nd", Stream::Stdout, &mut out);
-        let lines: Vec<_> = out.iter().map(|l| l.bytes.clone()).collect();
-        assert_eq!(lines, [b"a".to_vec(), b"bc".to_vec(), b"".to_vec()]);
+        let (lines, partial) = split(MAX_LINE, &[b"a\nb", b"c\r\n\nd"]);
+        let whole = |b: &[u8]| (b.to_vec(), false, true);
+        assert_eq!(lines, [whole(b"a"), whole(b"bc"), whole(b"")]);
         assert_eq!(partial, b"d");
     }
 
     #[test]
-    fn an_overlong_line_comes_in_pieces() {
-        let mut partial = Vec::new();
-        let mut out = VecDeque::new();
-        let data = vec![b'x'; MAX_LINE * 2 + 10];
-        split_lines(&mut partial, &data, Stream::Stdout, &mut out);
-        let sizes: Vec<usize> = out.iter().map(|l| l.bytes.len()).collect();
-        assert_eq!(sizes, [MAX_LINE, MAX_LINE]);
-        assert_eq!(partial.len(), 10);
+    fn an_overlong_line_comes_in_marked_pieces() {
+        let data = vec![b'x'; 25];
+        let (lines, partial) = split(10, &[&data, b"yy\nz"]);
+        let piece = |n: usize, last: bool| {
+            let mut b = vec![b'x'; n];
+            if last {
+                b.extend_from_slice(b"yy");
+            }
+            (b, true, last)
+        };
+        assert_eq!(lines, [piece(10, false), piece(10, false), piece(5, true)]);
+        assert_eq!(partial, b"z");
+        // A line of exactly the maximum is whole.
+        let (lines, _) = split(10, &[&data[..10], b"\n"]);
+        assert_eq!(lines, [(data[..10].to_vec(), false, true)]);
+    }
+
+    #[test]
+    fn overlong_pieces_are_cut_between_characters() {
+        let euros = "€".repeat(30_000);
+        let mut line = euros.clone().into_bytes();
+        line.push(b'\n');
+        // Fed in chunks that end inside characters.
+        let chunks: Vec<&[u8]> = line.chunks(4_096).collect();
+        for max in [4, 5, 1000, 65_536] {
+            let (lines, partial) = split(max, &chunks);
+            assert!(partial.is_empty());
+            let mut joined = Vec::new();
+            for (i, (bytes, overlong, ends)) in lines.iter().enumerate() {
+                assert!(bytes.len() <= max && *overlong, "{max} {i}");
+                assert_eq!(*ends, i == lines.len() - 1);
+                assert!(
+                    std::str::from_utf8(bytes).is_ok(),
+                    "{max}: piece {i} cut a character"
+                );
+                joined.extend_from_slice(bytes);
+            }
+            assert_eq!(joined, euros.as_bytes());
+        }
+        // The default keeps it whole.
+        let (lines, _) = split(MAX_LINE, &chunks);
+        assert_eq!(lines, [(euros.into_bytes(), false, true)]);
+    }
+
+    #[test]
+    fn cut_at_table() {
+        let e = "€".as_bytes(); // E2 82 AC
+        // (bytes, max, cut)
+        let table: &[(&[u8], usize, usize)] = &[
+            (b"abcdef", 4, 4),
+            (&[b'a', e[0], e[1], e[2], b'b'], 2, 1),
+            (&[b'a', e[0], e[1], e[2], b'b'], 3, 1),
+            (&[b'a', e[0], e[1], e[2], b'b'], 4, 4),
+            (&[e[0], e[1], e[2], e[0], e[1], e[2]], 4, 3),
+            // Not UTF-8: continuation bytes all the way, cut at the maximum.
+            (&[0x80; 10], 5, 5),
+            (&[e[0], e[1], e[2], 0x80, 0x80], 4, 4),
+        ];
+        for (bytes, max, want) in table {
+            assert_eq!(cut_at(bytes, *max), *want, "{bytes:?} {max}");
+        }
     }
 }

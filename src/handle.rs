@@ -35,6 +35,7 @@ use crate::sync::{lock, wait_until};
 /// assert_eq!(err.status().and_then(|s| s.signal()), Some(15));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping a Handle kills the command at once: wait for it, or detach() it"]
 pub struct Handle {
     shared: Arc<Shared>,
     control: Arc<Control>,
@@ -64,26 +65,30 @@ struct Slot {
 }
 
 impl Handle {
-    pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Handle {
+    /// Hands `exec` to the background loop. If the loop cannot be started,
+    /// the run is dropped (which kills and reaps it) and this is the error.
+    pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Result<Handle, Error> {
         let shared = Arc::new(Shared::default());
-        let handle = Handle {
-            shared: shared.clone(),
-            control: exec.control().clone(),
-            pids: exec.pids(),
-            stdin: Mutex::new(stdin),
-            result: OnceLock::new(),
-            detached: false,
-        };
-        crate::reactor::submit(
-            exec,
+        let control = exec.control().clone();
+        let pids = exec.pids();
+        let on_done = {
+            let shared = shared.clone();
             Box::new(move |outcome| {
                 let mut slot = lock(&shared.slot);
                 slot.outcome = Some(outcome);
                 slot.finished = true;
                 shared.cv.notify_all();
-            }),
-        );
-        handle
+            })
+        };
+        crate::reactor::submit(exec, on_done).map_err(|rejected| rejected.error)?;
+        Ok(Handle {
+            shared,
+            control,
+            pids,
+            stdin: Mutex::new(stdin),
+            result: OnceLock::new(),
+            detached: false,
+        })
     }
 
     /// The process id of the first process (for a pipeline, the first
@@ -195,6 +200,8 @@ impl Handle {
 
     /// Waits at most `timeout`. `None` if the command still runs; it is not
     /// stopped (see [`Command::timeout`](crate::Command::timeout) for that).
+    /// A timeout too long to add to the current time (`Duration::MAX`) waits
+    /// to the end.
     ///
     /// # Errors
     ///
@@ -216,7 +223,11 @@ impl Handle {
     /// # Ok(()) }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<&Output>, Error> {
-        self.wait_deadline(Instant::now() + timeout)
+        match crate::sync::after(Instant::now(), timeout) {
+            Some(deadline) => self.wait_deadline(deadline),
+            // Too long to express: no limit.
+            None => self.wait().map(Some),
+        }
     }
 
     /// Waits until `deadline` at most. `None` if the command still runs.

@@ -75,7 +75,8 @@
 //! # How it works
 //!
 //! Children are spawned with `posix_spawn` (never a slow `fork` of a big
-//! parent), each run's pipes and exit notifications (Linux pidfds) are driven
+//! parent, unless a setting that needs one is asked for: see
+//! [`Command::uid`]), each run's pipes and exit notifications (Linux pidfds) are driven
 //! by one `poll` loop, and no process-wide signal handler is installed. A
 //! blocking run drives its loop on your thread; started handles share one
 //! background thread.
@@ -84,13 +85,31 @@
 //!
 //! Linux (pidfd needs 5.3 or later; older kernels fall back to polling for
 //! exits every 5 ms).
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! - `duct`: a `duct::Expression` can be a pool job (`Job::Duct`, with
+//!   `From` conversions), run by duct's own spawning.
+//! - `progress`: [`PoolBuilder`]'s `progress` option draws a progress bar
+//!   with counts and an ETA while a batch runs, when stderr is a terminal.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
+// docs.rs (see `[package.metadata.docs.rs]`) marks what a feature enables.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The README's Rust examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod cancel;
 mod capture;
 mod command;
 mod control;
+mod duration;
 mod error;
 mod exec;
 mod handle;
@@ -109,12 +128,18 @@ mod sync;
 mod sys;
 mod terminal;
 
+/// The integration tests' support (the `pt` helper, `/proc` checks), for
+/// unit tests that run programs.
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+
 pub use cancel::CancelToken;
 pub use capture::Keep;
 pub use command::{Command, sh};
 pub use error::{
-    Error, ExitError, InvalidInput, InvalidInputError, IoError, NotUtf8Error, SpawnError,
-    SpawnFailure, StoppedError,
+    Error, ExitError, InvalidInput, InvalidInputError, IoError, LineTooLongError, NotUtf8Error,
+    PanicError, SkippedError, SpawnError, SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
 pub use output::{Output, Stage};
@@ -126,3 +151,125 @@ pub use signals::forward_signals;
 pub use status::{ExitStatus, signal_name};
 pub use stop::StopSequence;
 pub use stream::{Event, Events, Lines};
+
+/// Checks that dropping a value whose drop is a mistake is caught by the
+/// compiler (`unused_must_use`, denied here): each `compile_fail` block
+/// drops one, and the block after it, which must compile, keeps it.
+///
+/// Dropping a started command's `Handle`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// procession::cmd!("true").start().unwrap();
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let _ = procession::cmd!("true").start().unwrap();
+/// ```
+///
+/// Dropping `Lines`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// procession::cmd!("true").lines().unwrap();
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let _ = procession::cmd!("true").lines().unwrap();
+/// ```
+///
+/// Dropping `Events`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// procession::cmd!("true").events().unwrap();
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let _ = procession::cmd!("true").events().unwrap();
+/// ```
+///
+/// Dropping the result of `Pool::map`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// procession::Pool::new(1).map([procession::cmd!("true")]);
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let _ = procession::Pool::new(1).map([procession::cmd!("true")]);
+/// ```
+///
+/// Dropping the result of `Pool::as_completed`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// procession::Pool::new(1).as_completed([procession::cmd!("true")]);
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let _ = procession::Pool::new(1).as_completed([procession::cmd!("true")]);
+/// ```
+///
+/// Dropping a `Command` from a builder method:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let command = procession::cmd!("env");
+/// command.env("A", "1");
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let command = procession::cmd!("env");
+/// let _ = command.env("A", "1");
+/// ```
+///
+/// Dropping a `PoolBuilder` from a builder method:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let builder = procession::Pool::builder();
+/// builder.jobs(2);
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let builder = procession::Pool::builder();
+/// let _ = builder.jobs(2);
+/// ```
+///
+/// Dropping a `StopSequence` from a builder method:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let sequence = procession::StopSequence::default();
+/// sequence.then(9, std::time::Duration::ZERO);
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let sequence = procession::StopSequence::default();
+/// let _ = sequence.then(9, std::time::Duration::ZERO);
+/// ```
+///
+/// Dropping a `Retry` from a builder method:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let retry = procession::Retry::attempts(2);
+/// retry.delay(std::time::Duration::ZERO);
+/// ```
+///
+/// ```no_run
+/// #![deny(unused_must_use)]
+/// let retry = procession::Retry::attempts(2);
+/// let _ = retry.delay(std::time::Duration::ZERO);
+/// ```
+#[cfg(doctest)]
+mod must_use {}

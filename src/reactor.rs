@@ -7,8 +7,10 @@
 //! background thread ([`submit`]) that drives all of them, so hundreds of
 //! running commands cost one thread, not one per pipe.
 
+use std::any::Any;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -28,6 +30,10 @@ enum Owner {
 
 /// One round of the loop over `execs` (and pipes being drained for nobody).
 /// Waits at most until `limit`, and no longer than the earliest timer.
+///
+/// A panic while handling one run (a bug, or a line sink that panics)
+/// breaks that run only (see [`Exec::broken`]): its owner gets an error,
+/// its tree is killed and reaped, and the other runs go on.
 pub(crate) fn turn(
     execs: &mut [&mut Exec],
     waker: &Waker,
@@ -65,7 +71,7 @@ pub(crate) fn turn(
     for (owner, _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
         match *owner {
             Owner::Waker => waker.reset(),
-            Owner::Exec(k, source) => execs[k].ready(source),
+            Owner::Exec(k, source) => guard(execs[k], |exec| exec.ready(source)),
             Owner::Orphan(j) => {
                 let mut buf = [0u8; 16 * 1024];
                 if !matches!(
@@ -82,9 +88,39 @@ pub(crate) fn turn(
     }
     let now = Instant::now();
     for exec in execs.iter_mut() {
-        exec.tick(now);
+        guard(exec, |exec| exec.tick(now));
     }
     Ok(())
+}
+
+/// Runs `f` on `exec` unless it is broken; a panic breaks it.
+fn guard(exec: &mut Exec, f: impl FnOnce(&mut Exec)) {
+    if exec.is_broken() {
+        return;
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(exec))) {
+        exec.broken(panic_message(&*payload));
+    }
+}
+
+/// The message of a panic, for an error.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// A finished run's outcome; a panic while building it is an error.
+fn outcome_of(exec: Exec) -> Result<Output, Error> {
+    let display = exec.display().to_string();
+    catch_unwind(AssertUnwindSafe(|| exec.outcome())).unwrap_or_else(|payload| {
+        Err(Error::panicked(
+            format!("the outcome of {display:?} could not be built"),
+            panic_message(&*payload),
+        ))
+    })
 }
 
 /// Drives `exec` on this thread until `stop(exec)` or the run is over.
@@ -139,9 +175,15 @@ pub(crate) type OnDone = Box<dyn FnOnce(Result<Output, Error>) + Send>;
 /// Hands a finished run's result to its callback. A panicking callback must
 /// not take down the thread that drives other runs.
 pub(crate) fn deliver(on_done: OnDone, outcome: Result<Output, Error>) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_done(outcome)));
+    let _ = catch_unwind(AssertUnwindSafe(|| on_done(outcome)));
 }
 
+/// Hands a finished run's outcome to its callback.
+pub(crate) fn finish(exec: Exec, on_done: OnDone) {
+    deliver(on_done, outcome_of(exec));
+}
+
+/// The shared background loop's side of the state.
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
@@ -153,63 +195,100 @@ struct Inbox {
     orphans: Vec<OwnedFd>,
 }
 
-fn global() -> &'static Global {
-    static GLOBAL: OnceLock<&'static Global> = OnceLock::new();
-    GLOBAL.get_or_init(|| {
-        let waker = Arc::new(Waker::new().expect("procession: cannot create an eventfd"));
-        let global: &'static Global = Box::leak(Box::new(Global {
-            waker,
-            inbox: Mutex::default(),
-        }));
-        std::thread::Builder::new()
-            .name("procession".into())
-            .spawn(move || background(global))
-            .expect("procession: cannot start its background thread");
-        global
-    })
+/// The background loop, started at its first use. If its eventfd or its
+/// thread cannot be had (descriptors or threads exhausted), this is an
+/// error, and the next use tries again.
+fn global() -> Result<&'static Global, Error> {
+    static GLOBAL: OnceLock<Arc<Global>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(global) = GLOBAL.get() {
+        return Ok(global);
+    }
+    let _starting = lock(&STARTING);
+    if let Some(global) = GLOBAL.get() {
+        return Ok(global);
+    }
+    let waker = Waker::new()
+        .map_err(|e| Error::io("cannot create an eventfd for the background thread", e))?;
+    let global = Arc::new(Global {
+        waker: Arc::new(waker),
+        inbox: Mutex::default(),
+    });
+    let looped = global.clone();
+    std::thread::Builder::new()
+        .name("procession".into())
+        .spawn(move || background(&looped))
+        .map_err(|e| {
+            Error::io(
+                "cannot start the background thread that drives started commands",
+                e,
+            )
+        })?;
+    Ok(GLOBAL.get_or_init(|| global))
+}
+
+/// A run the background loop could not take, given back with the reason.
+pub(crate) struct Rejected {
+    pub(crate) exec: Exec,
+    pub(crate) on_done: OnDone,
+    pub(crate) error: Error,
 }
 
 /// Hands a started run to the background loop; `on_done` gets its result.
-pub(crate) fn submit(exec: Exec, on_done: OnDone) {
-    let global = global();
+/// If the loop cannot be started, the run is given back.
+pub(crate) fn submit(exec: Exec, on_done: OnDone) -> Result<(), Box<Rejected>> {
+    let global = match global() {
+        Ok(global) => global,
+        Err(error) => {
+            return Err(Box::new(Rejected {
+                exec,
+                on_done,
+                error,
+            }));
+        }
+    };
     exec.control().set_waker(global.waker.clone());
     lock(&global.inbox).execs.push((exec, on_done));
     global.waker.wake();
+    Ok(())
+}
+
+/// Hands a started run to the background loop or, if that cannot be
+/// started, drives it to its end on this thread.
+pub(crate) fn submit_or_run_here(exec: Exec, on_done: OnDone) {
+    if let Err(rejected) = submit(exec, on_done) {
+        let Rejected { exec, on_done, .. } = *rejected;
+        deliver(on_done, run_here(exec));
+    }
 }
 
 /// Drains pipes nobody reads any more until their writers close them.
+/// Without a background loop they are closed instead.
 pub(crate) fn adopt(orphans: Vec<OwnedFd>) {
     if orphans.is_empty() {
         return;
     }
-    let global = global();
+    let Ok(global) = global() else {
+        return;
+    };
     lock(&global.inbox).orphans.extend(orphans);
     global.waker.wake();
 }
 
-/// The background loop: runs forever, driving every submitted run.
-fn background(global: &'static Global) {
+/// The background loop: runs forever, driving every submitted run. A
+/// panic in a round that no run can be blamed for breaks every run of the
+/// round (they are reported and killed), and the loop goes on.
+fn background(global: &Global) {
     let mut runs: Vec<(Exec, OnDone)> = Vec::new();
     let mut orphans: Vec<OwnedFd> = Vec::new();
     loop {
-        {
-            let mut inbox = lock(&global.inbox);
-            let now = Instant::now();
-            for (mut exec, on_done) in inbox.execs.drain(..) {
-                // A request posted before the run arrived here may have had
-                // its wake-up consumed by an earlier round: act on it now.
-                exec.tick(now);
-                runs.push((exec, on_done));
-            }
-            orphans.append(&mut inbox.orphans);
-        }
-        let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
-        if let Err(e) = turn(&mut execs, &global.waker, &mut orphans, None) {
-            for exec in execs {
-                exec.fail(Error::io(
-                    "cannot poll the children's pipes",
-                    e.kind().into(),
-                ));
+        let round = catch_unwind(AssertUnwindSafe(|| {
+            background_round(global, &mut runs, &mut orphans)
+        }));
+        if let Err(payload) = round {
+            let message = panic_message(&*payload);
+            for (exec, _) in &mut runs {
+                exec.broken(message.clone());
             }
         }
         let mut i = 0;
@@ -217,10 +296,84 @@ fn background(global: &'static Global) {
             if runs[i].0.finished() {
                 let (mut exec, on_done) = runs.swap_remove(i);
                 orphans.extend(exec.take_abandoned());
-                deliver(on_done, exec.outcome());
+                finish(exec, on_done);
             } else {
                 i += 1;
             }
         }
+    }
+}
+
+/// One round of the background loop: take new runs and orphans, turn.
+fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &mut Vec<OwnedFd>) {
+    {
+        let mut inbox = lock(&global.inbox);
+        let now = Instant::now();
+        for (mut exec, on_done) in inbox.execs.drain(..) {
+            // A request posted before the run arrived here may have had
+            // its wake-up consumed by an earlier round: act on it now.
+            guard(&mut exec, |exec| exec.tick(now));
+            runs.push((exec, on_done));
+        }
+        orphans.append(&mut inbox.orphans);
+    }
+    let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
+    if let Err(e) = turn(&mut execs, &global.waker, orphans, None) {
+        for exec in execs {
+            exec.fail(Error::io(
+                "cannot poll the children's pipes",
+                e.kind().into(),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Command;
+    use crate::spawn::Mode;
+    use crate::test_support::{procfs, pt};
+
+    /// An upper bound on "did not hang".
+    const HANG: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_panic_while_driving_one_run_fails_that_run_only() {
+        // Another run on the background loop, whose timeout must still fire.
+        let other = Command::new(pt())
+            .args(["sleep", "10"])
+            .timeout(Duration::from_millis(100))
+            .start()
+            .expect("starts");
+        // `pt yes` prints lines until it is killed; its line sink panics.
+        let (mut exec, _) = Command::new(pt())
+            .arg("yes")
+            .exec(Mode::Events)
+            .expect("spawns");
+        let pid = exec.pids()[0];
+        exec.set_line_sink(Box::new(|_| panic!("a bug in a line sink")));
+        let (tx, rx) = mpsc::channel();
+        let on_done: OnDone = Box::new(move |outcome| {
+            let _ = tx.send(outcome.map(drop));
+        });
+        assert!(submit(exec, on_done).is_ok());
+        let Ok(outcome) = rx.recv_timeout(HANG) else {
+            // The loop is gone: dropping `other` would wait for ever.
+            std::mem::forget(other);
+            panic!("the panicking run was never reported");
+        };
+        let err = outcome.expect_err("a panic is an error");
+        assert!(err.to_string().contains("a bug in a line sink"), "{err}");
+        assert!(procfs::stat(pid).is_none(), "pt yes ({pid}) was not reaped");
+        if matches!(other.wait_timeout(HANG), Ok(None)) {
+            std::mem::forget(other);
+            panic!("the other run's timeout never fired");
+        }
+        let err = other.wait().expect_err("times out");
+        assert!(matches!(err, Error::Timeout(_)), "{err}");
     }
 }

@@ -85,11 +85,13 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// [`Error::Spawn`] and [`Error::InvalidInput`]; how the command ends is
-    /// reported by [`Handle::wait`].
+    /// [`Error::Spawn`] and [`Error::InvalidInput`]; [`Error::Io`] if the
+    /// background thread that drives started commands cannot be started
+    /// (threads exhausted), in which case the command is killed at once.
+    /// How the command ends is reported by [`Handle::wait`].
     pub fn start(&self) -> Result<Handle, Error> {
         let (exec, stdin) = self.exec(Mode::Start)?;
-        Ok(Handle::start(exec, stdin))
+        Handle::start(exec, stdin)
     }
 
     /// Starts the command and iterates over the lines of its stdout, as they
@@ -97,9 +99,13 @@ impl Command {
     ///
     /// Lines are split on `\n` (a `\r` before it is dropped) and decoded as
     /// UTF-8; a line that is not valid UTF-8 is an [`Error::NotUtf8`] item
-    /// and the iteration goes on. A line longer than 64 KiB comes in pieces
-    /// of 64 KiB, so output without newlines cannot exhaust memory. The command's timeout is enforced while you
-    /// iterate. Dropping the iterator early kills the command's process tree.
+    /// and the iteration goes on. A line longer than 8 MiB (or the maximum
+    /// set with [`Lines::max_line`]) comes whole but in pieces: several
+    /// [`Error::LineTooLong`] items in a row, each holding at most that many
+    /// bytes, cut between UTF-8 characters; so output without newlines
+    /// cannot exhaust memory and no byte is lost. The command's timeout is
+    /// enforced while you iterate. Dropping the iterator early kills the
+    /// command's process tree.
     ///
     /// # Errors
     ///
@@ -125,7 +131,10 @@ impl Command {
     /// exit status (or the error, if the command fails).
     ///
     /// Arrival order is as good as the child's own flushing: a program that
-    /// buffers its stdout shows its lines late. Lines are decoded lossily.
+    /// buffers its stdout shows its lines late. Lines are decoded lossily. A
+    /// line longer than 8 MiB (or the maximum set with
+    /// [`Events::max_line`]) comes as several [`Error::LineTooLong`] items,
+    /// as with [`lines`](Command::lines).
     ///
     /// # Errors
     ///

@@ -7,7 +7,8 @@
 //! every spawn on the fast `posix_spawn` path: we resolve bare program names
 //! on `PATH` ourselves (std falls back to `fork` + `exec` for a bare name with
 //! a changed `PATH`), use `process_group` (which `posix_spawn` supports), and
-//! never use `pre_exec`.
+//! never use `pre_exec`. Only what the caller asks for leaves that path:
+//! `uid`, `gid`, and a `before_spawn` hook that adds a `pre_exec`.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::capture::Keep;
-use crate::command::{Command, EnvOp, Kind, join_dir};
+use crate::command::{Command, EnvOp, Hook, Kind, join_dir};
 use crate::error::{Error, InvalidInput, SpawnError, SpawnFailure};
 use crate::pipestatus::Check;
 use crate::redirect::{InSpec, OutSpec};
@@ -81,6 +82,11 @@ struct StagePlan {
     stdin: Source,
     stdout: Sink,
     stderr: Sink,
+    arg0: Option<OsString>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    hooks: Vec<Hook>,
+    new_session: bool,
 }
 
 /// What a run mode asks of the outermost level.
@@ -128,6 +134,10 @@ struct Context {
     stdin: Source,
     stdout: Sink,
     stderr: Sink,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    hooks: Vec<Hook>,
+    new_session: bool,
     depth: usize,
 }
 
@@ -157,6 +167,10 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         stdin: Source::Inherit,
         stdout: Sink::Inherit,
         stderr: Sink::Inherit,
+        uid: None,
+        gid: None,
+        hooks: Vec::new(),
+        new_session: false,
         depth: 0,
     };
     let lines = matches!(mode, Mode::Lines | Mode::Events);
@@ -221,7 +235,14 @@ impl Plan {
         for token in &opts.cancel {
             self.cancel.push(token.clone());
         }
-        let timeouts = opts.timeout.map(|t| (start + t, Some(t)));
+        ctx.uid = opts.uid.or(ctx.uid);
+        ctx.gid = opts.gid.or(ctx.gid);
+        ctx.hooks.extend(opts.hooks.iter().cloned());
+        ctx.new_session |= opts.new_session;
+        // A timeout too long to express is no limit.
+        let timeouts = opts
+            .timeout
+            .and_then(|t| Some((crate::sync::after(start, t)?, Some(t))));
         if let Some(deadline) = opts.deadline {
             self.absolute = Some(self.absolute.map_or(deadline, |d| d.min(deadline)));
         }
@@ -272,6 +293,11 @@ impl Plan {
                     stdin: ctx.stdin,
                     stdout: ctx.stdout,
                     stderr: ctx.stderr,
+                    arg0: opts.arg0.clone(),
+                    uid: ctx.uid,
+                    gid: ctx.gid,
+                    hooks: ctx.hooks,
+                    new_session: ctx.new_session,
                 });
             }
             Kind::Pipeline(stages) if stages.is_empty() => {
@@ -378,6 +404,12 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
     for stage in &plan.stages {
         validate(stage, &plan.display)?;
+        if stage.new_session && plan.pipeline {
+            return Err(Error::invalid(
+                &plan.display,
+                InvalidInput::SessionInPipeline,
+            ));
+        }
     }
     let mut readers = Vec::with_capacity(plan.channels.len());
     let mut writers = Vec::with_capacity(plan.channels.len());
@@ -520,11 +552,16 @@ fn start_one(
             source: source.map(Arc::new),
         }))
     };
-    let program = resolve(&stage.program, &stage.env, stage.dir.as_deref())
-        .ok_or_else(|| spawn_error(SpawnFailure::NotFound, None, None))?;
+    let Some(program) = resolve(&stage.program, &stage.env, stage.dir.as_deref()) else {
+        // A missing working directory is the cause, not the program.
+        return Err(match dir_problem(stage.dir.as_deref()) {
+            Some(problem) => spawn_error(SpawnFailure::NoSuchDirectory, problem, None),
+            None => spawn_error(SpawnFailure::NotFound, None, None),
+        });
+    };
     let mut std_cmd = std::process::Command::new(&program);
     // The program sees the name it was given, not the path we found.
-    std_cmd.arg0(&stage.program);
+    std_cmd.arg0(stage.arg0.as_deref().unwrap_or(&stage.program));
     std_cmd.args(&stage.args);
     for op in &stage.env {
         match op {
@@ -536,15 +573,97 @@ fn start_one(
     if let Some(dir) = &stage.dir {
         std_cmd.current_dir(dir);
     }
-    std_cmd
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(pgid as i32);
-    std_cmd.spawn().map_err(|e| {
+    // Either forces std's fork + exec path.
+    if let Some(gid) = stage.gid {
+        std_cmd.gid(gid);
+    }
+    if let Some(uid) = stage.uid {
+        std_cmd.uid(uid);
+    }
+    for hook in &stage.hooks {
+        hook(&mut std_cmd).map_err(|e| spawn_error(SpawnFailure::Hook, None, Some(e)))?;
+    }
+    // After the hooks, so that they cannot take away what the run relies on:
+    // its pipes, and the one process group it stops. A new session makes its
+    // own group (`setsid` fails in a group leader).
+    std_cmd.stdin(stdin).stdout(stdout).stderr(stderr);
+    if !stage.new_session {
+        std_cmd.process_group(pgid as i32);
+    }
+    let mut child = std_cmd.spawn().map_err(|e| {
+        if index > 0 && e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+            if let Some(error) = leader_lost(pgid, index, plan) {
+                return error;
+            }
+        }
+        if let Some(ids) = ids_asked(stage) {
+            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+                return spawn_error(SpawnFailure::IdChangeDenied, Some(ids), Some(e));
+            }
+            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+                let detail = format!("{ids} is not a valid id here");
+                return spawn_error(SpawnFailure::Other, Some(detail), Some(e));
+            }
+        }
         let (failure, detail) = classify(&e, &program, stage);
         spawn_error(failure, detail, Some(e))
-    })
+    })?;
+    // The exec has happened when `spawn` returns, so a `setsid` before it
+    // has too. A child still in this process's group must not stay there:
+    // stopping "its" group would signal ours.
+    if stage.new_session {
+        let pid = crate::sys::pid_from_raw(child.id());
+        if pid.and_then(crate::sys::leads_session) == Some(false) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::invalid(
+                &plan.display,
+                InvalidInput::SessionNotCreated,
+            ));
+        }
+    }
+    Ok(child)
+}
+
+/// The ids asked for with `uid` and `gid`, as error messages name them.
+fn ids_asked(stage: &StagePlan) -> Option<String> {
+    match (stage.uid, stage.gid) {
+        (Some(uid), Some(gid)) => Some(format!("uid {uid} and gid {gid}")),
+        (Some(uid), None) => Some(format!("uid {uid}")),
+        (None, Some(gid)) => Some(format!("gid {gid}")),
+        (None, None) => None,
+    }
+}
+
+/// A later stage could not join the process group because the group is
+/// gone: its first stage already ended and somebody else reaped it (the host
+/// ignores `SIGCHLD`, or reaps with `waitpid(-1)`). The same error as a
+/// status taken by another waiter during the run.
+fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
+    let leader = crate::sys::pid_from_raw(pgid)?;
+    if crate::sys::group_exists(leader) {
+        return None;
+    }
+    let first = &plan.stages.first()?.display;
+    Some(Error::io(
+        format!(
+            "cannot run stage {index} of {:?}: stage 0 {first:?} already ended and {}",
+            plan.display,
+            crate::exec::STATUS_TAKEN
+        ),
+        std::io::Error::from_raw_os_error(rustix::io::Errno::CHILD.raw_os_error()),
+    ))
+}
+
+/// Why the working directory cannot be used, or `None` if it can (or none
+/// is set): the detail [`SpawnError`]'s message shows.
+fn dir_problem(dir: Option<&Path>) -> Option<Option<String>> {
+    let dir = dir?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(Some("is not a directory".to_string())),
+        Err(_) => Some(None),
+    }
 }
 
 /// Why a spawn failed, told from the OS error and a look at the files
@@ -554,16 +673,14 @@ fn classify(
     program: &Path,
     stage: &StagePlan,
 ) -> (SpawnFailure, Option<String>) {
-    let dir_missing = stage.dir.as_deref().is_some_and(|d| !d.is_dir());
+    if let Some(problem) = dir_problem(stage.dir.as_deref()) {
+        return (SpawnFailure::NoSuchDirectory, problem);
+    }
     match e.raw_os_error() {
-        _ if dir_missing => (SpawnFailure::NoSuchDirectory, None),
-        Some(libc_e2big) if libc_e2big == rustix::io::Errno::TOOBIG.raw_os_error() => {
-            let bytes: usize = stage.args.iter().map(|a| a.len() + 1).sum();
-            (
-                SpawnFailure::ArgumentListTooLong,
-                Some(format!("{} arguments, {bytes} bytes", stage.args.len())),
-            )
-        }
+        Some(code) if code == rustix::io::Errno::TOOBIG.raw_os_error() => (
+            SpawnFailure::ArgumentListTooLong,
+            Some(too_big_detail(&stage.args, &child_env(&stage.env))),
+        ),
         Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error() => {
             if program.is_dir() {
                 (SpawnFailure::IsDirectory, None)
@@ -573,17 +690,73 @@ fn classify(
         }
         Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
             if program.exists() {
-                // The file is there: its `#!` interpreter is not.
-                (
-                    SpawnFailure::NotFound,
-                    Some("its #! interpreter or loader is missing".to_string()),
-                )
+                // The file is there: its `#!` interpreter (or, for a binary,
+                // its loader) is not.
+                (SpawnFailure::InterpreterNotFound, interpreter(program))
             } else {
                 (SpawnFailure::NotFound, None)
             }
         }
         _ => (SpawnFailure::Other, None),
     }
+}
+
+/// The interpreter a script's `#!` line names, if it has one.
+fn interpreter(program: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let mut file = File::open(program).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let name = line
+        .split(|b| b.is_ascii_whitespace())
+        .find(|w| !w.is_empty())?;
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// The environment the child would get: ours, changed by `env`.
+fn child_env(env: &[EnvOp]) -> Vec<(OsString, OsString)> {
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for op in env {
+        match op {
+            EnvOp::Set(k, v) => {
+                vars.retain(|(key, _)| key != k);
+                vars.push((k.clone(), v.clone()));
+            }
+            EnvOp::Remove(k) => vars.retain(|(key, _)| key != k),
+            EnvOp::Clear => vars.clear(),
+        }
+    }
+    vars
+}
+
+/// Linux's limit for one argument or environment string
+/// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// What `E2BIG` counted: the arguments and the environment, each with its
+/// size in bytes (every string with its NUL), and the longest string if it
+/// alone is over Linux's limit for one.
+fn too_big_detail(args: &[OsString], env: &[(OsString, OsString)]) -> String {
+    let arg_sizes = args.iter().map(|a| a.len() + 1);
+    let env_sizes = env.iter().map(|(k, v)| k.len() + v.len() + 2);
+    let arg_bytes: usize = arg_sizes.clone().sum();
+    let env_bytes: usize = env_sizes.clone().sum();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut detail = format!(
+        "{}, {arg_bytes} bytes; {}, {env_bytes} bytes",
+        plural(args.len(), "argument", "arguments"),
+        plural(env.len(), "environment variable", "environment variables"),
+    );
+    let longest = arg_sizes.chain(env_sizes).max().unwrap_or(0);
+    if longest > MAX_ARG_STRLEN {
+        detail.push_str(&format!(
+            "; one string has {longest} bytes, over the {MAX_ARG_STRLEN}-byte limit for a single one"
+        ));
+    }
+    detail
 }
 
 /// Rejects what the OS cannot express, before anything starts.

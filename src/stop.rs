@@ -29,6 +29,7 @@ use std::time::Duration;
 /// assert_eq!(StopSequence::default().to_string(), "TERM,1000,KILL,100");
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[must_use = "builder methods return a changed copy"]
 pub struct StopSequence {
     steps: Vec<(i32, Duration)>,
 }
@@ -101,7 +102,8 @@ impl StopSequence {
     }
 
     /// Adds a step: send `signal`, then wait up to `wait` for the group to
-    /// vanish before the next step.
+    /// vanish before the next step. A wait too long to add to the current
+    /// time (`Duration::MAX`) has no limit.
     ///
     /// # Examples
     ///

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, TryLockError, Weak};
 
 use crate::control::Request;
-use crate::error::{Error, NotUtf8Error};
-use crate::exec::Exec;
+use crate::error::{Error, LineTooLongError, NotUtf8Error};
+use crate::exec::{Exec, Line};
 use crate::reactor;
 use crate::signals::Settle;
 use crate::spawn::Stream;
@@ -64,8 +64,14 @@ impl Driver {
         Ok(Driver { slot })
     }
 
+    fn set_max_line(&mut self, max: usize) {
+        if let Some(exec) = &mut lock(&self.slot).exec {
+            exec.set_max_line(max);
+        }
+    }
+
     /// The next line, or at the end the run's outcome (once).
-    fn next(&mut self) -> Option<Result<crate::exec::Line, Result<ExitStatus, Error>>> {
+    fn next(&mut self) -> Option<Result<Line, Result<ExitStatus, Error>>> {
         let mut parked = lock(&self.slot);
         let Parked { exec, waker } = &mut *parked;
         let running = exec.as_mut()?;
@@ -95,6 +101,17 @@ impl Settle for Mutex<Parked> {
         }
         true
     }
+}
+
+/// The error item for a piece of an overlong line.
+fn too_long(command: &str, max: usize, line: Line) -> Error {
+    Error::LineTooLong(Box::new(LineTooLongError {
+        command: command.to_string(),
+        stderr: line.stream == Stream::Stderr,
+        bytes: line.bytes,
+        max,
+        ends_line: line.ends_line,
+    }))
 }
 
 impl Drop for Driver {
@@ -131,18 +148,46 @@ impl Drop for Driver {
 /// assert_eq!(first, ["a", "b"]);
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Lines kills the command at once: iterate over it"]
 pub struct Lines {
     driver: Driver,
     command: String,
+    max: usize,
 }
 
 impl Lines {
     pub(crate) fn new(exec: Exec) -> Result<Lines, Error> {
         let command = exec.display().to_string();
+        let max = exec.max_line();
         Ok(Lines {
             driver: Driver::new(exec)?,
             command,
+            max,
         })
+    }
+
+    /// The longest line handed out whole, in bytes (default 8 MiB; at
+    /// least 4). A longer line comes as several [`Error::LineTooLong`]
+    /// items in a row, each holding a piece of at most `max` bytes cut
+    /// between UTF-8 characters, so no byte is lost and memory stays
+    /// bounded by about `max` plus a read buffer. Set it before the first
+    /// call to `next`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let mut lines = cmd!("printf", "short\\nlonger than eight\\n").lines()?.max_line(8);
+    /// assert_eq!(lines.next().transpose()?.as_deref(), Some("short"));
+    /// let Some(Err(Error::LineTooLong(piece))) = lines.next() else { panic!() };
+    /// assert_eq!(piece.text(), Some("longer t"));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_line(mut self, max: usize) -> Lines {
+        self.driver.set_max_line(max);
+        self.max = max.max(crate::exec::MIN_MAX_LINE);
+        self
     }
 }
 
@@ -151,6 +196,7 @@ impl Iterator for Lines {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.driver.next()? {
+            Ok(line) if line.overlong => Some(Err(too_long(&self.command, self.max, line))),
             Ok(line) => Some(String::from_utf8(line.bytes).map_err(|source| {
                 Error::NotUtf8(Box::new(NotUtf8Error {
                     command: self.command.clone(),
@@ -187,18 +233,44 @@ impl std::fmt::Debug for Lines {
 /// assert_eq!(err.status().and_then(|s| s.code()), Some(1));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping Events kills the command at once: iterate over it"]
 pub struct Events {
     driver: Driver,
     command: String,
+    max: usize,
 }
 
 impl Events {
     pub(crate) fn new(exec: Exec) -> Result<Events, Error> {
         let command = exec.display().to_string();
+        let max = exec.max_line();
         Ok(Events {
             driver: Driver::new(exec)?,
             command,
+            max,
         })
+    }
+
+    /// The longest line handed out whole, in bytes (default 8 MiB; at
+    /// least 4): as [`Lines::max_line`], for both streams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{sh, Error, Event};
+    /// # fn main() -> Result<(), procession::Error> {
+    /// let mut events = sh("echo 0123456789 >&2").events()?.max_line(6);
+    /// let Some(Err(Error::LineTooLong(piece))) = events.next() else { panic!() };
+    /// assert_eq!((piece.text(), piece.is_stderr()), (Some("012345"), true));
+    /// let Some(Err(Error::LineTooLong(piece))) = events.next() else { panic!() };
+    /// assert_eq!((piece.text(), piece.ends_line()), (Some("6789"), true));
+    /// assert!(matches!(events.next(), Some(Ok(Event::Exit(_)))));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_line(mut self, max: usize) -> Events {
+        self.driver.set_max_line(max);
+        self.max = max.max(crate::exec::MIN_MAX_LINE);
+        self
     }
 }
 
@@ -207,6 +279,7 @@ impl Iterator for Events {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.driver.next()? {
+            Ok(line) if line.overlong => Err(too_long(&self.command, self.max, line)),
             Ok(line) => {
                 let text = String::from_utf8_lossy(&line.bytes).into_owned();
                 Ok(match line.stream {

@@ -34,3 +34,36 @@ pub(crate) fn wait_until<T>(
     }
     true
 }
+
+/// `start + wait`, or `None` (no limit) where the sum does not fit in an
+/// [`Instant`], as with `Duration::MAX`. Every deadline the crate derives
+/// from a caller's duration goes through here, so an overlong duration
+/// means "wait without a limit" and never a panic.
+pub(crate) fn after(start: Instant, wait: std::time::Duration) -> Option<Instant> {
+    start.checked_add(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn overlong_durations_mean_no_limit() {
+        let now = Instant::now();
+        let table: &[(Duration, bool)] = &[
+            (Duration::ZERO, true),
+            (Duration::from_secs(1), true),
+            (Duration::from_secs(100 * 365 * 24 * 3600), true),
+            (Duration::from_secs(u64::MAX), false),
+            (Duration::MAX, false),
+        ];
+        for (wait, fits) in table {
+            let at = after(now, *wait);
+            assert_eq!(at.is_some(), *fits, "{wait:?}");
+            if let Some(at) = at {
+                assert_eq!(at - now, *wait);
+            }
+        }
+    }
+}

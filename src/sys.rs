@@ -16,6 +16,19 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::status::ExitStatus;
 
+/// Marks a descriptor handed to us close-on-exec, so that children get it
+/// only where we place it (as their stdin, stdout or stderr), never at its
+/// own number. A failure (not possible for an open descriptor) leaves it as
+/// it was.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
+    use rustix::io::FdFlags;
+    if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+        if !flags.contains(FdFlags::CLOEXEC) {
+            let _ = rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
 /// Converts a raw process id from `std::process::Child::id`.
 pub(crate) fn pid_from_raw(raw: u32) -> Option<Pid> {
     Pid::from_raw(raw as i32)
@@ -35,7 +48,20 @@ pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
 /// child (the host set `SIGCHLD` to `SIG_IGN`, or calls `waitpid(-1)`): the
 /// status is lost, and the caller reports that as a typed error.
 pub(crate) fn try_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<ExitStatus>> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    wait_child(pid, pidfd, WaitIdOptions::EXITED | WaitIdOptions::NOHANG)
+}
+
+/// Reaps the child, waiting until it exits. Only for a child just sent
+/// `SIGKILL`: it cannot take long.
+pub(crate) fn reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<ExitStatus>> {
+    wait_child(pid, pidfd, WaitIdOptions::EXITED)
+}
+
+fn wait_child(
+    pid: Pid,
+    pidfd: Option<&OwnedFd>,
+    options: WaitIdOptions,
+) -> io::Result<Option<ExitStatus>> {
     let id = || match pidfd {
         Some(fd) => WaitId::PidFd(fd.as_fd()),
         None => WaitId::Pid(pid),
@@ -56,6 +82,15 @@ pub(crate) fn try_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> io::Result<Option<E
     }))
 }
 
+/// Whether `e` says the system is out of descriptors (`EMFILE`, `ENFILE`)
+/// or processes (`EAGAIN`), a state that passes as others close theirs.
+pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let exhausted = [Errno::MFILE, Errno::NFILE, Errno::AGAIN];
+    e.raw_os_error()
+        .is_some_and(|code| exhausted.iter().any(|x| x.raw_os_error() == code))
+}
+
 /// Sends `signal` to one process through its pidfd (immune to pid reuse)
 /// or, without a pidfd, by pid while it is known to be unreaped.
 pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) -> io::Result<()> {
@@ -69,6 +104,15 @@ pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) 
 /// Sends `signal` to every process of the group `pgid`.
 pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
     ignore_gone(rustix::process::kill_process_group(pgid, signal))
+}
+
+/// Whether `pid` leads its own session (its session id is its pid), as a
+/// `setsid` in the child makes it; `None` if it is gone (already reaped by
+/// a host that ignores `SIGCHLD`).
+pub(crate) fn leads_session(pid: Pid) -> Option<bool> {
+    rustix::process::getsid(Some(pid))
+        .ok()
+        .map(|sid| sid == pid)
 }
 
 /// Whether the group `pgid` has any process, zombies included. While it

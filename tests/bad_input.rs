@@ -103,6 +103,14 @@ fn too_many_argument_bytes() -> Vec<String> {
     vec!["x".repeat(1023); 8 * 1024]
 }
 
+/// The size of this process's environment as `E2BIG` counts it: every
+/// `key=value` string with its NUL.
+fn environment_bytes() -> usize {
+    std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum()
+}
+
 fn argument_cases() -> Vec<Case> {
     vec![
         case(
@@ -134,6 +142,18 @@ fn argument_cases() -> Vec<Case> {
             run(pt().arg("echo").args(too_many_argument_bytes())),
             |e| spawn_failure(e) == Some(SpawnFailure::ArgumentListTooLong),
             "the argument list is too long for the system (E2BIG)",
+        ),
+        case(
+            "environment value over the OS limit for one string",
+            run(pt()
+                .arg("echo")
+                .env("PROCESSION_BIG", "x".repeat(200 * 1024))),
+            |e| spawn_failure(e) == Some(SpawnFailure::ArgumentListTooLong),
+            format!(
+                "environment variables, {} bytes; one string has 204816 bytes, over the \
+                 131072-byte limit for a single one)",
+                environment_bytes() + "PROCESSION_BIG=".len() + 200 * 1024 + 1
+            ),
         ),
     ]
 }
@@ -173,9 +193,46 @@ fn env_cases() -> Vec<Case> {
     ]
 }
 
+/// An executable script whose `#!` interpreter does not exist.
+fn missing_interpreter(dir: &Path) -> PathBuf {
+    let path = dir.join("needs-interpreter");
+    std::fs::write(&path, b"#!/no/such/interpreter -x\necho should not run\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A regular file, to give as a working directory.
+fn regular_file(dir: &Path) -> PathBuf {
+    let path = dir.join("a-file");
+    std::fs::write(&path, b"not a directory\n").unwrap();
+    path
+}
+
 fn program_cases(tmp: &Path) -> Vec<Case> {
     let missing_dir = tmp.join("no-such-dir");
+    let file = regular_file(tmp);
+    let script = missing_interpreter(tmp);
     vec![
+        case(
+            "program not on PATH, in a missing working directory",
+            run(Command::new("procession-no-such-program").dir(&missing_dir)),
+            |e| spawn_failure(e) == Some(SpawnFailure::NoSuchDirectory),
+            format!("working directory {missing_dir:?} does not exist"),
+        ),
+        case(
+            "working directory that is a file",
+            run(pt().arg("pwd").dir(&file)),
+            |e| spawn_failure(e) == Some(SpawnFailure::NoSuchDirectory),
+            format!("working directory {file:?} is not a directory"),
+        ),
+        case(
+            "script whose #! interpreter is missing",
+            run(Command::new(&script)),
+            |e| spawn_failure(e) == Some(SpawnFailure::InterpreterNotFound),
+            format!(
+                "{script:?} cannot be run: its #! interpreter \"/no/such/interpreter\" does not exist"
+            ),
+        ),
         case(
             "program not on PATH",
             run(Command::new("procession-no-such-program")),

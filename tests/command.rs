@@ -7,11 +7,14 @@
 //! stdin source, every stdout/stderr target and route, the run modes (`run`,
 //! `read`, `read_lossy`, `read_bytes`, `start`, `lines`, `events`), and the
 //! checked-by-default error rules (`Error::Exit`, signals, `unchecked`,
-//! `ok_codes`, `Display`, `source()`, `Clone`).
+//! `ok_codes`, `Display`, `source()`, `Clone`), and std's settings (`arg0`,
+//! `uid`, `gid`, `new_session`, the `before_spawn` hook).
 //!
 //! No environment variables tune this file. One test re-runs this test binary
 //! with `PROCESSION_TEST_PATH_CHILD=1` and `pt`'s directory on `PATH` (see
-//! `env_clear_then_bare_name_uses_our_path`).
+//! `env_clear_then_bare_name_uses_our_path`); run as root, another re-runs it
+//! as `nobody` with `PROCESSION_TEST_NOBODY_CHILD=1` (see
+//! `uid_that_may_not_be_switched_to_is_a_clear_spawn_error`).
 
 mod support;
 
@@ -19,6 +22,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -501,6 +505,45 @@ fn stdout_and_stderr_to_open_files() {
     assert_eq!(std::fs::read(&err_path).unwrap(), b"err 1\nerr 3\n");
 }
 
+/// A file opened without `FD_CLOEXEC`, as C code or an inherited descriptor
+/// would have it.
+fn inheritable(path: &Path, write: bool) -> File {
+    let file = if write {
+        File::create(path)
+    } else {
+        File::open(path)
+    }
+    .unwrap();
+    rustix::io::fcntl_setfd(&file, rustix::io::FdFlags::empty()).unwrap();
+    file
+}
+
+#[test]
+fn files_handed_in_reach_children_only_as_their_stdio() {
+    let tmp = TempDir::new("fds");
+    let (input, out, err) = (tmp.join("in"), tmp.join("out"), tmp.join("err"));
+    std::fs::write(&input, b"").unwrap();
+    // What a child has open without any file handed in: 0, 1 and 2, and
+    // whatever this test process itself inherited without FD_CLOEXEC.
+    let baseline = pt(["fds"]).stdin_null().read().unwrap() + "\n";
+    assert!(baseline.starts_with("fds: 0 1 2"), "{baseline}");
+    pt(["fds"])
+        .stdin_file(inheritable(&input, false))
+        .stdout_file(inheritable(&out, true))
+        .stderr_file(inheritable(&err, true))
+        .run()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), baseline);
+    // Every stage of a pipeline.
+    let output = (pt(["fds"]) | pt(["fds"]))
+        .stdin_file(inheritable(&input, false))
+        .stderr_file(inheritable(&err, true))
+        .stdout_capture()
+        .run()
+        .unwrap();
+    assert_eq!(output.stdout_str().unwrap(), baseline.repeat(2));
+}
+
 #[test]
 fn stdout_path_truncates_at_each_run() {
     let tmp = TempDir::new("stdout-path");
@@ -738,8 +781,19 @@ fn start_reports_a_failure_from_wait() {
     let handle = pt(["fail", "4", "bad"]).stderr_capture().start().unwrap();
     let err = handle.wait().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(4));
-    // Every call returns the same result.
-    assert_eq!(handle.wait().unwrap_err().to_string(), err.to_string());
+    // Every call returns the same result, sharing one output (no copy).
+    let again = handle.wait().unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert!(std::ptr::eq(again.output().unwrap(), err.output().unwrap()));
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    let (first, second) = (timed_out.wait().unwrap_err(), timed_out.wait().unwrap_err());
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
     assert_eq!(
         handle.into_output().unwrap_err().to_string(),
         err.to_string()
@@ -780,6 +834,60 @@ fn lines_reports_invalid_utf8_and_goes_on() {
         other => panic!("expected NotUtf8, got {other:?}"),
     }
     assert_eq!(items[2].as_ref().unwrap(), "after");
+}
+
+#[test]
+fn a_long_line_of_multibyte_characters_comes_whole() {
+    // 30,000 euro signs: 90,000 bytes, more than a pipe read, in one line.
+    let euros = "€".repeat(30_000);
+    let lines: Vec<String> = pt(["long-line", "€", "30000"])
+        .lines()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(lines == [euros.clone()], "the line came back changed");
+    let events: Vec<Event> = pt(["long-line", "€", "30000", "err"])
+        .events()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(
+        events[0] == Event::Stderr(euros),
+        "the line came back changed"
+    );
+}
+
+#[test]
+fn a_line_past_the_maximum_comes_in_pieces_that_say_so() {
+    let euros = "€".repeat(30_000);
+    for events in [false, true] {
+        let items: Vec<Result<String, Error>> = if events {
+            let it = pt(["long-line", "€", "30000", "err"]).events().unwrap();
+            it.max_line(1000)
+                .filter(|e| !matches!(e, Ok(Event::Exit(_))))
+                .map(|e| e.map(|_| String::new()))
+                .collect()
+        } else {
+            let it = pt(["long-line", "€", "30000"]).lines().unwrap();
+            it.max_line(1000).collect()
+        };
+        let mut joined = String::new();
+        for (i, item) in items.iter().enumerate() {
+            let Err(Error::LineTooLong(piece)) = item else {
+                panic!("{events}: item {i} is {item:?}")
+            };
+            assert_eq!(piece.max(), 1000);
+            assert!(piece.bytes().len() <= 1000);
+            assert_eq!(piece.ends_line(), i == items.len() - 1);
+            assert_eq!(piece.is_stderr(), events);
+            joined.push_str(piece.text().expect("cut between characters"));
+        }
+        assert_eq!(items.len(), 91, "{events}");
+        assert!(joined == euros, "{events}: the pieces do not make the line");
+        let message = items[0].as_ref().unwrap_err().to_string();
+        assert!(message.contains("longer than 1000 bytes"), "{message}");
+    }
 }
 
 #[test]
@@ -977,6 +1085,43 @@ fn error_source_leads_to_the_cause() {
     assert!(pt(["exit", "1"]).run().unwrap_err().source().is_none());
 }
 
+/// The messages down an error's `source()` chain.
+fn chain(err: &dyn std::error::Error) -> Vec<String> {
+    let mut messages = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}
+
+#[test]
+fn no_cause_is_shown_twice_down_the_chain() {
+    let tmp = TempDir::new("chain");
+    // Executable, but neither a binary nor a script: ENOEXEC, a spawn
+    // failure without a kind of its own, whose message shows the OS error.
+    let garbage = tmp.join("garbage");
+    std::fs::write(&garbage, b"\x7fnot a program\n").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawn = Command::new(&garbage).run().unwrap_err();
+    assert!(matches!(&spawn, Error::Spawn(e) if e.failure() == SpawnFailure::Other));
+    // An I/O error: a pool's output files under a path that cannot be a
+    // directory.
+    let pool = procession::Pool::builder()
+        .output(procession::JobOutput::Files("/dev/null/out".into()))
+        .build();
+    let done: Vec<_> = pool.map([pt(["exit", "0"])]).collect();
+    let io = done[0].error().expect("an error").clone();
+    assert!(matches!(io, Error::Io(_)), "{io:?}");
+    for err in [spawn, io] {
+        let messages = chain(&err);
+        for pair in messages.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "shown twice: {messages:?}");
+        }
+    }
+}
+
 #[test]
 fn errors_are_clone() {
     let err = pt(["fail", "9", "cloned"])
@@ -987,6 +1132,42 @@ fn errors_are_clone() {
     assert_eq!(copy.to_string(), err.to_string());
     assert_eq!(copy.status(), err.status());
     assert_eq!(copy.output().unwrap().stderr, b"cloned\n");
+}
+
+/// The duration a stop error's message shows after "after ".
+fn shown_duration(message: &str) -> &str {
+    let start = message.find(" after ").expect("a duration") + " after ".len();
+    let rest = &message[start..];
+    &rest[..rest.find(' ').unwrap_or(rest.len())]
+}
+
+/// The crate's one human format: a number of at most three significant
+/// digits and a unit, like "300ms", "1.2s" or "101ms".
+fn is_human(shown: &str) -> bool {
+    let number = shown.trim_end_matches(|c: char| c.is_alphabetic());
+    let unit = &shown[number.len()..];
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    ["ns", "µs", "ms", "s"].contains(&unit) && digits <= 3 && number.parse::<f64>().is_ok()
+}
+
+#[test]
+fn stop_errors_show_durations_in_one_format() {
+    let token = procession::CancelToken::new();
+    token.cancel();
+    let cancelled = pt(["sleep", "30"]).cancel_on(&token).run().unwrap_err();
+    let past_deadline = pt(["sleep", "30"])
+        .deadline(Instant::now() + Duration::from_millis(30))
+        .run()
+        .unwrap_err();
+    let timed_out = pt(["sleep", "30"])
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    assert_eq!(shown_duration(&timed_out.to_string()), "300ms");
+    for err in [cancelled, past_deadline, timed_out] {
+        let message = err.to_string();
+        assert!(is_human(shown_duration(&message)), "{message}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1014,4 +1195,277 @@ fn events_error_keeps_the_stderr_tail() {
         err.to_string().ends_with("exited with code 6: broken"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// std's settings: arg0, uid, gid, a new session, the before_spawn hook
+// ---------------------------------------------------------------------------
+
+#[test]
+fn arg0_is_what_the_child_sees() {
+    // By default the program as given, not the path found.
+    assert_eq!(
+        pt(["argv0"]).read().unwrap(),
+        support::pt().to_str().unwrap()
+    );
+    let renamed = pt(["argv0"]).arg0("renamed");
+    assert_eq!(renamed.read().unwrap(), "renamed");
+    // Errors and Display still show the program.
+    assert_eq!(renamed.to_string(), pt(["argv0"]).to_string());
+    // On a pipeline, the last stage's.
+    let p = (pt(["echo", "x"]) | pt(["argv0"])).arg0("last");
+    assert_eq!(p.read().unwrap(), "last");
+}
+
+/// Our real user and group ids, as `pt ids` prints them.
+fn our_ids() -> (u32, u32) {
+    (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    )
+}
+
+#[test]
+fn uid_and_gid_to_the_current_ids_work() {
+    let (uid, gid) = our_ids();
+    let out = pt(["ids"]).uid(uid).gid(gid).read().unwrap();
+    assert_eq!(out, format!("{uid} {gid}"));
+    // A pipeline's ids apply to every stage.
+    let stages = (pt(["ids"]).stdout_capture() | pt(["ids"]))
+        .uid(uid)
+        .gid(gid)
+        .stdout_capture()
+        .run()
+        .unwrap();
+    assert_eq!(stages.stages[0].stdout, format!("{uid} {gid}\n").as_bytes());
+    assert_eq!(stages.stdout, format!("{uid} {gid}\n").as_bytes());
+}
+
+/// The user and group `nobody` on Linux.
+const NOBODY: u32 = 65534;
+
+/// Set in the environment of the re-run of this binary as `nobody`.
+const NOBODY_CHILD_VAR: &str = "PROCESSION_TEST_NOBODY_CHILD";
+
+/// Switching to a user we may not switch to is a spawn error that names the
+/// ids. As root every switch is allowed, so root re-runs this binary as
+/// `nobody` (through `uid` and `gid`, which shows they work) and checks there.
+#[test]
+fn uid_that_may_not_be_switched_to_is_a_clear_spawn_error() {
+    // An id the kernel rejects outright, for anybody.
+    let err = pt(["ids"]).uid(u32::MAX).run().unwrap_err();
+    let Error::Spawn(spawn) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(spawn.failure(), SpawnFailure::Other);
+    assert!(
+        err.to_string()
+            .contains("uid 4294967295 is not a valid id here"),
+        "{err}"
+    );
+    if !rustix::process::geteuid().is_root() {
+        assert_switch_to_root_is_denied();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let child_test = "switch_to_root_is_denied";
+    let out = Command::new(exe)
+        .args([child_test, "--exact", "--ignored", "--test-threads=1"])
+        .env(NOBODY_CHILD_VAR, "1")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout_capture()
+        .stderr_capture()
+        .run()
+        .unwrap_or_else(|e| panic!("the re-run as nobody failed: {e}"));
+    let report = out.stdout_lossy();
+    assert!(report.contains("1 passed"), "{report}");
+}
+
+#[test]
+#[ignore = "run by uid_that_may_not_be_switched_to_is_a_clear_spawn_error, as nobody"]
+fn switch_to_root_is_denied() {
+    assert_eq!(
+        std::env::var_os(NOBODY_CHILD_VAR).as_deref(),
+        Some(OsStr::new("1")),
+        "run this through uid_that_may_not_be_switched_to_is_a_clear_spawn_error"
+    );
+    assert_eq!(our_ids(), (NOBODY, NOBODY));
+    assert_switch_to_root_is_denied();
+}
+
+fn assert_switch_to_root_is_denied() {
+    for (c, ids) in [
+        (pt(["ids"]).uid(0), "uid 0"),
+        (pt(["ids"]).gid(0), "gid 0"),
+        (pt(["ids"]).uid(0).gid(0), "uid 0 and gid 0"),
+    ] {
+        let err = c.run().unwrap_err();
+        let Error::Spawn(spawn) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(spawn.failure(), SpawnFailure::IdChangeDenied, "{err}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "this process may not run it as {ids} (that needs root, or CAP_SETUID / CAP_SETGID)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// A `before_spawn` hook that makes the child a session leader.
+fn setsid_hook(std_cmd: &mut std::process::Command) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe, and turning its error into an
+    // io::Error does not allocate.
+    unsafe {
+        std_cmd.pre_exec(|| {
+            rustix::process::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        })
+    };
+    Ok(())
+}
+
+#[test]
+fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
+    let ours = rustix::process::getsid(None).unwrap().as_raw_pid() as u32;
+    let handle = pt(["session"])
+        .new_session()
+        .before_spawn(setsid_hook)
+        .stdout_capture()
+        .start()
+        .unwrap();
+    let pid = handle.pid();
+    let out = handle.into_output().unwrap();
+    assert_eq!(
+        out.stdout_str().unwrap().trim(),
+        format!("{pid} {pid} {pid}")
+    );
+    assert_ne!(pid, ours);
+
+    // Grandchildren in the new session hold stdout; the timeout stops them
+    // all through the session's group.
+    let started = Instant::now();
+    let err = pt(["grandchild", "30", "2", "--hold", "30"])
+        .new_session()
+        .before_spawn(setsid_hook)
+        .stdout_capture()
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
+    let stopped = err.timeout().unwrap_or_else(|| panic!("{err}"));
+    let leader = stopped.output().stages[0].pid;
+    let grandchildren: Vec<u32> = String::from_utf8_lossy(stopped.partial_stdout())
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(grandchildren.len(), 2, "{err}");
+    assert!(
+        procfs::eventually(Duration::from_secs(5), || {
+            procfs::live_group_members(leader).is_empty()
+                && !grandchildren.iter().any(|p| procfs::is_live(*p))
+        }),
+        "the session's tree survived the timeout"
+    );
+}
+
+#[test]
+fn new_session_without_setsid_is_refused_and_the_child_killed() {
+    let started = Instant::now();
+    let err = pt(["sleep", "30"]).new_session().run().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
+    let Error::InvalidInput(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.problem(), &procession::InvalidInput::SessionNotCreated);
+    assert!(err.to_string().contains("before_spawn hook"), "{err}");
+    assert!(procfs::zombie_children().is_empty(), "the child was reaped");
+}
+
+#[test]
+fn new_session_in_a_pipeline_is_invalid_input() {
+    for p in [
+        (pt(["echo", "x"]) | pt(["cat"])).new_session(),
+        pt(["echo", "x"]) | pt(["cat"]).new_session(),
+    ] {
+        let err = p.before_spawn(setsid_hook).run().unwrap_err();
+        let Error::InvalidInput(e) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(e.problem(), &procession::InvalidInput::SessionInPipeline);
+    }
+}
+
+#[test]
+fn before_spawn_runs_for_every_stage_of_every_run() {
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let p =
+        Command::pipeline([pt(["echo", "a"]), pt(["cat"]), pt(["cat"])]).before_spawn(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+    assert_eq!(p.read().unwrap(), "a");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(p.read().unwrap(), "a");
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+
+    // A stage's own hook runs for it alone, after the pipeline's.
+    let p = (pt(["env", "WHO"]).stdout_capture()
+        | pt(["env", "WHO"]).before_spawn(|c| {
+            c.env("WHO", "stage");
+            Ok(())
+        }))
+    .before_spawn(|c| {
+        c.env("WHO", "pipeline");
+        Ok(())
+    })
+    .stdout_capture();
+    let out = p.run().unwrap();
+    assert_eq!(out.stages[0].stdout, b"WHO=pipeline\n");
+    assert_eq!(out.stdout_lossy(), "WHO=stage\n");
+}
+
+#[test]
+fn before_spawn_cannot_take_away_the_pipes_or_the_group() {
+    use std::os::unix::process::CommandExt;
+    let out = (pt(["pgid"]).stdout_capture() | pt(["pgid"]))
+        .before_spawn(|c| {
+            c.stdout(std::process::Stdio::null()).process_group(0);
+            Ok(())
+        })
+        .stdout_capture()
+        .run()
+        .unwrap();
+    let leader = out.stages[0].pid;
+    assert_eq!(
+        out.stages[0].stdout,
+        format!("{leader} {leader}\n").as_bytes()
+    );
+    let second = out.stages[1].pid;
+    assert_eq!(out.stdout, format!("{second} {leader}\n").as_bytes());
+}
+
+#[test]
+fn before_spawn_error_is_a_spawn_error_and_stops_earlier_stages() {
+    let p =
+        pt(["sleep", "30"]) | pt(["cat"]).before_spawn(|_| Err(std::io::Error::other("no ticket")));
+    let started = Instant::now();
+    let err = p.run().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
+    let Error::Spawn(spawn) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(spawn.failure(), SpawnFailure::Hook);
+    assert_eq!(spawn.stage(), Some(1));
+    assert!(
+        err.to_string()
+            .ends_with("the before_spawn hook failed: no ticket"),
+        "{err}"
+    );
+    assert!(procfs::zombie_children().is_empty(), "stage 0 was reaped");
 }

@@ -215,7 +215,32 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
     }
     let late = pool.submit(pt(&["exit", "0"]));
     assert_eq!(late.done().failure(), Some(Failure::Skipped));
-    assert!(late.wait().is_err());
+    let err = late.wait().unwrap_err();
+    let Error::Skipped(skipped) = &err else {
+        panic!("not a skipped job: {err:?}")
+    };
+    assert_eq!(skipped.seq(), late.seq());
+    assert_eq!(skipped.reason(), "the pool was closed");
+    assert_eq!(
+        err.to_string(),
+        format!("job #{} was not started: the pool was closed", late.seq())
+    );
+}
+
+#[test]
+fn waiting_on_a_job_handle_shares_the_output() {
+    let pool = Pool::new(1);
+    let job = pool.submit(pt(&["fail", "3", "why"]).stderr_capture());
+    let (first, second) = (job.wait().unwrap_err(), job.wait().unwrap_err());
+    assert_eq!(first.output().unwrap().stderr, b"why\n");
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        second.output().unwrap()
+    ));
+    assert!(std::ptr::eq(
+        first.output().unwrap(),
+        job.done().output().unwrap()
+    ));
 }
 
 #[test]
@@ -271,6 +296,11 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
         ]
     );
     for handle in &handles[..2] {
+        let message = handle.done().error().expect("stopped").to_string();
+        assert!(
+            message.contains("was stopped by Pool::terminate after"),
+            "{message}"
+        );
         for pid in printed_pids(handle.done()) {
             assert!(!procfs::is_live(pid), "grandchild {pid} survived terminate");
         }
@@ -472,6 +502,25 @@ fn halt_policies() {
         assert_eq!(s.halted, *halted, "{halt:?}");
         assert_eq!(s.finished, s.succeeded + s.failed + s.stopped);
     }
+}
+
+#[test]
+fn a_job_stopped_by_a_halt_says_so() {
+    let pool = Pool::builder()
+        .jobs(2)
+        .halt("now,fail=1".parse().unwrap())
+        .build();
+    let done: Vec<Done> = pool.map([job_of(Kind::Long), job_of(Kind::Fail)]).collect();
+    assert_eq!(done[0].failure(), Some(Failure::Stopped(StopCause::Halt)));
+    let err = done[0].error().expect("stopped");
+    assert!(matches!(err, Error::Cancelled(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("was stopped by the pool's halt policy after")
+            && message.ends_with("with SIGTERM"),
+        "{message}"
+    );
+    assert!(!message.contains("cancelled"), "{message}");
 }
 
 /// A job that fails the first time and succeeds after: `pt verify 0` reads a
@@ -852,11 +901,17 @@ fn a_panicking_callback_fails_only_its_job() {
         failures,
         [None, Some(Failure::Other), Some(Failure::Other), None, None]
     );
-    let message = done[1].error().unwrap().to_string();
-    assert!(
-        message.contains("callback") && message.contains("#2"),
-        "{message}"
-    );
+    for (i, seq) in [(1, 2), (2, 3)] {
+        let err = done[i].error().unwrap();
+        let Error::Panicked(panic) = err else {
+            panic!("not a panic: {err:?}")
+        };
+        assert_eq!(panic.message(), format!("callback bug on {seq}"));
+        assert_eq!(
+            err.to_string(),
+            format!("the pool's event callback panicked on job #{seq}: callback bug on {seq}")
+        );
+    }
     // The pool goes on working.
     assert_eq!(
         pool.as_completed([pt(&["exit", "0"])]).finish().succeeded,
@@ -919,7 +974,8 @@ fn the_job_log_parses_back() {
         [
             ("0", "0"),
             ("3", "0"),
-            ("0", "11"),
+            // As GNU parallel logs a signal (and a shell reports it).
+            ("139", "11"),
             ("127", "0"),
             ("0", "0")
         ]
@@ -929,6 +985,140 @@ fn the_job_log_parses_back() {
         "tabs in the command are spaces: {:?}",
         rows[4][8]
     );
+}
+
+/// The job log's rows (without the header), sorted by sequence number
+/// (stable, so a job's attempts stay in order).
+fn joblog_rows(log: &Shared) -> Vec<Vec<String>> {
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+    rows
+}
+
+#[test]
+fn the_job_log_has_a_line_per_attempt() {
+    let log = Shared::default();
+    let pool = Pool::builder()
+        .jobs(1)
+        .retry(Retry::attempts(3))
+        .joblog(log.clone())
+        .build();
+    let jobs = [pt(&["exit", "2"]), fails_once(), pt(&["exit", "0"])];
+    let summary = pool.as_completed(jobs).finish();
+    assert_eq!((summary.retries, summary.joblog_lost), (3, 0));
+    let rows: Vec<(String, String)> = joblog_rows(&log)
+        .into_iter()
+        .map(|r| (r[0].clone(), r[6].clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("1", "2"),
+        ("1", "2"),
+        ("1", "2"),
+        ("2", "1"),
+        ("2", "0"),
+        ("3", "0"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn a_halt_logs_a_waiting_retry_once() {
+    let log = Shared::default();
+    let pool = Pool::builder()
+        .jobs(1)
+        .retry(
+            Retry::attempts(2)
+                .delay(Duration::from_secs(30))
+                .on_signal(false),
+        )
+        .halt(Halt::Now(Threshold::Failures(1)))
+        .joblog(log.clone())
+        .build();
+    // The first job fails and waits 30 s for its retry; the second one's
+    // failure (not retried) halts the batch, which reports the first
+    // without retrying it.
+    let started = Instant::now();
+    let jobs = [pt(&["exit", "3"]), pt(&["kill-self", "SEGV"])];
+    let summary = pool.as_completed(jobs).finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no retry waited"
+    );
+    assert_eq!((summary.failed, summary.retries), (2, 0));
+    let exits: Vec<String> = joblog_rows(&log)
+        .into_iter()
+        .map(|r| r[6].clone())
+        .collect();
+    assert_eq!(exits, ["3", "139"]);
+}
+
+/// A writer that takes `room` bytes, then fails as a full disk does.
+struct FillsUp {
+    room: usize,
+    kept: Shared,
+}
+
+impl Write for FillsUp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.kept.0.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_job_log_that_cannot_be_written_is_reported() {
+    // A log that cannot even take its header.
+    let full = File::options().write(true).open("/dev/full").unwrap();
+    let pool = Pool::builder().jobs(2).joblog(full).build();
+    let summary = pool
+        .as_completed((0..5).map(|_| pt(&["exit", "0"])))
+        .finish();
+    assert_eq!((summary.succeeded, summary.joblog_lost), (5, 5));
+    let Some(Error::Io(e)) = pool.joblog_error() else {
+        panic!("an I/O error expected");
+    };
+    assert!(e.to_string().contains("job log"), "{e}");
+
+    // A log that fills up after a few lines: the jobs all succeed, the
+    // lines not written are counted, and no torn line is left past the
+    // first failure.
+    let kept = Shared::default();
+    let room = 600;
+    let log = FillsUp {
+        room,
+        kept: kept.clone(),
+    };
+    let pool = Pool::builder().jobs(2).joblog(log).build();
+    assert!(pool.joblog_error().is_none());
+    let summary = pool
+        .as_completed((0..50).map(|_| pt(&["exit", "0"])))
+        .finish();
+    assert_eq!(summary.succeeded, 50);
+    let text = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.len(), room);
+    let whole = text.matches('\n').count() as u64 - 1;
+    assert_eq!(summary.joblog_lost, 50 - whole, "{text}");
+    assert!(pool.joblog_error().is_some());
+    // The submitted jobs' summary counts them too.
+    pool.submit(pt(&["exit", "0"]));
+    pool.close();
+    assert_eq!(pool.join().joblog_lost, 1);
 }
 
 #[cfg(feature = "progress")]

@@ -70,8 +70,10 @@ fn r8_child() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    ignore_sigchld();
+    // Built (if need be) before: building runs rustc with std, which
+    // cannot wait for a child once SIGCHLD is ignored.
     let pt = support::pt();
+    ignore_sigchld();
     let cases = [
         ("run exit 0", describe(cmd!(pt, "exit", "0").run())),
         (
@@ -90,6 +92,12 @@ fn r8_child() {
                     .timeout(Duration::from_millis(200))
                     .run(),
             ),
+        ),
+        // The first stage ends (and is reaped by the kernel) before the
+        // second joins its process group.
+        (
+            "pipeline",
+            describe((cmd!(pt, "exit", "0") | cmd!(pt, "cat")).run()),
         ),
     ];
     for (case, result) in cases {
@@ -158,6 +166,7 @@ fn ignored_sigchld_gives_results_or_clear_errors() {
         ("run exit 3", "Err Exit Some(3)"),
         ("capture", "Ok Some(0)"),
         ("timeout", "Err Timeout"),
+        ("pipeline", "Ok Some(0)"),
     ];
     assert_eq!(
         cases.len(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command::Command;
-use crate::control::{Control, Request};
+use crate::control::{Control, Gate, Request};
 use crate::error::Error;
 use crate::reactor::OnDone;
 use crate::spawn::Mode;
@@ -87,7 +87,10 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
     if tagged {
-        exec.set_line_sink(output::tagged_sink(seq));
+        let gate = Arc::new(Gate::new(exec.control().clone()));
+        exec.set_gate(gate.clone());
+        exec.set_line_sink(output::tagged_sink(seq, gate));
+        exec.set_max_line(output::TAGGED_MAX_LINE);
     }
     let pids = exec.pids();
     let control = exec.control().clone();
@@ -131,7 +134,7 @@ fn prepare(command: &Command, launch: Launch) -> Command {
             .stdout_capture_limit(limit, keep)
             .stderr_capture_limit(limit, keep),
         Sinks::Capture(None, _) => c.stdout_capture().stderr_capture(),
-        Sinks::Files(out, err) => c.stdout_file(out).stderr_file(err),
+        Sinks::Files(out, err) => c.stdout_shared_file(out).stderr_shared_file(err),
         // `Mode::Events` captures both streams as lines over the command's
         // own outermost settings.
         Sinks::Tagged => c,

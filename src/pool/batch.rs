@@ -38,6 +38,7 @@ use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, Halt, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
+use crate::spawn::Stream;
 
 /// The most jobs a batch prepares ahead of free slots.
 const AHEAD: usize = 16;
@@ -142,7 +143,8 @@ struct Waiting {
     job: Job,
     seq: u64,
     attempt: u32,
-    due: Instant,
+    /// `None`: a delay too long to express, so never (until a stop).
+    due: Option<Instant>,
     spool: Option<Spool>,
     /// The report to hand out if the retry never starts.
     last: Done,
@@ -306,15 +308,34 @@ impl<'p, I: Input> Batch<'p, I> {
         self.bar.finish();
     }
 
-    /// Hands a finished job out, copying its grouped output first.
+    /// Hands a finished job out, copying its grouped output first (or, for
+    /// tagged output, waiting until the writer threads wrote its lines), so
+    /// that a job handed out has its output out. Output that cannot be
+    /// written halts the batch.
     fn emit(&mut self, ready: Ready) -> Done {
         if let Some(mut spool) = ready.spool {
-            self.bar.suspend(|| spool.copy_out());
-            if self.spares.len() < self.inner.config.jobs && spool.reset().is_ok() {
+            let copied = self.bar.suspend(|| spool.copy_out());
+            if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
+            {
                 self.spares.push(spool);
             }
+        } else if self.inner.config.output == JobOutput::Tagged {
+            output::Writer::of(Stream::Stdout).wait_written();
+            output::Writer::of(Stream::Stderr).wait_written();
         }
+        self.check_output();
         ready.done
+    }
+
+    /// Halts the batch if its jobs' output can no longer be written.
+    fn check_output(&mut self) {
+        let to_terminal = matches!(
+            self.inner.config.output,
+            JobOutput::Grouped | JobOutput::Tagged
+        );
+        if to_terminal && output::closed() {
+            self.halt(HaltReason::OutputClosed);
+        }
     }
 
     /// Whether a new job may be pulled, as far as input order is concerned.
@@ -334,12 +355,15 @@ impl<'p, I: Input> Batch<'p, I> {
             self.halt(HaltReason::Terminated);
         } else if self.inner.config.deadline.is_some_and(|d| now >= d) {
             self.halt(HaltReason::Deadline);
+        } else {
+            self.check_output();
         }
     }
 
     /// Whether a retry is due or a new job may be pulled.
     fn has_work(&self, now: Instant) -> bool {
-        self.waiting.iter().any(|w| w.due <= now) || (!self.input_done && self.window_ok())
+        self.waiting.iter().any(|w| w.due.is_some_and(|d| d <= now))
+            || (!self.input_done && self.window_ok())
     }
 
     /// Prepares jobs (due retries first) until `ahead` are waiting for a
@@ -366,25 +390,28 @@ impl<'p, I: Input> Batch<'p, I> {
             if self.terminated {
                 continue;
             }
-            let (job, seq, attempt, spool, last) =
-                match self.waiting.iter().position(|w| w.due <= now) {
-                    Some(i) => {
-                        let w = self.waiting.swap_remove(i);
-                        (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+            let (job, seq, attempt, spool, last) = match self
+                .waiting
+                .iter()
+                .position(|w| w.due.is_some_and(|d| d <= now))
+            {
+                Some(i) => {
+                    let w = self.waiting.swap_remove(i);
+                    (w.job, w.seq, w.attempt, w.spool, Some(w.last))
+                }
+                None => match self.input.pull(self.inner) {
+                    Pull::Job(job, seq) => {
+                        let seq = seq.unwrap_or(self.next_seq);
+                        self.next_seq = self.next_seq.max(seq + 1);
+                        (job, seq, 1, None, None)
                     }
-                    None => match self.input.pull(self.inner) {
-                        Pull::Job(job, seq) => {
-                            let seq = seq.unwrap_or(self.next_seq);
-                            self.next_seq = self.next_seq.max(seq + 1);
-                            (job, seq, 1, None, None)
-                        }
-                        Pull::Later => return,
-                        Pull::End => {
-                            self.input_done = true;
-                            return;
-                        }
-                    },
-                };
+                    Pull::Later => return,
+                    Pull::End => {
+                        self.input_done = true;
+                        return;
+                    }
+                },
+            };
             self.prepare(job, seq, attempt, spool, last);
         }
     }
@@ -601,7 +628,11 @@ impl<'p, I: Input> Batch<'p, I> {
         if self.halted.is_some() {
             return None;
         }
-        let retries = self.waiting.iter().map(|w| w.due).filter(|due| *due > now);
+        let retries = self
+            .waiting
+            .iter()
+            .filter_map(|w| w.due)
+            .filter(|due| *due > now);
         retries.chain(self.inner.config.deadline).min()
     }
 
@@ -617,6 +648,9 @@ impl<'p, I: Input> Batch<'p, I> {
         let stopped = run
             .stopped
             .or_else(|| self.stop_cause(&result, completion.ended));
+        if let (Some(cause), Err(Error::Cancelled(e))) = (stopped, &mut result) {
+            e.stopped_by = Some(cause.who());
+        }
         let failure = policy::classify(&result, stopped);
         let done = Done {
             seq: completion.seq,
@@ -632,16 +666,22 @@ impl<'p, I: Input> Batch<'p, I> {
             .filter(|_| self.halted.is_none())
             .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
         match retry {
-            Some(delay) => self.waiting.push(Waiting {
-                job: run.job,
-                seq: completion.seq,
-                attempt: run.attempt + 1,
-                due: completion.ended + delay,
-                spool: run.spool,
-                last: done,
-            }),
-            None => self.report(done, run.spool),
+            Some(delay) => {
+                // Every attempt has its line in the job log, as with GNU
+                // parallel's `--retries`.
+                self.log(&done);
+                self.waiting.push(Waiting {
+                    job: run.job,
+                    seq: completion.seq,
+                    attempt: run.attempt + 1,
+                    due: crate::sync::after(completion.ended, delay),
+                    spool: run.spool,
+                    last: done,
+                });
+            }
+            None => self.report(done, run.spool, true),
         }
+        self.check_output();
         if self.inner.config.halt != Halt::Never {
             self.inner.resume(self.id);
         }
@@ -655,6 +695,8 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 Some(StopCause::Terminate)
             }
+            // Stopped by the output writer: its output had nowhere to go.
+            Err(Error::Cancelled(_)) if output::closed() => Some(StopCause::Halt),
             Err(Error::Timeout(e))
                 if e.limit().is_none()
                     && self.inner.config.deadline.is_some_and(|d| ended >= d) =>
@@ -665,17 +707,28 @@ impl<'p, I: Input> Batch<'p, I> {
         }
     }
 
-    /// A job finished for good: event, job log, counts, halt rule, and
-    /// into the outbox.
-    fn report(&mut self, mut done: Done, spool: Option<Spool>) {
+    /// Writes an attempt's line to the job log, if there is one, counting
+    /// a line that could not be written.
+    fn log(&mut self, done: &Done) {
+        if let Some(log) = &self.inner.config.joblog {
+            if !log.record(done) {
+                self.summary.joblog_lost += 1;
+            }
+        }
+    }
+
+    /// A job finished for good: event, job log (unless its last attempt
+    /// was logged already, when it ended), counts, halt rule, and into the
+    /// outbox.
+    fn report(&mut self, mut done: Done, spool: Option<Spool>, log: bool) {
         if let Some(on_event) = &self.inner.config.on_event {
             if let Err(message) = guarded(|| on_event(&JobEvent::Finished(&done))) {
                 done.result = Err(callback_error(done.seq, &message));
                 done.failure = Some(Failure::Other);
             }
         }
-        if let Some(log) = &self.inner.config.joblog {
-            log.record(&done);
+        if log {
+            self.log(&done);
         }
         self.summary.finished += 1;
         match done.failure {
@@ -700,7 +753,8 @@ impl<'p, I: Input> Batch<'p, I> {
     /// jobs are taken back (skipped), and retries that have not started are
     /// reported with their last attempt.
     fn halt(&mut self, reason: HaltReason) {
-        let escalate = reason == HaltReason::Now && self.halted == Some(HaltReason::Soon);
+        let stops_running = matches!(reason, HaltReason::Now | HaltReason::OutputClosed);
+        let escalate = stops_running && self.halted == Some(HaltReason::Soon);
         if self.halted.is_some() && !escalate {
             return;
         }
@@ -708,7 +762,7 @@ impl<'p, I: Input> Batch<'p, I> {
         for prepared in self.inner.withdraw(self.id) {
             self.unprepare(prepared.key.1);
         }
-        if reason == HaltReason::Now {
+        if stops_running {
             // Those still being spawned are stopped once they start.
             for run in self.running.values_mut() {
                 run.stopped = Some(StopCause::Halt);
@@ -718,7 +772,7 @@ impl<'p, I: Input> Batch<'p, I> {
             }
         }
         for waiting in std::mem::take(&mut self.waiting) {
-            self.report(waiting.last, waiting.spool);
+            self.report(waiting.last, waiting.spool, false);
         }
     }
 
@@ -729,7 +783,7 @@ impl<'p, I: Input> Batch<'p, I> {
             return;
         };
         match run.last {
-            Some(last) => self.report(last, run.spool),
+            Some(last) => self.report(last, run.spool, false),
             None => {
                 self.summary.skipped += 1;
                 self.out.push(seq, None);
@@ -817,7 +871,7 @@ fn streams_lines(job: &Job) -> bool {
 }
 
 /// Runs a user callback, turning a panic into its message.
-pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -828,8 +882,8 @@ pub(crate) fn guarded(f: impl FnOnce()) -> Result<(), String> {
 }
 
 fn callback_error(seq: u64, message: &str) -> Error {
-    Error::io(
+    Error::panicked(
         format!("the pool's event callback panicked on job #{seq}"),
-        std::io::Error::other(message.to_string()),
+        message,
     )
 }

@@ -6,6 +6,7 @@
 //! reports results. The limits (no process group, so stops reach only
 //! duct's direct children) are documented on [`Job::Duct`](crate::Job::Duct).
 
+use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -45,15 +46,26 @@ pub(crate) fn start(
             e = e.stdout_capture().stderr_capture();
             limit = max.map(|m| (m, keep));
         }
-        Sinks::Files(out, err) => e = e.stdout_file(out).stderr_file(err),
+        Sinks::Files(out, err) => {
+            // duct takes files by value: ours, unless a copy is kept to
+            // start the attempt again.
+            let own = |file: Arc<File>| {
+                Arc::try_unwrap(file)
+                    .or_else(|shared| shared.try_clone())
+                    .map_err(|e| Error::io(format!("cannot duplicate a file for {display}"), e))
+            };
+            e = e.stdout_file(own(out)?).stderr_file(own(err)?);
+        }
     }
     let started = Instant::now();
-    let timeout_at = launch.timeout.map(|t| started + t);
+    let timeout_at = launch.timeout.and_then(|t| crate::sync::after(started, t));
     let (deadline, timeout) = match (timeout_at, launch.deadline) {
         (Some(t), Some(d)) if d < t => (Some(d), None),
         (Some(t), _) => (Some(t), launch.timeout),
         (None, d) => (d, None),
     };
+    // The watcher first: an expression is never started without one.
+    let watcher = watcher()?;
     let handle = e.start().map_err(|err| spawn_error(&display, err))?;
     let pids = handle.pids();
     let run = Arc::new(Run {
@@ -70,7 +82,7 @@ pub(crate) fn start(
             on_done: Some(on_done),
         }),
     });
-    watcher().add(run.clone());
+    watcher.add(run.clone());
     Ok(Started {
         stopper: Arc::new(DuctStopper(run)),
         pids,
@@ -181,21 +193,22 @@ impl Run {
             }],
         };
         let stopped = lock(&self.state).stopped;
-        let stop_error = |cancelled| StoppedError {
+        let stop_error = |cancelled, output| StoppedError {
             command: self.display.clone(),
             limit: if cancelled { None } else { self.timeout },
             cancelled,
+            stopped_by: None,
             signal: 9,
-            output: output.clone(),
+            output: Arc::new(output),
         };
         match stopped {
-            Some(Killed::Timeout) => Err(Error::Timeout(Box::new(stop_error(false)))),
-            Some(Killed::Cancel) => Err(Error::Cancelled(Box::new(stop_error(true)))),
+            Some(Killed::Timeout) => Err(Error::Timeout(Box::new(stop_error(false, output)))),
+            Some(Killed::Cancel) => Err(Error::Cancelled(Box::new(stop_error(true, output)))),
             _ if status.success() => Ok(output),
             _ => Err(Error::Exit(Box::new(ExitError {
                 command: self.display.clone(),
                 stage: None,
-                output,
+                output: Arc::new(output),
             }))),
         }
     }
@@ -219,7 +232,10 @@ impl Stopper for DuctStopper {
             state.requested = Some(how);
         }
         drop(state);
-        watcher().wake();
+        // A run was started, so the watcher is there.
+        if let Ok(watcher) = watcher() {
+            watcher.wake();
+        }
     }
 }
 
@@ -263,17 +279,26 @@ impl Watcher {
     }
 }
 
-fn watcher() -> &'static Watcher {
-    static WATCHER: OnceLock<&'static Watcher> = OnceLock::new();
-    WATCHER.get_or_init(|| {
-        let watcher: &'static Watcher = Box::leak(Box::new(Watcher {
-            runs: Mutex::new(Vec::new()),
-            cv: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("procession-duct".into())
-            .spawn(move || watcher.run())
-            .expect("procession: cannot start the duct watcher thread");
-        watcher
-    })
+/// The watcher, started at its first use. If its thread cannot be started
+/// (threads exhausted), this is an error, and the next use tries again.
+fn watcher() -> Result<&'static Watcher, Error> {
+    static WATCHER: OnceLock<Arc<Watcher>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(watcher) = WATCHER.get() {
+        return Ok(watcher);
+    }
+    let _starting = lock(&STARTING);
+    if let Some(watcher) = WATCHER.get() {
+        return Ok(watcher);
+    }
+    let watcher = Arc::new(Watcher {
+        runs: Mutex::new(Vec::new()),
+        cv: Condvar::new(),
+    });
+    let watching = watcher.clone();
+    std::thread::Builder::new()
+        .name("procession-duct".into())
+        .spawn(move || watching.run())
+        .map_err(|e| Error::io("cannot start the thread that watches duct expressions", e))?;
+    Ok(WATCHER.get_or_init(|| watcher))
 }

@@ -22,6 +22,7 @@ use super::job::{Done, Job, Summary};
 /// assert!(first.seq() == 1 || first.seq() == 2);
 /// assert_eq!(done.count(), 1);
 /// ```
+#[must_use = "the pool runs nothing until you iterate over this, or call finish()"]
 pub struct Completed<'p, I>
 where
     I: Iterator,
@@ -117,6 +118,7 @@ where
 /// let out: Vec<String> = pool.map(words).map(|d| d.output().unwrap().stdout_lossy()).collect();
 /// assert_eq!(out, ["one\n", "two\n", "three\n"]);
 /// ```
+#[must_use = "the pool runs nothing until you iterate over this, or call finish()"]
 pub struct Ordered<'p, I>
 where
     I: Iterator,

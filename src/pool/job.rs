@@ -370,6 +370,14 @@ pub enum HaltReason {
     Deadline,
     /// [`Pool::terminate`](crate::Pool::terminate) was called.
     Terminated,
+    /// Writing the jobs' [grouped](crate::JobOutput::Grouped) or
+    /// [tagged](crate::JobOutput::Tagged) output to this process's stdout
+    /// or stderr failed (the reader of a pipe exited, as `head` does): as
+    /// with [`Now`](HaltReason::Now), no job starts and running jobs are
+    /// stopped, since their output would have nowhere to go. The output
+    /// stays closed for the rest of the process: a later batch with grouped
+    /// or tagged output halts before it starts a job.
+    OutputClosed,
 }
 
 /// Counts for one batch, so far or (once the batch is over) in all.
@@ -406,4 +414,8 @@ pub struct Summary {
     pub retries: u64,
     /// Why the batch stopped starting jobs early, if it did.
     pub halted: Option<HaltReason>,
+    /// Lines of the job log (one per attempt) that could not be written:
+    /// 0 unless the pool has a job log and writing it failed (see
+    /// [`Pool::joblog_error`](crate::Pool::joblog_error) for why).
+    pub joblog_lost: u64,
 }

@@ -23,6 +23,7 @@ mod spawner;
 mod state;
 mod submit;
 
+use crate::error::Error;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,8 +66,8 @@ use state::{Config, Inner};
 /// # Jobs and batches
 ///
 /// A job is a [`Command`](crate::Command) (a program or a pipeline), or with
-/// the `duct` feature a `duct::Expression` (see [`Job::Duct`] for its
-/// limits). Each call of [`map`](Pool::map) or
+/// the `duct` feature a `duct::Expression` (see [`Job`]'s `Duct` variant for
+/// its limits). Each call of [`map`](Pool::map) or
 /// [`as_completed`](Pool::as_completed) is a **batch**: its jobs are numbered
 /// from 1 in input order, pulled from your iterator lazily as slots free up
 /// (at most four per slot ahead, sixteen in all, so a million jobs run in
@@ -331,6 +332,32 @@ fn join_thread(thread: Option<std::thread::JoinHandle<()>>) {
     }
 }
 
+impl Pool {
+    /// Why the job log could not be written, if it could not: its first
+    /// failed write (the header's or a line's), as an [`Error::Io`]. After
+    /// it, no more lines are written; each batch's
+    /// [`Summary::joblog_lost`] counts them. `None` without a job log or
+    /// while every write succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Pool};
+    /// # fn main() -> std::io::Result<()> {
+    /// // A device that is always full.
+    /// let full = std::fs::OpenOptions::new().write(true).open("/dev/full")?;
+    /// let pool = Pool::builder().joblog(full).build();
+    /// let summary = pool.as_completed([cmd!("true")]).finish();
+    /// assert_eq!((summary.succeeded, summary.joblog_lost), (1, 1));
+    /// let error = pool.joblog_error().expect("the log failed");
+    /// assert!(error.to_string().contains("cannot write the job log"));
+    /// # Ok(()) }
+    /// ```
+    pub fn joblog_error(&self) -> Option<Error> {
+        self.inner.config.joblog.as_ref()?.error()
+    }
+}
+
 impl Default for Pool {
     /// A pool of as many jobs as this machine has cores.
     fn default() -> Pool {
@@ -376,6 +403,7 @@ impl std::fmt::Debug for Pool {
 /// pool.as_completed([cmd!("true"), cmd!("true")]).finish();
 /// assert_eq!(started.load(Ordering::Relaxed), 2);
 /// ```
+#[must_use = "builder methods return a changed copy: build() makes the pool"]
 pub struct PoolBuilder {
     jobs: Option<usize>,
     timeout: Option<Duration>,
@@ -426,7 +454,9 @@ impl PoolBuilder {
     /// with the command's stop sequence); it fails with
     /// [`Failure::Timeout`]. A command's own shorter timeout still applies.
     /// Time spent stopped by job control (Ctrl-Z with
-    /// [`forward_signals`](crate::forward_signals)) does not count.
+    /// [`forward_signals`](crate::forward_signals)) does not count. A
+    /// timeout too long to add to the current time (`Duration::MAX`) is no
+    /// limit.
     ///
     /// # Examples
     ///
@@ -517,7 +547,8 @@ impl PoolBuilder {
     /// Calls `on_event` when an attempt starts and when a job is finished
     /// (see [`JobEvent`]), on the thread driving the batch. A callback that
     /// panics does not stop the pool: the panic is caught and becomes the
-    /// job's error ([`Failure::Other`]).
+    /// job's error (an [`Error::Panicked`](crate::Error::Panicked), whose
+    /// [`Failure`] is [`Failure::Other`]).
     ///
     /// # Examples
     ///
@@ -539,16 +570,22 @@ impl PoolBuilder {
         self
     }
 
-    /// Writes a job log in GNU parallel's `--joblog` format to `out`: a
-    /// header when the pool is built, then one line per finished job,
-    /// flushed at once. A failing writer never fails a job.
+    /// Writes a job log in GNU parallel's `--joblog` format (as of GNU
+    /// parallel 20221122) to `out`: a header when the pool is built, then
+    /// one line per attempt (a retried job has a line for each), flushed
+    /// at once.
     ///
     /// Columns: `Seq Host Starttime JobRuntime Send Receive Exitval Signal
     /// Command`, tab-separated; `Host` is `:`, `Send` and `Receive` 0, times
-    /// in seconds with three decimals. `Exitval` and `Signal` read like a
-    /// wait status (a job killed by signal 11 logs `0 11`); a job that
-    /// could not start logs 127 (not found) or 126, and a failure without a
-    /// failing status logs -1.
+    /// in seconds with three decimals. A job killed by signal N logs
+    /// `Exitval` 128+N and `Signal` N (`139 11` for a `SIGSEGV`), as a shell
+    /// reports it; a job that could not start logs 127 (not found) or 126,
+    /// and a failure without a failing status logs -1.
+    ///
+    /// A failing writer never fails a job, and is not ignored either: the
+    /// first failed write ends the log (it holds whole lines up to there),
+    /// each batch's [`Summary::joblog_lost`] counts the lines not written,
+    /// and [`Pool::joblog_error`] returns the error.
     ///
     /// # Examples
     ///
@@ -650,7 +687,7 @@ impl PoolBuilder {
             retry: self.retry,
             output: self.output,
             on_event: self.on_event,
-            joblog: self.joblog.and_then(|out| JobLog::new(out).ok()),
+            joblog: self.joblog.map(JobLog::new),
             window: self.window.unwrap_or(jobs.saturating_mul(4).max(16)),
             progress: self.progress,
             job_env: self.job_env,

@@ -2,14 +2,18 @@
 //! files for grouped output, per-job files in a results directory, and the
 //! tagged line writer.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::capture::Keep;
+use crate::control::Gate;
 use crate::exec::{Line, LineSink};
 use crate::spawn::Stream;
+use crate::sync::lock;
 
 /// Where each job's stdout and stderr go. Set with
 /// [`PoolBuilder::output`](crate::PoolBuilder::output); every mode keeps
@@ -59,22 +63,43 @@ pub enum JobOutput {
     /// the batch's later jobs, so a background process that a job leaves
     /// behind, still writing to its stdout, would write into a later job's
     /// output.
+    ///
+    /// The copy is made on the thread that hands the job out (the one
+    /// iterating over the batch), never on a thread that drives runs. If it
+    /// fails (stdout is a pipe whose reader exited, as in `| head -1`), the
+    /// batch halts with [`HaltReason::OutputClosed`](crate::HaltReason::OutputClosed):
+    /// no job starts, running ones are stopped.
     Grouped,
     /// Written to this process's stdout and stderr line by line as it comes,
     /// each line prefixed with `[seq] `. Lines of different jobs never mix,
     /// but a partial line is held until its newline (a line longer than
-    /// 64 KiB comes out in pieces, so memory stays bounded).
+    /// 64 KiB comes out in pieces of at most 64 KiB, each on a line of its
+    /// own and cut between UTF-8 characters, so memory stays bounded).
+    ///
+    /// Lines are written by a thread of their own per stream, never by a
+    /// thread that drives runs: a slow or stopped reader (a paused pager)
+    /// holds up only the jobs whose lines wait. Up to 1 MiB waits per
+    /// stream; past that, the jobs writing more are paused (their pipes
+    /// are not read, so they block writing, as on a slow terminal) until
+    /// half of it is written. Their timeouts, and every other run's, still
+    /// fire on time. A job is handed out once its lines are written (so the
+    /// thread iterating over the batch waits for a slow reader, as with
+    /// [`Grouped`](JobOutput::Grouped)). A failed write halts the batch as
+    /// for [`Grouped`](JobOutput::Grouped).
     Tagged,
 }
 
 /// How the backend should wire one attempt's output (resolved from
-/// [`JobOutput`] by the driver, which owns any files).
+/// [`JobOutput`] by the driver, which owns any files). Cheap to clone, so
+/// an attempt that could not start for want of descriptors can be queued
+/// again as it was.
+#[derive(Clone)]
 pub(crate) enum Sinks {
     AsCommand,
     Null,
     Capture(Option<usize>, Keep),
     /// stdout and stderr to these files.
-    Files(File, File),
+    Files(Arc<File>, Arc<File>),
     /// Lines prefixed with the sequence number, to this process.
     Tagged,
 }
@@ -104,25 +129,38 @@ impl Spool {
 
     /// Copies of the two files for the child.
     pub(crate) fn sinks(&self) -> io::Result<Sinks> {
-        Ok(Sinks::Files(self.out.try_clone()?, self.err.try_clone()?))
+        Ok(Sinks::Files(
+            Arc::new(self.out.try_clone()?),
+            Arc::new(self.err.try_clone()?),
+        ))
     }
 
     /// Copies the spooled stdout to this process's stdout, then stderr to
     /// its stderr, each in one locked run so no other job's output can come
-    /// between its lines. Errors writing (a closed stdout) are ignored, as a
-    /// job's own writes would have been.
-    pub(crate) fn copy_out(&mut self) {
+    /// between its lines. A failed write (a closed stdout: the reader of a
+    /// pipe exited) marks the output closed (see [`closed`]) and is
+    /// returned.
+    pub(crate) fn copy_out(&mut self) -> io::Result<()> {
+        let result = self.copy_both();
+        if result.is_err() {
+            CLOSED.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn copy_both(&mut self) -> io::Result<()> {
         if !is_empty(&self.out) {
             let mut stdout = io::stdout().lock();
-            let _ = stdout.flush();
-            let _ = copy_from_start(&mut self.out, &mut stdout);
-            let _ = stdout.flush();
+            stdout.flush()?;
+            copy_from_start(&mut self.out, &mut stdout)?;
+            stdout.flush()?;
         }
         if !is_empty(&self.err) {
             let mut stderr = io::stderr().lock();
-            let _ = copy_from_start(&mut self.err, &mut stderr);
-            let _ = stderr.flush();
+            copy_from_start(&mut self.err, &mut stderr)?;
+            stderr.flush()?;
         }
+        Ok(())
     }
 }
 
@@ -174,22 +212,174 @@ pub(crate) fn result_files(dir: &Path, seq: u64) -> io::Result<Sinks> {
     std::fs::create_dir_all(&job_dir)?;
     let out = File::create(job_dir.join("stdout"))?;
     let err = File::create(job_dir.join("stderr"))?;
-    Ok(Sinks::Files(out, err))
+    Ok(Sinks::Files(Arc::new(out), Arc::new(err)))
 }
 
-/// A line sink that writes `[seq] line` to this process's stdout or stderr.
-pub(crate) fn tagged_sink(seq: u64) -> LineSink {
+/// The longest line of tagged output written whole; a longer one is
+/// written in pieces (see [`JobOutput::Tagged`]).
+pub(crate) const TAGGED_MAX_LINE: usize = 64 * 1024;
+
+/// A write of jobs' output to this process's stdout or stderr failed (the
+/// reader of a pipe exited, say): such output has nowhere to go any more.
+/// Set once, for the rest of the process.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether writing jobs' grouped or tagged output to this process's stdout
+/// or stderr has failed.
+pub(crate) fn closed() -> bool {
+    CLOSED.load(Ordering::SeqCst)
+}
+
+/// A line sink that writes `[seq] line` to this process's stdout or stderr,
+/// through the writer threads (see [`Writer`]): the thread that reads the
+/// job's pipes never writes to the terminal itself.
+pub(crate) fn tagged_sink(seq: u64, gate: Arc<Gate>) -> LineSink {
     let prefix = format!("[{seq}] ");
     Box::new(move |line: Line| {
         let mut buf = Vec::with_capacity(prefix.len() + line.bytes.len() + 1);
         buf.extend_from_slice(prefix.as_bytes());
         buf.extend_from_slice(&line.bytes);
         buf.push(b'\n');
-        let _ = match line.stream {
-            Stream::Stdout => io::stdout().lock().write_all(&buf),
-            Stream::Stderr => io::stderr().lock().write_all(&buf),
-        };
+        Writer::of(line.stream).push(buf, &gate);
     })
+}
+
+/// The most bytes of tagged output waiting for one destination; a job that
+/// writes past it is paused (its pipes are not read) until the queue is
+/// down to half of it.
+pub(crate) const QUEUE_BYTES: usize = 1024 * 1024;
+
+/// Writes tagged lines to this process's stdout or stderr on a thread of
+/// its own, so that a slow or stopped reader (a pager) holds up only the
+/// jobs whose lines wait, never the loop that drives every run: their
+/// timeouts, and every other handle's, still fire on time.
+///
+/// Memory: at most [`QUEUE_BYTES`] wait, plus one read (a few lines) per
+/// job that pushed past it before its pause took effect.
+pub(crate) struct Writer {
+    stream: Stream,
+    queue: Mutex<Queue>,
+    /// Lines were queued (the writer thread waits on it).
+    queued: Condvar,
+    /// Lines were written (waiters for a flush wait on it).
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Lines queued and written so far, for [`Writer::wait_written`].
+    pushed: u64,
+    done: u64,
+    /// Jobs paused until the queue shrinks.
+    paused: Vec<Arc<Gate>>,
+    /// The thread is running (or could not be started: `inline`).
+    started: bool,
+    inline: bool,
+}
+
+impl Writer {
+    /// The writer for stdout or stderr.
+    pub(crate) fn of(stream: Stream) -> &'static Writer {
+        static OUT: OnceLock<Writer> = OnceLock::new();
+        static ERR: OnceLock<Writer> = OnceLock::new();
+        let cell = match stream {
+            Stream::Stdout => &OUT,
+            Stream::Stderr => &ERR,
+        };
+        cell.get_or_init(|| Writer {
+            stream,
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            written: Condvar::new(),
+        })
+    }
+
+    /// Queues a line; pauses the job behind `gate` if the queue is full. A
+    /// job whose output has nowhere to go any more is stopped.
+    fn push(&'static self, line: Vec<u8>, gate: &Arc<Gate>) {
+        if closed() {
+            gate.cancel();
+            return;
+        }
+        let mut queue = lock(&self.queue);
+        if !queue.started {
+            queue.started = true;
+            let spawned = std::thread::Builder::new()
+                .name("procession-output".into())
+                .spawn(move || self.run());
+            queue.inline = spawned.is_err();
+        }
+        if queue.inline {
+            // No thread: write here, as before there were writer threads.
+            drop(queue);
+            self.write(&line);
+            return;
+        }
+        queue.bytes += line.len();
+        queue.pushed += 1;
+        queue.lines.push_back(line);
+        if queue.bytes > QUEUE_BYTES {
+            gate.close();
+            queue.paused.push(gate.clone());
+        }
+        self.queued.notify_one();
+    }
+
+    /// Writes one line; a failure closes the output.
+    fn write(&self, line: &[u8]) -> bool {
+        let result = match self.stream {
+            Stream::Stdout => io::stdout().lock().write_all(line),
+            Stream::Stderr => io::stderr().lock().write_all(line),
+        };
+        if result.is_err() {
+            CLOSED.store(true, Ordering::SeqCst);
+        }
+        result.is_ok()
+    }
+
+    /// The writer thread.
+    fn run(&self) {
+        let mut queue = lock(&self.queue);
+        loop {
+            let Some(line) = queue.lines.pop_front() else {
+                queue = self.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            drop(queue);
+            let ok = self.write(&line);
+            queue = lock(&self.queue);
+            queue.bytes -= line.len();
+            queue.done += 1;
+            if !ok {
+                // Nowhere to write: drop what waits, and stop the paused
+                // jobs (the others are stopped as they write).
+                queue.done += queue.lines.len() as u64;
+                queue.lines.clear();
+                queue.bytes = 0;
+                for gate in queue.paused.drain(..) {
+                    gate.open();
+                    gate.cancel();
+                }
+            } else if queue.bytes <= QUEUE_BYTES / 2 {
+                for gate in queue.paused.drain(..) {
+                    gate.open();
+                }
+            }
+            self.written.notify_all();
+        }
+    }
+
+    /// Waits until every line queued so far is written (or dropped because
+    /// the output closed).
+    pub(crate) fn wait_written(&self) {
+        let mut queue = lock(&self.queue);
+        let target = queue.pushed;
+        while queue.done < target {
+            queue = self.written.wait(queue).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,12 +390,12 @@ mod tests {
     #[test]
     fn spool_files_are_anonymous_and_reset() {
         let mut spool = Spool::new().unwrap();
-        let Sinks::Files(mut out, _) = spool.sinks().unwrap() else {
+        let Sinks::Files(out, _) = spool.sinks().unwrap() else {
             panic!("files expected")
         };
-        out.write_all(b"first attempt").unwrap();
+        (&*out).write_all(b"first attempt").unwrap();
         spool.reset().unwrap();
-        out.write_all(b"x").unwrap();
+        (&*out).write_all(b"x").unwrap();
         let mut text = Vec::new();
         copy_from_start(&mut spool.out, &mut text).unwrap();
         // The child's copy shares the offset, which reset moved to 0.

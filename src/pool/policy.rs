@@ -80,6 +80,17 @@ pub enum StopCause {
     Terminate,
 }
 
+impl StopCause {
+    /// Who stopped the job, for its error message: "was stopped by ...".
+    pub(crate) fn who(self) -> &'static str {
+        match self {
+            StopCause::Halt => "the pool's halt policy",
+            StopCause::Deadline => "the pool's deadline",
+            StopCause::Terminate => "Pool::terminate",
+        }
+    }
+}
+
 /// Classifies the result of one attempt. `stopped` is set when the pool
 /// itself stopped the job; `None` is a success.
 pub(crate) fn classify(
@@ -99,6 +110,7 @@ pub(crate) fn classify(
         Error::Timeout(_) => Failure::Timeout,
         Error::Cancelled(_) => Failure::Cancelled,
         Error::Spawn(_) | Error::InvalidInput(_) => Failure::Spawn,
+        Error::Skipped(_) => Failure::Skipped,
         _ => Failure::Other,
     })
 }
@@ -124,6 +136,7 @@ pub(crate) fn classify(
 /// assert_eq!(done[0].attempts(), 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "builder methods return a changed copy"]
 pub struct Retry {
     attempts: u32,
     delay: Duration,
@@ -158,7 +171,9 @@ impl Retry {
     }
 
     /// Waits `delay` before each new attempt (the job holds no slot
-    /// meanwhile).
+    /// meanwhile). A delay too long to add to the current time
+    /// (`Duration::MAX`) has no limit: the retry waits until the batch
+    /// stops (halt, deadline, terminate), which reports the last attempt.
     ///
     /// # Examples
     ///

@@ -90,11 +90,11 @@ pub(crate) fn adopt(exec: Exec, on_done: OnDone) {
     if SPAWNING_THREAD.get() {
         ADOPTED.with(|slot| {
             if let Some((earlier, done)) = slot.borrow_mut().replace((exec, on_done)) {
-                reactor::submit(earlier, done);
+                reactor::submit_or_run_here(earlier, done);
             }
         });
     } else {
-        reactor::submit(exec, on_done);
+        reactor::submit_or_run_here(exec, on_done);
     }
 }
 
@@ -146,7 +146,7 @@ fn work(spawner: &'static Spawner) {
         while let Some((exec, on_done)) = ADOPTED.take() {
             match &waker {
                 Some(waker) => drive_while_idle(spawner, waker, exec, on_done),
-                None => reactor::submit(exec, on_done),
+                None => reactor::submit_or_run_here(exec, on_done),
             }
         }
     }
@@ -166,8 +166,13 @@ fn drive_while_idle(spawner: &Spawner, waker: &Arc<Waker>, mut exec: Exec, on_do
     lock(&spawner.driving).retain(|w| !Arc::ptr_eq(w, waker));
     if exec.finished() {
         // `on_done` may queue the next spawn, which this thread then takes.
-        reactor::deliver(on_done, exec.outcome());
-    } else {
-        reactor::submit(exec, on_done);
+        reactor::finish(exec, on_done);
+    } else if let Err(rejected) = reactor::submit(exec, on_done) {
+        // No background loop: drive it here to its end.
+        let reactor::Rejected {
+            mut exec, on_done, ..
+        } = *rejected;
+        reactor::drive(&mut exec, waker, |_| false);
+        reactor::finish(exec, on_done);
     }
 }

@@ -134,7 +134,15 @@ impl Shared {
 
 #[derive(Default)]
 pub(crate) struct State {
+    /// Slots given back, lowest first. Slots above `fresh` were never
+    /// used, so memory follows the attempts running, not `jobs`.
     free: BinaryHeap<Reverse<usize>>,
+    /// The lowest slot never used yet.
+    fresh: usize,
+    /// A spawn failed for want of descriptors or processes while other
+    /// attempts ran: nothing starts until one of them ends (and gives its
+    /// descriptors back).
+    starved: bool,
     /// Every running attempt of every batch; `None` while it is being
     /// spawned.
     running: HashMap<Key, Option<Arc<dyn Stopper>>>,
@@ -179,7 +187,7 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn new(config: Config, backend: Box<dyn Backend>) -> Inner {
         let state = State {
-            free: (1..=config.jobs).map(Reverse).collect(),
+            fresh: 1,
             ..State::default()
         };
         Inner {
@@ -273,10 +281,13 @@ impl Inner {
     /// becomes a spawn task, to run once the lock is released.
     fn dispatch(self: &Arc<Self>, state: &mut State) -> Vec<Task> {
         let mut tasks = Vec::new();
-        if state.terminated.is_some() || self.config.deadline.is_some_and(|d| Instant::now() >= d) {
+        if state.terminated.is_some()
+            || state.starved
+            || self.config.deadline.is_some_and(|d| Instant::now() >= d)
+        {
             return tasks;
         }
-        while !state.free.is_empty() {
+        while state.has_free_slot(self.config.jobs) {
             let next = state
                 .batches
                 .values_mut()
@@ -285,7 +296,7 @@ impl Inner {
             let Some(prepared) = next else {
                 break;
             };
-            let Some(Reverse(slot)) = state.free.pop() else {
+            let Some(slot) = state.take_slot(self.config.jobs) else {
                 break;
             };
             state.running.insert(prepared.key, None);
@@ -299,6 +310,13 @@ impl Inner {
         let inner = self.clone();
         Box::new(move || {
             let Prepared { key, job, sinks } = prepared;
+            // To queue the attempt again as it was, if the system is out of
+            // descriptors or processes.
+            let again = Prepared {
+                key,
+                job: job.clone(),
+                sinks: sinks.clone(),
+            };
             let at = Instant::now();
             let time = SystemTime::now();
             let launch = Launch {
@@ -311,19 +329,16 @@ impl Inner {
             };
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let result = super::batch::guarded(|| {
                 if skipped {
-                    return Err(Error::io(
-                        format!("job #{} was not started", key.1),
-                        std::io::Error::other("the pool was terminated"),
-                    ));
+                    return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
                 inner.backend.start(&job, launch, on_done)
-            }))
-            .unwrap_or_else(|_| {
-                Err(Error::io(
+            })
+            .unwrap_or_else(|message| {
+                Err(Error::panicked(
                     format!("starting job #{} panicked", key.1),
-                    std::io::Error::other("a panic in the backend"),
+                    message,
                 ))
             });
             let spawned = Spawned {
@@ -334,7 +349,7 @@ impl Inner {
                 at,
                 time,
             };
-            inner.spawned(key, slot, spawned);
+            inner.spawned(key, slot, spawned, again);
         })
     }
 
@@ -350,6 +365,7 @@ impl Inner {
             let (wake, tasks) = {
                 let mut state = inner.lock();
                 state.finish(key, slot);
+                state.starved = false;
                 let ok = result.is_ok();
                 if let Some(shared) = state.batches.get_mut(&key.0) {
                     shared.paused |= pause_on_failure && !ok;
@@ -383,9 +399,23 @@ impl Inner {
     /// A successful start wakes the batch's driver only if it asked for
     /// starts ([`Wake::starts`]): usually it learns of the start
     /// with the attempt's end, in one wake instead of two.
-    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned) {
+    ///
+    /// A spawn that failed for want of descriptors or processes is not the
+    /// job's failure while other attempts run: it goes back to the front of
+    /// its batch's queue as `again`, and nothing starts until one of them
+    /// ends. With nothing else running, it fails the attempt as usual.
+    fn spawned(self: &Arc<Self>, key: Key, slot: usize, spawned: Spawned, again: Prepared) {
         let (stop_now, wake, tasks) = {
             let mut state = self.lock();
+            let exhausted = spawned.result.as_ref().is_err_and(Error::is_exhaustion);
+            if exhausted && state.others_started(key) {
+                state.finish(key, slot);
+                state.starved = true;
+                if let Some(shared) = state.batches.get_mut(&key.0) {
+                    shared.ready.push_front(again);
+                }
+                return;
+            }
             let mut tasks = Vec::new();
             let wants_starts = state
                 .batches
@@ -484,6 +514,29 @@ impl State {
         }
     }
 
+    /// Whether an attempt other than `key` has started and not ended: its
+    /// end is sure to come.
+    fn others_started(&self, key: Key) -> bool {
+        self.running
+            .iter()
+            .any(|(other, stopper)| *other != key && stopper.is_some())
+    }
+
+    fn has_free_slot(&self, jobs: usize) -> bool {
+        !self.free.is_empty() || self.fresh <= jobs
+    }
+
+    /// The lowest free slot, if any of the `jobs` is free.
+    fn take_slot(&mut self, jobs: usize) -> Option<usize> {
+        if let Some(Reverse(slot)) = self.free.pop() {
+            return Some(slot);
+        }
+        (self.fresh <= jobs).then(|| {
+            self.fresh += 1;
+            self.fresh - 1
+        })
+    }
+
     pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut Shared> {
         self.batches.get_mut(&batch)
     }
@@ -493,5 +546,34 @@ impl State {
         self.batches
             .get(&batch)
             .map_or(0, |shared| shared.ready.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_taken_lowest_first_and_made_as_needed() {
+        let mut state = State {
+            fresh: 1,
+            ..State::default()
+        };
+        let taken: Vec<_> = (0..4).map(|_| state.take_slot(3)).collect();
+        assert_eq!(taken, [Some(1), Some(2), Some(3), None]);
+        state.running.insert((0, 3), None);
+        state.running.insert((0, 1), None);
+        state.finish((0, 3), 3);
+        state.finish((0, 1), 1);
+        assert_eq!(state.take_slot(3), Some(1));
+        assert_eq!(state.take_slot(3), Some(3));
+        assert_eq!(state.take_slot(3), None);
+        // A count of slots allowed costs nothing until they are used.
+        let mut huge = State {
+            fresh: 1,
+            ..State::default()
+        };
+        assert_eq!(huge.take_slot(usize::MAX), Some(1));
+        assert_eq!(huge.free.capacity(), 0);
     }
 }

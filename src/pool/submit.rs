@@ -126,7 +126,8 @@ impl JobHandle {
         self.cell.done.get()
     }
 
-    /// Waits at most `timeout` for the report.
+    /// Waits at most `timeout` for the report. A timeout too long to add to
+    /// the current time (`Duration::MAX`) waits to the end.
     ///
     /// # Examples
     ///
@@ -137,7 +138,8 @@ impl JobHandle {
     /// assert!(job.wait_timeout(Duration::from_millis(10)).is_none());
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Option<&Done> {
-        self.cell.wait_until(Some(Instant::now() + timeout))
+        self.cell
+            .wait_until(crate::sync::after(Instant::now(), timeout))
     }
 }
 
@@ -236,10 +238,7 @@ fn skipped(seq: u64, command: &str, why: &str) -> Done {
         command: command.to_string(),
         start_time: SystemTime::now(),
         elapsed: Duration::ZERO,
-        result: Err(Error::io(
-            format!("job #{seq} was not started"),
-            std::io::Error::other(why.to_string()),
-        )),
+        result: Err(Error::skipped(seq, why)),
         failure: Some(Failure::Skipped),
     }
 }

@@ -12,6 +12,7 @@
 // submodules too).
 #![allow(dead_code)]
 
+pub mod examples;
 pub mod procfs;
 
 use std::path::{Path, PathBuf};

@@ -34,13 +34,20 @@ usage: pt SUBCOMMAND ARGS...
   count                        print number of bytes on stdin
   lines N [INTERVAL_MS]        alternate N lines between stdout and stderr
   yes [TEXT]                   print TEXT (default y) forever
+  long-line TEXT N [err]       print one line of TEXT repeated N times, in
+                               small writes (to stderr with `err`)
   head N                       copy N lines from stdin, then exit
   kill-self SIG                raise SIG against itself (exit 99 if alive)
   ignore-term SECS             ignore SIGTERM/SIGINT, print ready, sleep
   pgid                         print \"PID PGID\"
+  session                      print \"PID PGID SID\"
+  ids                          print \"UID GID\" (real ids)
+  argv0                        print argv[0]
   grandchild SECS [N] [--hold SECS2]
                                spawn N `pt sleep SECS`, print their pids
-  ppid-wait                    print own pid, wait for EOF on stdin";
+  ppid-wait                    print own pid, wait for EOF on stdin
+  fds                          copy stdin to stdout, then print \"fds: N...\",
+                               the descriptors open in this process";
 
 /// Chunk size for bulk I/O.
 const CHUNK: usize = 64 * 1024;
@@ -70,12 +77,17 @@ fn main() {
         "count" => count(),
         "lines" => lines(&args),
         "yes" => yes(&args),
+        "long-line" => long_line(&args),
         "head" => head(&args),
         "kill-self" => kill_self(&args),
         "ignore-term" => ignore_term(&args),
         "pgid" => pgid(),
+        "session" => session(),
+        "ids" => ids(),
+        "argv0" => argv0(),
         "grandchild" => grandchild(&args),
         "ppid-wait" => ppid_wait(),
+        "fds" => fds(),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -116,6 +128,27 @@ fn cat() -> io::Result<()> {
             n => out.write_all(&buf[..n])?,
         }
     }
+}
+
+/// Copies stdin to stdout, then lists the descriptors open in this
+/// process (not counting the one that reads the list).
+fn fds() -> io::Result<()> {
+    cat()?;
+    let listing = std::path::PathBuf::from(format!("/proc/{}/fd", process::id()));
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(entry.path()).is_ok_and(|target| target == listing) {
+            continue;
+        }
+        open.push(fd);
+    }
+    open.sort_unstable();
+    let list: Vec<String> = open.iter().map(u32::to_string).collect();
+    stdout().write_all(format!("fds: {}\n", list.join(" ")).as_bytes())
 }
 
 fn tee2() -> io::Result<()> {
@@ -275,6 +308,30 @@ fn lines(args: &[OsString]) -> io::Result<()> {
     Ok(())
 }
 
+fn long_line(args: &[OsString]) -> io::Result<()> {
+    let (text, n, to_err) = match args {
+        [text, n] => (text, parse_num::<u64>(n, "N"), false),
+        [text, n, err] if err == "err" => (text, parse_num::<u64>(n, "N"), true),
+        _ => usage("long-line TEXT N [err]"),
+    };
+    let mut out: Box<dyn Write> = if to_err {
+        Box::new(stderr())
+    } else {
+        Box::new(stdout())
+    };
+    // Several writes, as a program printing as it goes makes them.
+    let mut buf = Vec::new();
+    for _ in 0..n {
+        buf.extend_from_slice(text.as_bytes());
+        if buf.len() >= 4093 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    buf.push(b'\n');
+    out.write_all(&buf)
+}
+
 fn yes(args: &[OsString]) -> io::Result<()> {
     let mut line = match args {
         [] => b"y".to_vec(),
@@ -345,6 +402,24 @@ fn ignore_term(args: &[OsString]) -> io::Result<()> {
 fn pgid() -> io::Result<()> {
     let (pid, pgid) = sys::pid_pgid();
     stdout().write_all(format!("{pid} {pgid}\n").as_bytes())
+}
+
+fn session() -> io::Result<()> {
+    let (pid, pgid) = sys::pid_pgid();
+    let sid = sys::sid();
+    stdout().write_all(format!("{pid} {pgid} {sid}\n").as_bytes())
+}
+
+fn ids() -> io::Result<()> {
+    let (uid, gid) = sys::uid_gid();
+    stdout().write_all(format!("{uid} {gid}\n").as_bytes())
+}
+
+fn argv0() -> io::Result<()> {
+    let name = std::env::args_os().next().unwrap_or_default();
+    let mut out = stdout();
+    out.write_all(name.as_bytes())?;
+    out.write_all(b"\n")
 }
 
 /// Spawns N grandchildren (`pt sleep SECS`) that inherit stdout and stderr
@@ -510,6 +585,9 @@ mod sys {
     unsafe extern "C" {
         fn getpid() -> c_int;
         fn getpgid(pid: c_int) -> c_int;
+        fn getsid(pid: c_int) -> c_int;
+        fn getuid() -> u32;
+        fn getgid() -> u32;
         // `sighandler_t` is a pointer-sized value; only SIG_DFL/SIG_IGN are
         // ever passed, never a function.
         fn signal(signum: c_int, handler: usize) -> usize;
@@ -550,6 +628,17 @@ mod sys {
     pub fn pid_pgid() -> (c_int, c_int) {
         // SAFETY: both calls have no preconditions and cannot fail for 0/self.
         unsafe { (getpid(), getpgid(0)) }
+    }
+
+    pub fn sid() -> c_int {
+        // SAFETY: no preconditions; cannot fail for 0 (self).
+        unsafe { getsid(0) }
+    }
+
+    /// The real user and group ids.
+    pub fn uid_gid() -> (u32, u32) {
+        // SAFETY: both calls have no preconditions and always succeed.
+        unsafe { (getuid(), getgid()) }
     }
 
     /// A signal name (`TERM`, `SIGTERM`, `term`) or number.
