@@ -28,7 +28,8 @@
 //! could not be run; 127 if a program was not found (the highest wins); 1
 //! for a usage error, if stdin could not be read, for a job log that could
 //! not be written, and when stdout closed (`| head -1`), which stops the
-//! batch. Ctrl-C stops every running job's tree.
+//! batch. Ctrl-C stops every running job's tree; Ctrl-Z stops the jobs with
+//! the runner, and `fg` continues them all.
 
 use std::ffi::OsString;
 use std::io::BufRead;

@@ -309,6 +309,20 @@ impl Command {
     }
 
     /// stdin is inherited from this process (the default).
+    ///
+    /// When that stdin is this process's controlling terminal and this
+    /// process is the terminal's foreground group, the command (not a
+    /// pool's job) gets the terminal while its processes run, as a shell's
+    /// foreground job: it can read it and change its modes, and gets Ctrl-C
+    /// and Ctrl-Z itself. A Ctrl-C that kills it is passed on to this
+    /// process; a Ctrl-Z stops this process with it, and `fg` resumes both.
+    /// Afterwards the terminal comes back, with its modes restored if the
+    /// command was killed by a signal or stopped by a timeout, cancel or
+    /// drop. One command holds the terminal at a time: another one that
+    /// stops on it meanwhile gets it when it is given back. If this process
+    /// is a background job of its terminal, the command stays in the
+    /// background, and if it stops on the terminal, this process stops too
+    /// (as a shell's background job would) and `fg` gives it the terminal.
     pub fn stdin_inherit(self) -> Command {
         self.with_opts(|o| o.stdin = Some(InSpec::Inherit))
     }
@@ -596,7 +610,10 @@ impl Command {
 
     /// Stops the command (its whole process tree) if it runs longer than
     /// `timeout`, and returns a [`Timeout`](crate::Error::Timeout) error that
-    /// keeps the output read so far. The clock starts at spawn. A timeout
+    /// keeps the output read so far. The clock starts at spawn, and does not
+    /// count the time this process spends stopped by job control (Ctrl-Z,
+    /// with [`forward_signals`](crate::forward_signals) or while the command
+    /// holds the terminal); a [`deadline`](Command::deadline) does. A timeout
     /// too long to add to the current time (`Duration::MAX`) is no limit.
     ///
     /// ```
@@ -609,7 +626,8 @@ impl Command {
         self.with_opts(|o| o.timeout = Some(timeout))
     }
 
-    /// Like [`timeout`](Command::timeout), at a fixed instant.
+    /// Like [`timeout`](Command::timeout), at a fixed instant (which time
+    /// spent stopped by job control does not move).
     ///
     /// ```
     /// use std::time::{Duration, Instant};

@@ -28,11 +28,16 @@ use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
 use crate::stop::{self, StopSequence, StopState};
 use crate::sys::{self, Interest, Wrote};
+use crate::terminal::{self, Terminal};
 use crate::trace::Span;
 
 /// How often we look for exits without a pidfd, and for an empty process
 /// group while stopping.
 const TICK: Duration = Duration::from_millis(5);
+
+/// How often a run that holds the terminal looks whether job control
+/// stopped it (a stop makes no pidfd readable).
+const TERMINAL_TICK: Duration = Duration::from_millis(20);
 
 /// The read buffer for pipes.
 const CHUNK: usize = 64 * 1024;
@@ -157,6 +162,13 @@ pub(crate) struct Exec {
     feeds: Vec<Feed>,
     deadline: Option<Instant>,
     limit: Option<Duration>,
+    /// See [`Plan::absolute`](crate::spawn::Plan).
+    absolute: Option<Instant>,
+    /// Time this process had spent stopped by job control when the run
+    /// started: a timeout does not count what comes on top.
+    paused_base: Duration,
+    /// The terminal, while the run holds it.
+    terminal: Option<Terminal>,
     sequence: StopSequence,
     drain: Duration,
     /// When the drain time runs out: set once every process is reaped,
@@ -244,6 +256,9 @@ impl Exec {
             feeds,
             deadline: plan.deadline,
             limit: plan.limit,
+            absolute: plan.absolute,
+            paused_base: crate::signals::paused(),
+            terminal: None,
             sequence: plan.stop,
             drain: plan.drain,
             drain_at: None,
@@ -275,11 +290,39 @@ impl Exec {
         for token in &plan.cancel {
             token.register(&exec.control);
         }
-        crate::signals::register(&exec.control);
+        crate::signals::register(&exec.control, pgid);
         if exec.error.is_some() {
             exec.begin_stop(Reason::Owner, StopSequence::kill(), started);
         }
         exec
+    }
+
+    /// Attaches the run to the terminal on our stdin, as a shell does with
+    /// a foreground job: it gets the terminal if this process holds it (see
+    /// `terminal`).
+    pub(crate) fn attach_terminal(&mut self) {
+        if self.stopping.is_some() || self.error.is_some() {
+            return;
+        }
+        self.terminal = Terminal::attach(self.pgid);
+        self.control
+            .set_terminal(self.terminal.as_ref().is_some_and(Terminal::lent));
+    }
+
+    /// When the run times out: the deadline, moved on by a timeout's share
+    /// of the time this process has spent stopped by job control since the
+    /// run started (a deadline alone is a point in time and stays), or
+    /// `None` while that time is not yet known.
+    fn due(&self) -> Option<Instant> {
+        let deadline = self.deadline?;
+        if self.limit.is_none() {
+            return Some(deadline);
+        }
+        if crate::signals::pausing() {
+            return None;
+        }
+        let paused = crate::signals::paused().saturating_sub(self.paused_base);
+        Some(timeout_due(deadline, self.absolute, paused))
     }
 
     /// The command line, for errors.
@@ -366,8 +409,11 @@ impl Exec {
                 .as_ref()
                 .is_some_and(|s| !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited));
         let tick = polling.then(|| Instant::now() + TICK);
+        let terminal =
+            (self.terminal.is_some() && !self.all_reaped()).then(|| Instant::now() + TERMINAL_TICK);
         [
-            self.deadline.filter(|_| self.stopping.is_none()),
+            self.due().filter(|_| self.stopping.is_none()),
+            terminal,
             self.stopping
                 .as_ref()
                 .filter(|s| !s.state.over && !s.empty)
@@ -422,7 +468,14 @@ impl Exec {
                 self.reap(i);
             }
         }
-        if self.deadline.is_some_and(|d| now >= d) {
+        if self.terminal.is_some() {
+            self.job_control();
+        }
+        if self.due().is_some_and(|d| now >= d) {
+            if self.absolute.is_some_and(|a| now >= a) {
+                // The deadline, not the timeout: say no limit.
+                self.limit = None;
+            }
             self.begin_stop(Reason::Timeout, self.sequence.clone(), now);
         }
         self.advance_stop(now);
@@ -435,6 +488,40 @@ impl Exec {
                 self.abandon_pipes();
             }
         }
+    }
+
+    /// A run attached to the terminal: stopped by job control, it may stop
+    /// this process too, or get the terminal (see `terminal::on_stop`);
+    /// over, it gives the terminal back.
+    fn job_control(&mut self) {
+        if !self.all_reaped() {
+            let stop = self
+                .procs
+                .iter()
+                .filter(|p| !p.done())
+                .find_map(|p| sys::stop_signal(p.pid, p.pidfd.as_ref()));
+            if let Some(terminal) = &mut self.terminal {
+                terminal.tick();
+                if let Some(signal) = stop {
+                    terminal.stopped(signal, crate::signals::suspend);
+                }
+                self.control.set_terminal(terminal.lent());
+            }
+            return;
+        }
+        let Some(terminal) = self.terminal.take() else {
+            return;
+        };
+        self.control.set_terminal(false);
+        // Ctrl-C reaches every stage of the group; any signal death counts.
+        let signal = self
+            .procs
+            .iter()
+            .find_map(|p| p.status.and_then(|s| s.signal()));
+        terminal.release(terminal::End {
+            signal,
+            stopped_by_us: self.stopping.is_some(),
+        });
     }
 
     /// Whether the run is over (see the module docs).
@@ -464,7 +551,15 @@ impl Exec {
 
     fn reap(&mut self, i: usize) {
         let proc = &mut self.procs[i];
-        match sys::try_reap(proc.pid, proc.pidfd.as_ref()) {
+        // The signal forwarder may signal the group from another thread
+        // until a stage is reaped.
+        let mut reaping = self.control.reaping();
+        let result = sys::try_reap(proc.pid, proc.pidfd.as_ref());
+        if !matches!(result, Ok(None)) {
+            reaping.reaped();
+        }
+        drop(reaping);
+        match result {
             Ok(Some(status)) => {
                 proc.status = Some(status);
                 proc.ended = Some(Instant::now());
@@ -912,6 +1007,8 @@ impl Drop for Exec {
     /// finished run is left alone.
     fn drop(&mut self) {
         if !self.all_reaped() {
+            // From here on, the signal forwarder leaves the group alone.
+            self.control.reaping().reaped();
             self.signal_tree(Signal::KILL);
             for proc in self.procs.iter_mut().filter(|p| !p.done()) {
                 match sys::reap(proc.pid, proc.pidfd.as_ref()) {
@@ -920,8 +1017,26 @@ impl Drop for Exec {
                 }
             }
         }
+        if let Some(terminal) = self.terminal.take() {
+            // Dropped before its stages were over (an error path): the
+            // terminal comes back all the same.
+            terminal.release(terminal::End {
+                signal: None,
+                stopped_by_us: true,
+            });
+        }
         self.control.mark_done();
     }
+}
+
+/// When a run whose earliest limit is a timeout (due at `timeout`) times
+/// out, after this process has spent `paused` stopped by job control since
+/// the run started: the timeout moves on by that time, but never past the
+/// run's `absolute` deadline, if it has one (a deadline is a point in time).
+fn timeout_due(timeout: Instant, absolute: Option<Instant>, paused: Duration) -> Instant {
+    // A timeout so far off that the pause cannot be added stays where it is.
+    let shifted = timeout.checked_add(paused).unwrap_or(timeout);
+    absolute.map_or(shifted, |a| a.min(shifted))
 }
 
 fn status_of(proc: &Proc) -> ExitStatus {
@@ -1014,6 +1129,30 @@ mod tests {
             .map(|l| (l.bytes, l.overlong, l.ends_line))
             .collect();
         (lines, partial)
+    }
+
+    #[test]
+    fn a_timeout_does_not_count_time_stopped() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let table = [
+            // (timeout due, absolute deadline, paused) -> due
+            ((s(10), None, s(0)), s(10)),
+            ((s(10), None, s(3)), s(13)),
+            // A later deadline does not hold the timeout back...
+            ((s(10), Some(s(20)), s(3)), s(13)),
+            // ...but the timeout never moves past it.
+            ((s(10), Some(s(12)), s(3)), s(12)),
+            ((s(10), Some(s(12)), s(0)), s(10)),
+        ];
+        for ((timeout, absolute, paused), due) in table {
+            let absolute = absolute.map(|a| t0 + a);
+            assert_eq!(
+                timeout_due(t0 + timeout, absolute, paused),
+                t0 + due,
+                "{timeout:?} {absolute:?} {paused:?}"
+            );
+        }
     }
 
     #[test]

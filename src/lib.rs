@@ -51,8 +51,10 @@
 //! a [`CancelToken`] or [`Handle::terminate`] stops the whole group with a
 //! [`StopSequence`] (`SIGTERM`, a grace period, `SIGKILL`), and reading never
 //! hangs on a pipe that a grandchild still holds (see
-//! [`drain_timeout`](Command::drain_timeout)). Ctrl-C reaches the trees
-//! only if you opt in with [`forward_signals`].
+//! [`drain_timeout`](Command::drain_timeout)). Ctrl-C and Ctrl-Z reach the
+//! trees only if you opt in with [`forward_signals`]. A command that reads
+//! the terminal on its stdin gets the terminal while it runs, as a shell's
+//! foreground job (see [`Command::stdin_inherit`]).
 //!
 //! **Pools.** [`Pool`] runs many commands N at a time: results in input
 //! order ([`Pool::map`]) or as they finish ([`Pool::as_completed`]), single
@@ -129,6 +131,7 @@ mod stop;
 mod stream;
 mod sync;
 mod sys;
+mod terminal;
 mod trace;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for

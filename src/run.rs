@@ -162,8 +162,32 @@ impl Command {
         reactor::run_here(self.exec(mode)?.0)
     }
 
-    /// Plans and spawns the command, ready to be driven.
+    /// Plans and spawns the command, ready to be driven. A command that
+    /// reads our stdin gets the terminal, if we hold it (see `terminal`).
     pub(crate) fn exec(&self, mode: Mode) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        self.exec_with(mode, true)
+    }
+
+    /// As [`exec`](Command::exec), for a pool's job: jobs never get the
+    /// terminal (several run at once).
+    pub(crate) fn exec_job(
+        &self,
+        mode: Mode,
+    ) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        self.exec_with(mode, false)
+    }
+
+    fn exec_with(
+        &self,
+        mode: Mode,
+        foreground: bool,
+    ) -> Result<(Exec, Option<os_pipe::PipeWriter>), Error> {
+        if crate::signals::shutting_down() {
+            return Err(Error::io(
+                format!("cannot start {:?}", self.to_string()),
+                std::io::Error::other("the program is ending on a forwarded signal"),
+            ));
+        }
         let started = Instant::now();
         let plan = spawn::plan(self, mode, started)?;
         let mut spawned = spawn::spawn(&plan)?;
@@ -177,7 +201,12 @@ impl Command {
                 InvalidInput::StdinPipeNeedsStart,
             ));
         }
-        Ok((Exec::new(plan, spawned, started), stdin))
+        let foreground = foreground && plan.inherits_stdin();
+        let mut exec = Exec::new(plan, spawned, started);
+        if foreground {
+            exec.attach_terminal();
+        }
+        Ok((exec, stdin))
     }
 }
 

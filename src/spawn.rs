@@ -111,6 +111,9 @@ pub(crate) struct Plan {
     pub(crate) display: String,
     pub(crate) deadline: Option<Instant>,
     pub(crate) limit: Option<Duration>,
+    /// The earliest of the deadlines alone (not the timeouts), which time
+    /// spent stopped by job control does not move.
+    pub(crate) absolute: Option<Instant>,
     pub(crate) stop: StopSequence,
     /// Run in a cgroup of its own ([`Command::cgroup`]).
     pub(crate) cgroup: bool,
@@ -149,6 +152,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         display: display.clone(),
         deadline: None,
         limit: None,
+        absolute: None,
         stop: command.node.opts.stop.clone().unwrap_or_default(),
         cgroup: command.node.opts.cgroup.unwrap_or(false),
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
@@ -191,6 +195,13 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
 }
 
 impl Plan {
+    /// Whether a stage reads this process's own stdin.
+    pub(crate) fn inherits_stdin(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s.stdin, Source::Inherit))
+    }
+
     fn add_channel(
         &mut self,
         stream: Stream,
@@ -241,6 +252,9 @@ impl Plan {
         let timeouts = opts
             .timeout
             .and_then(|t| Some((crate::sync::after(start, t)?, Some(t))));
+        if let Some(deadline) = opts.deadline {
+            self.absolute = Some(self.absolute.map_or(deadline, |d| d.min(deadline)));
+        }
         for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
             if self.deadline.is_none_or(|d| deadline < d) {
                 self.deadline = Some(deadline);

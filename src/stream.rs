@@ -1,13 +1,15 @@
 //! Line-by-line iterators over a running command's output.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, TryLockError, Weak};
 
 use crate::control::Request;
 use crate::error::{Error, LineTooLongError, NotUtf8Error};
 use crate::exec::{Exec, Line};
 use crate::reactor;
+use crate::signals::Settle;
 use crate::spawn::Stream;
 use crate::status::ExitStatus;
+use crate::sync::lock;
 use crate::sys::Waker;
 
 /// One item of [`Command::events`](crate::Command::events).
@@ -36,7 +38,16 @@ pub enum Event {
 }
 
 /// Drives an exec on the iterating thread, one line at a time.
+///
+/// Between two calls of `next`, nobody drives the run. With
+/// [`forward_signals`](crate::forward_signals) on, the signal thread may
+/// then drive it itself, to stop it at once: the run sits behind a mutex
+/// that the iterating thread holds only inside `next`.
 struct Driver {
+    slot: Arc<Mutex<Parked>>,
+}
+
+struct Parked {
     exec: Option<Exec>,
     waker: Arc<Waker>,
 }
@@ -44,27 +55,51 @@ struct Driver {
 impl Driver {
     fn new(exec: Exec) -> Result<Driver, Error> {
         let waker = reactor::local_waker(&exec)?;
-        Ok(Driver {
+        let slot = Arc::new(Mutex::new(Parked {
             exec: Some(exec),
             waker,
-        })
+        }));
+        let settle: Weak<Mutex<Parked>> = Arc::downgrade(&slot);
+        crate::signals::register_settle(settle as Weak<dyn Settle>);
+        Ok(Driver { slot })
     }
 
     fn set_max_line(&mut self, max: usize) {
-        if let Some(exec) = &mut self.exec {
+        if let Some(exec) = &mut lock(&self.slot).exec {
             exec.set_max_line(max);
         }
     }
 
     /// The next line, or at the end the run's outcome (once).
     fn next(&mut self) -> Option<Result<Line, Result<ExitStatus, Error>>> {
-        let exec = self.exec.as_mut()?;
-        reactor::drive(exec, &self.waker, |e| !e.lines.is_empty());
-        if let Some(line) = exec.lines.pop_front() {
+        let mut parked = lock(&self.slot);
+        let Parked { exec, waker } = &mut *parked;
+        let running = exec.as_mut()?;
+        reactor::drive(running, waker, |e| !e.lines.is_empty());
+        if let Some(line) = running.lines.pop_front() {
             return Some(Ok(line));
         }
-        let exec = self.exec.take()?;
+        let exec = exec.take()?;
         Some(Err(exec.outcome().map(|o| o.status)))
+    }
+}
+
+impl Settle for Mutex<Parked> {
+    /// Drives the run to its end if the iterating thread is not inside
+    /// `next` (which acts on the stop request itself).
+    fn settled(&self) -> bool {
+        let mut parked = match self.try_lock() {
+            Ok(parked) => parked,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let Parked { exec, waker } = &mut *parked;
+        if let Some(exec) = exec {
+            reactor::drive(exec, waker, |_| false);
+            // Over, though its outcome waits for the iterator.
+            exec.control().mark_done();
+        }
+        true
     }
 }
 
@@ -81,10 +116,12 @@ fn too_long(command: &str, max: usize, line: Line) -> Error {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if let Some(mut exec) = self.exec.take() {
+        let mut parked = lock(&self.slot);
+        let Parked { exec, waker } = &mut *parked;
+        if let Some(mut exec) = exec.take() {
             exec.control().post(Request::Kill);
             // Nobody reads any more: kill, reap, and drop what is left.
-            reactor::drive(&mut exec, &self.waker, |_| false);
+            reactor::drive(&mut exec, waker, |_| false);
         }
     }
 }

@@ -504,6 +504,93 @@ fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// If the stage `pid` was stopped by job control since we last looked, the
+/// signal that stopped it (`SIGTSTP`, `SIGTTIN`, `SIGTTOU`, `SIGSTOP`), or
+/// `Some(None)` if that is not known. Takes the stop report, so each stop
+/// is seen once; it never reaps.
+pub(crate) fn stop_signal(pid: Pid, pidfd: Option<&OwnedFd>) -> Option<Option<i32>> {
+    let id = match pidfd {
+        Some(fd) => WaitId::PidFd(fd.as_fd()),
+        None => WaitId::Pid(pid),
+    };
+    let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
+    match rustix::process::waitid(id, options) {
+        Ok(Some(status)) if status.stopped() => Some(status.stopping_signal()),
+        _ => None,
+    }
+}
+
+/// This process's group.
+pub(crate) fn own_group() -> Pid {
+    rustix::process::getpgrp()
+}
+
+/// Stops this process with `SIGSTOP`, as a terminal's Ctrl-Z would (a stop
+/// signal cannot be caught, so no handler of the program can keep it
+/// running). Returns once the process has been continued: the signal is
+/// sent to this thread (`raise`), which so stops before it returns to user
+/// code; sent to the process, it could be taken by another thread while
+/// this one runs on.
+pub(crate) fn stop_self() {
+    let _ = signal_hook::low_level::raise(Signal::STOP.as_raw());
+}
+
+/// Sends `signal` to this process (not only this thread).
+pub(crate) fn signal_self(signal: Signal) {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), signal);
+}
+
+/// The terminal on our stdin, when it is our controlling terminal: its
+/// foreground process group. `None` without one (no terminal, another
+/// session's terminal, or a closed stdin).
+pub(crate) fn terminal_foreground() -> Option<Pid> {
+    let stdin = std::io::stdin();
+    if !rustix::termios::isatty(&stdin) {
+        return None;
+    }
+    rustix::termios::tcgetpgrp(&stdin).ok()
+}
+
+/// The modes of the terminal on our stdin.
+pub(crate) fn terminal_modes() -> Option<rustix::termios::Termios> {
+    rustix::termios::tcgetattr(std::io::stdin()).ok()
+}
+
+/// Sets the modes of the terminal on our stdin (once its output is drained).
+pub(crate) fn set_terminal_modes(modes: &rustix::termios::Termios) {
+    let _ = with_sigttou_blocked(|| {
+        rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Drain,
+            modes,
+        )
+    });
+}
+
+/// Makes `group` the foreground process group of the terminal on our stdin.
+pub(crate) fn set_terminal_foreground(group: Pid) -> io::Result<()> {
+    Ok(with_sigttou_blocked(|| {
+        rustix::termios::tcsetpgrp(std::io::stdin(), group)
+    })?)
+}
+
+/// Runs `f` with `SIGTTOU` blocked in this thread. A process that is not in
+/// the terminal's foreground group may change the terminal's foreground
+/// group or modes only so: else the kernel stops it with `SIGTTOU`. Blocking
+/// (not ignoring) keeps the change to this thread and these few calls.
+fn with_sigttou_blocked<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal as NixSignal, pthread_sigmask};
+    let mut ttou = SigSet::empty();
+    ttou.add(NixSignal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old)).is_ok();
+    let result = f();
+    if blocked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    result
+}
+
 /// Maps a signal number to a signal we may send: a named signal (1 to 31 on
 /// Linux) or a real-time signal the C library leaves to programs
 /// ([`SIGRTMIN`] to [`SIGRTMAX`]). `None` for anything else: 0 (which sends

@@ -105,7 +105,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     } else {
         Mode::Start
     };
-    let (mut exec, stdin) = command.exec(mode)?;
+    let (mut exec, stdin) = command.exec_job(mode)?;
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
     if let Some(prefix) = prefix {

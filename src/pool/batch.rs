@@ -311,6 +311,12 @@ impl<'p, I: Input> Batch<'p, I> {
 
     fn finish(&mut self) {
         self.over = true;
+        if let Some(shared) = self.inner.lock().shared(self.id) {
+            shared.over = true;
+        }
+        // After a forwarded Ctrl-C, the batch is over because of it: the
+        // signal, not the end of the loop over the batch, ends the program.
+        crate::signals::linger_if_ending();
         if self.halted.is_some() && !self.input_done {
             self.summary.skipped += self.input.remaining().unwrap_or(0);
         }

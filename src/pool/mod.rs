@@ -477,8 +477,10 @@ impl PoolBuilder {
     /// Stops each attempt that runs longer than `timeout` (its whole tree,
     /// with the command's stop sequence); it fails with
     /// [`Failure::Timeout`]. A command's own shorter timeout still applies.
-    /// A timeout too long to add to the current time (`Duration::MAX`) is
-    /// no limit.
+    /// Time spent stopped by job control (Ctrl-Z with
+    /// [`forward_signals`](crate::forward_signals)) does not count. A
+    /// timeout too long to add to the current time (`Duration::MAX`) is no
+    /// limit.
     ///
     /// # Examples
     ///
@@ -763,9 +765,12 @@ impl PoolBuilder {
             progress_interval: self.progress_interval,
             job_env: self.job_env,
         };
-        Pool {
-            inner: Arc::new(Inner::new(config, backend)),
-        }
+        let inner = Arc::new(Inner::new(config, backend));
+        // A forwarded Ctrl-C stops the pool's jobs and waits for its
+        // batches to report them.
+        let settle: std::sync::Weak<Inner> = Arc::downgrade(&inner);
+        crate::signals::register_settle(settle as std::sync::Weak<dyn crate::signals::Settle>);
+        Pool { inner }
     }
 }
 

@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     /// What wakes the batch's driver while it sleeps; set by the driver
     /// before each sleep.
     pub(crate) wake: Wake,
+    /// The batch has handed out its last job.
+    pub(crate) over: bool,
 }
 
 /// What wakes a sleeping driver, besides what always does (an end it does
@@ -504,6 +506,21 @@ impl Inner {
         while !state.running.is_empty() {
             state = self.wait(state, None);
         }
+    }
+}
+
+impl crate::signals::Settle for Inner {
+    /// A forwarded Ctrl-C: nothing more starts, and the running jobs are
+    /// stopped (reported as stopped by `terminate`).
+    fn shut_down(&self) {
+        self.terminate(StopHow::Cancel);
+    }
+
+    /// Every job has ended and every batch has handed out its reports (to
+    /// the code that iterates over it, and to the job log).
+    fn settled(&self) -> bool {
+        let state = self.lock();
+        state.running.is_empty() && state.batches.values().all(|b| b.over)
     }
 }
 
