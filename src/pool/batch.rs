@@ -32,11 +32,11 @@ use crate::error::{Error, catch_panic};
 use crate::output::Output;
 
 use super::backend::{StopHow, Stopper};
+use super::dispatch::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, HaltAction, StopCause, Tally};
 use super::progress::Bar;
-use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
 use crate::spawn::Stream;
 use crate::trace::Span;
 

@@ -2,7 +2,7 @@
 //!
 //! Layout: `mod.rs` holds the public [`Pool`] and its builder; `batch.rs`
 //! drives one batch of jobs (the scheduling core); `backend.rs` is the one
-//! narrow interface to whatever runs a job; `state.rs` what the pool's
+//! narrow interface to whatever runs a job; `dispatch.rs` what the pool's
 //! threads share, and the refill of freed slots; `spawner.rs` the shared
 //! spawning threads; `policy.rs` the retry and halt rules as pure
 //! functions; `output.rs`, `joblog.rs` and `progress.rs` the outputs;
@@ -11,6 +11,8 @@
 
 mod backend;
 mod batch;
+mod config;
+mod dispatch;
 #[cfg(feature = "duct")]
 mod duct;
 mod iter;
@@ -20,7 +22,7 @@ mod output;
 mod policy;
 mod progress;
 mod spawner;
-mod state;
+
 mod submit;
 
 use crate::error::Error;
@@ -36,8 +38,10 @@ pub use submit::JobHandle;
 
 use backend::{Backend, Local, StopHow};
 use batch::{Batch, IterInput};
+use config::Config;
+use dispatch::Inner;
 use joblog::JobLog;
-use state::{Config, Inner};
+use submit::Submitter;
 
 /// Runs external programs N at a time, like Python's
 /// `multiprocessing.Pool` or GNU parallel, for commands and pipelines.
@@ -118,6 +122,7 @@ use state::{Config, Inner};
 /// the driver has judged it, so a halt never starts one job too many.
 pub struct Pool {
     inner: Arc<Inner>,
+    submitter: Arc<Submitter>,
 }
 
 impl Pool {
@@ -224,7 +229,7 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn submit(&self, job: impl Into<Job>) -> JobHandle {
-        submit::submit(&self.inner, job.into())
+        self.submitter.submit(job.into())
     }
 
     /// Refuses further [`submit`](Pool::submit)s; jobs already submitted
@@ -244,8 +249,7 @@ impl Pool {
     /// assert_eq!(after.done().failure(), Some(Failure::Skipped));
     /// ```
     pub fn close(&self) {
-        self.inner.lock().closed = true;
-        self.inner.notify();
+        self.submitter.close();
     }
 
     /// Waits until every job submitted so far is reported, and returns the
@@ -267,20 +271,7 @@ impl Pool {
     /// assert_eq!((summary.succeeded, summary.failed), (3, 2));
     /// ```
     pub fn join(&self) -> Summary {
-        let mut state = self.inner.lock();
-        while state.submit.outstanding > 0 {
-            state = self.inner.wait(state, None);
-        }
-        let mut summary = state.submit.summary.clone();
-        summary.skipped += state.submit.skipped;
-        let thread = if state.closed || state.terminated.is_some() {
-            state.submit.thread.take()
-        } else {
-            None
-        };
-        drop(state);
-        join_thread(thread);
-        summary
+        self.submitter.join()
     }
 
     /// Stops every running job of every batch with its stop sequence
@@ -312,23 +303,7 @@ impl Pool {
     fn stop_all(&self, how: StopHow) {
         self.inner.terminate(how);
         self.inner.wait_idle();
-        let thread = self.inner.lock().submit.thread.take();
-        let own = thread
-            .as_ref()
-            .is_some_and(|t| t.thread().id() == std::thread::current().id());
-        if own {
-            // Called from an event callback of a submitted job: the
-            // coordinator ends by itself once this callback returns.
-            self.inner.lock().submit.thread = thread;
-        } else {
-            join_thread(thread);
-        }
-    }
-}
-
-fn join_thread(thread: Option<std::thread::JoinHandle<()>>) {
-    if let Some(thread) = thread {
-        let _ = thread.join();
+        self.submitter.join_coordinator();
     }
 }
 
@@ -433,7 +408,7 @@ pub struct PoolBuilder {
     halt: Halt,
     retry: Retry,
     output: JobOutput,
-    on_event: Option<state::OnEvent>,
+    on_event: Option<config::OnEvent>,
     joblog: Option<Box<dyn Write + Send>>,
     window: Option<usize>,
     progress: bool,
@@ -770,7 +745,8 @@ impl PoolBuilder {
         // batches to report them.
         let settle: std::sync::Weak<Inner> = Arc::downgrade(&inner);
         crate::signals::register_settle(settle as std::sync::Weak<dyn crate::signals::Settle>);
-        Pool { inner }
+        let submitter = Arc::new(Submitter::new(inner.clone()));
+        Pool { inner, submitter }
     }
 }
 

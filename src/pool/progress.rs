@@ -12,8 +12,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::config::Config;
 use super::job::Done;
-use super::state::Config;
 
 /// How often a plain progress line is written when stderr is not a
 /// terminal, unless the pool says otherwise.

@@ -1,13 +1,20 @@
 //! Single jobs: [`Pool::submit`](crate::Pool::submit), the handle it
-//! returns, and the coordinator thread that runs submitted jobs.
+//! returns, the queue of submitted jobs (with `close` and `join`), and the
+//! coordinator thread that runs them.
 //!
 //! Submitted jobs form one batch of their own, driven by a coordinator
 //! thread that the pool starts at the first `submit` and that ends when the
 //! pool is closed (and every submitted job reported), terminated or halted.
 //! Each finished job is handed to its [`JobHandle`]; the pool keeps nothing.
+//!
+//! The queue has its own lock, always taken while holding the pool's (and
+//! never the other way round): whoever changes it so holds the pool's lock
+//! too, and the threads that wait on the pool (the coordinator, `join`)
+//! never miss a change.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
@@ -15,9 +22,10 @@ use crate::output::Output;
 use crate::sync::{lock, wait_until};
 
 use super::batch::{Batch, Input, Pull};
+use super::dispatch::{Inner, State};
+use super::job::Summary;
 use super::job::{Done, HaltReason, Job};
 use super::policy::Failure;
-use super::state::{Inner, State, Submitted};
 
 /// A job given to [`Pool::submit`](crate::Pool::submit): wait for it from
 /// any thread, like Python's `AsyncResult`.
@@ -143,9 +151,44 @@ impl JobHandle {
     }
 }
 
-/// The queue of submitted jobs, as a batch's input.
+/// A job handed to [`submit`](crate::Pool::submit), waiting for a slot.
+struct Submitted {
+    seq: u64,
+    job: Job,
+    cell: Arc<Cell>,
+}
+
+/// The submitted jobs' state.
 #[derive(Default)]
+struct Queue {
+    queue: VecDeque<Submitted>,
+    next_seq: u64,
+    /// Set by close: nothing more is submitted.
+    closed: bool,
+    /// Submitted and not yet reported.
+    outstanding: u64,
+    /// The coordinator's batch's counts.
+    summary: Summary,
+    /// Jobs refused or left in the queue, reported without running.
+    skipped: u64,
+    /// Set when the coordinator's batch halted: later jobs are refused.
+    halted: Option<HaltReason>,
+    /// The coordinator thread is running (or starting).
+    coordinating: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A pool's submitted jobs: their queue, and the coordinator that runs
+/// them.
+pub(crate) struct Submitter {
+    inner: Arc<Inner>,
+    /// Locked only while holding the pool's lock (see the module docs).
+    queue: Mutex<Queue>,
+}
+
+/// The queue of submitted jobs, as a batch's input.
 struct SubmitInput {
+    submitter: Arc<Submitter>,
     /// The jobs taken from the queue, by sequence number: where their
     /// reports go, and their command lines.
     cells: HashMap<u64, (Arc<Cell>, String)>,
@@ -155,83 +198,207 @@ struct SubmitInput {
 
 impl Input for SubmitInput {
     fn pull(&mut self, inner: &Inner) -> Pull {
-        let mut state = inner.lock();
-        match state.submit.queue.pop_front() {
+        let _state = inner.lock();
+        let mut queue = lock(&self.submitter.queue);
+        match queue.queue.pop_front() {
             Some(Submitted { seq, job, cell }) => {
                 self.cells.insert(seq, (cell, job.to_string()));
                 self.pulled += 1;
                 Pull::Job(job, Some(seq))
             }
-            None if state.closed => Pull::End,
+            None if queue.closed => Pull::End,
             None => Pull::Later,
         }
     }
 
-    fn ready(&self, state: &State) -> bool {
-        !state.submit.queue.is_empty() || state.closed
+    fn ready(&self, _: &State) -> bool {
+        let queue = lock(&self.submitter.queue);
+        !queue.queue.is_empty() || queue.closed
     }
 
     fn remaining(&self) -> Option<u64> {
         None
     }
 
-    fn ended(&self, state: &State) -> bool {
-        state.submit.queue.is_empty() && state.closed
+    fn ended(&self, _: &State) -> bool {
+        let queue = lock(&self.submitter.queue);
+        queue.queue.is_empty() && queue.closed
     }
 
-    fn total(&self, state: &State) -> Option<u64> {
-        state
-            .closed
-            .then(|| self.pulled + state.submit.queue.len() as u64)
+    fn total(&self, _: &State) -> Option<u64> {
+        let queue = lock(&self.submitter.queue);
+        queue.closed.then(|| self.pulled + queue.queue.len() as u64)
     }
 }
 
-/// Queues a job, starting the coordinator if it is not running.
-pub(crate) fn submit(inner: &Arc<Inner>, job: Job) -> JobHandle {
-    let cell = Arc::new(Cell::default());
-    let mut state = inner.lock();
-    state.submit.next_seq += 1;
-    let seq = state.submit.next_seq;
-    let handle = JobHandle {
-        seq,
-        cell: cell.clone(),
-    };
-    if let Some(why) = refusal(&state) {
-        state.submit.skipped += 1;
-        drop(state);
-        cell.resolve(skipped(seq, &job.to_string(), why));
-        return handle;
-    }
-    state.submit.queue.push_back(Submitted { seq, job, cell });
-    state.submit.outstanding += 1;
-    let start = !state.submit.coordinating;
-    state.submit.coordinating = true;
-    drop(state);
-    if start {
-        let worker = inner.clone();
-        let spawned = std::thread::Builder::new()
-            .name("procession-pool".into())
-            .spawn(move || coordinate(worker));
-        match spawned {
-            Ok(thread) => inner.lock().submit.thread = Some(thread),
-            Err(e) => {
-                inner.lock().submit.coordinating = false;
-                let why = format!("cannot start the pool's coordinator thread: {e}");
-                resolve_queued(inner, &why);
-            }
+impl Submitter {
+    pub(crate) fn new(inner: Arc<Inner>) -> Submitter {
+        Submitter {
+            inner,
+            queue: Mutex::default(),
         }
     }
-    inner.notify();
-    handle
+
+    /// Both locks, in their order: the pool's, then the queue's.
+    fn lock(&self) -> (MutexGuard<'_, State>, MutexGuard<'_, Queue>) {
+        let state = self.inner.lock();
+        (state, lock(&self.queue))
+    }
+
+    /// Queues a job, starting the coordinator if it is not running.
+    pub(crate) fn submit(self: &Arc<Self>, job: Job) -> JobHandle {
+        let cell = Arc::new(Cell::default());
+        let (state, mut queue) = self.lock();
+        queue.next_seq += 1;
+        let seq = queue.next_seq;
+        let handle = JobHandle {
+            seq,
+            cell: cell.clone(),
+        };
+        if let Some(why) = refusal(&state, &queue) {
+            queue.skipped += 1;
+            drop((queue, state));
+            cell.resolve(skipped(seq, &job.to_string(), why));
+            return handle;
+        }
+        queue.queue.push_back(Submitted { seq, job, cell });
+        queue.outstanding += 1;
+        let start = !queue.coordinating;
+        queue.coordinating = true;
+        drop((queue, state));
+        if start {
+            let submitter = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("procession-pool".into())
+                .spawn(move || submitter.coordinate());
+            match spawned {
+                Ok(thread) => self.lock().1.thread = Some(thread),
+                Err(e) => {
+                    self.lock().1.coordinating = false;
+                    let why = format!("cannot start the pool's coordinator thread: {e}");
+                    self.resolve_queued(&why);
+                }
+            }
+        }
+        self.inner.notify();
+        handle
+    }
+
+    /// Refuses further jobs; those queued still run.
+    pub(crate) fn close(&self) {
+        self.lock().1.closed = true;
+        self.inner.notify();
+    }
+
+    /// Waits until every job submitted so far is reported; the counts of
+    /// the submitted jobs.
+    pub(crate) fn join(&self) -> Summary {
+        let mut state = self.inner.lock();
+        while lock(&self.queue).outstanding > 0 {
+            state = self.inner.wait(state, None);
+        }
+        let mut queue = lock(&self.queue);
+        let mut summary = queue.summary.clone();
+        summary.skipped += queue.skipped;
+        let thread = if queue.closed || state.terminated.is_some() {
+            queue.thread.take()
+        } else {
+            None
+        };
+        drop((queue, state));
+        join_thread(thread);
+        summary
+    }
+
+    /// Once the pool was terminated (or is dropped) and its jobs reaped:
+    /// waits for the coordinator to end, unless this is the coordinator
+    /// (in an event callback of a submitted job: it ends by itself once
+    /// the callback returns).
+    pub(crate) fn join_coordinator(&self) {
+        let thread = self.lock().1.thread.take();
+        let own = thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id());
+        if own {
+            self.lock().1.thread = thread;
+        } else {
+            join_thread(thread);
+        }
+    }
+
+    /// Reports every queued job as skipped.
+    fn resolve_queued(&self, why: &str) {
+        let queued: Vec<Submitted> = {
+            let (_state, mut queue) = self.lock();
+            let queued: Vec<_> = queue.queue.drain(..).collect();
+            queue.skipped += queued.len() as u64;
+            queued
+        };
+        let count = queued.len() as u64;
+        for s in queued {
+            s.cell.resolve(skipped(s.seq, &s.job.to_string(), why));
+        }
+        self.lock().1.outstanding -= count;
+        self.inner.notify();
+    }
+
+    /// The coordinator: drives the batch of submitted jobs until the pool
+    /// is closed and drained, terminated or halted.
+    fn coordinate(self: Arc<Self>) {
+        let input = SubmitInput {
+            submitter: self.clone(),
+            cells: HashMap::new(),
+            pulled: 0,
+        };
+        let mut batch = Batch::new(&self.inner, input, false);
+        while let Some(done) = batch.next() {
+            let cell = batch.input.cells.remove(&done.seq);
+            if let Some((cell, _)) = cell {
+                cell.resolve(done);
+            }
+            let summary = batch.summary();
+            let (state, mut queue) = self.lock();
+            queue.outstanding -= 1;
+            queue.summary = summary;
+            drop((queue, state));
+            self.inner.notify();
+        }
+        // Jobs the batch took from the queue but never started (it halted).
+        let unstarted: Vec<(u64, (Arc<Cell>, String))> = batch.input.cells.drain().collect();
+        let summary = batch.summary();
+        drop(batch);
+        let why = match summary.halted {
+            Some(HaltReason::Terminated) => "the pool was terminated",
+            _ => "the pool's submitted jobs halted",
+        };
+        let count = unstarted.len() as u64;
+        for (seq, (cell, command)) in unstarted {
+            cell.resolve(skipped(seq, &command, why));
+        }
+        {
+            let (_state, mut queue) = self.lock();
+            queue.outstanding -= count;
+            queue.halted = summary.halted;
+            queue.coordinating = false;
+            queue.summary = summary;
+        }
+        self.resolve_queued(why);
+    }
+}
+
+fn join_thread(thread: Option<std::thread::JoinHandle<()>>) {
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
 }
 
 /// Why a new job is refused, if it is.
-fn refusal(state: &State) -> Option<&'static str> {
+fn refusal(state: &State, queue: &Queue) -> Option<&'static str> {
     if state.terminated.is_some() {
         Some("the pool was terminated")
-    } else if state.closed {
+    } else if queue.closed {
         Some("the pool was closed")
-    } else if state.submit.halted.is_some() {
+    } else if queue.halted.is_some() {
         Some("the pool's submitted jobs halted")
     } else {
         None
@@ -250,58 +417,4 @@ fn skipped(seq: u64, command: &str, why: &str) -> Done {
         result: Err(Error::skipped(seq, why)),
         failure: Some(Failure::Skipped),
     }
-}
-
-/// Reports every queued job as skipped.
-fn resolve_queued(inner: &Inner, why: &str) {
-    let queued: Vec<Submitted> = {
-        let mut state = inner.lock();
-        let queued: Vec<_> = state.submit.queue.drain(..).collect();
-        state.submit.skipped += queued.len() as u64;
-        queued
-    };
-    let count = queued.len() as u64;
-    for s in queued {
-        s.cell.resolve(skipped(s.seq, &s.job.to_string(), why));
-    }
-    inner.lock().submit.outstanding -= count;
-    inner.notify();
-}
-
-/// The coordinator: drives the batch of submitted jobs until the pool is
-/// closed and drained, terminated or halted.
-fn coordinate(inner: Arc<Inner>) {
-    let mut batch = Batch::new(&inner, SubmitInput::default(), false);
-    while let Some(done) = batch.next() {
-        let cell = batch.input.cells.remove(&done.seq);
-        if let Some((cell, _)) = cell {
-            cell.resolve(done);
-        }
-        let summary = batch.summary();
-        let mut state = inner.lock();
-        state.submit.outstanding -= 1;
-        state.submit.summary = summary;
-        drop(state);
-        inner.notify();
-    }
-    // Jobs the batch took from the queue but never started (it halted).
-    let unstarted: Vec<(u64, (Arc<Cell>, String))> = batch.input.cells.drain().collect();
-    let summary = batch.summary();
-    drop(batch);
-    let why = match summary.halted {
-        Some(HaltReason::Terminated) => "the pool was terminated",
-        _ => "the pool's submitted jobs halted",
-    };
-    let count = unstarted.len() as u64;
-    for (seq, (cell, command)) in unstarted {
-        cell.resolve(skipped(seq, &command, why));
-    }
-    {
-        let mut state = inner.lock();
-        state.submit.outstanding -= count;
-        state.submit.halted = summary.halted;
-        state.submit.coordinating = false;
-        state.submit.summary = summary;
-    }
-    resolve_queued(&inner, why);
 }

@@ -1,9 +1,10 @@
-//! What the threads of a pool share, and how a freed slot is refilled.
+//! The dispatch of attempts to slots: what the threads of a pool share,
+//! and how a freed slot is refilled.
 //!
 //! Shared, under one mutex: the free slots; the registry of running
 //! attempts (so that `terminate` and drop reach every one); for each batch,
 //! its inbox (its attempts' starts and ends, in order) and its queue of
-//! prepared jobs; and the queue of submitted jobs.
+//! prepared jobs.
 //!
 //! The refill path never waits for a batch's driver: a driver prepares a
 //! few jobs ahead (pulled from its input, numbered, their output files
@@ -16,7 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use crate::error::{Error, catch_panic};
 use crate::output::Output;
@@ -24,35 +25,12 @@ use crate::reactor::OnDone;
 use crate::sync::lock;
 
 use super::backend::{Backend, Launch, Started, StopHow, Stopper};
-use super::job::{HaltReason, Job, JobEvent, Summary};
-use super::joblog::JobLog;
-use super::output::{JobOutput, Sinks};
-use super::policy::{Halt, Retry};
+use super::config::Config;
+use super::job::Job;
+use super::output::Sinks;
+use super::policy::Halt;
 use super::spawner::{self, Task};
-use super::submit::Cell;
 use crate::trace::Span;
-
-/// The event callback.
-pub(crate) type OnEvent = Arc<dyn Fn(&JobEvent<'_>) + Send + Sync>;
-
-/// A pool's settings, fixed at build time.
-pub(crate) struct Config {
-    pub(crate) jobs: usize,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) halt: Halt,
-    pub(crate) retry: Retry,
-    pub(crate) output: JobOutput,
-    pub(crate) on_event: Option<OnEvent>,
-    pub(crate) joblog: Option<JobLog>,
-    pub(crate) window: usize,
-    pub(crate) progress: bool,
-    /// How often a plain progress line is written when stderr is not a
-    /// terminal.
-    pub(crate) progress_interval: Duration,
-    /// Jobs get `PROCESSION_SEQ` and `PROCESSION_SLOT`.
-    pub(crate) job_env: bool,
-}
 
 /// A running attempt's key: its batch and sequence number.
 pub(crate) type Key = (u64, u64);
@@ -99,16 +77,9 @@ pub(crate) struct Prepared {
     pub(crate) span: Span,
 }
 
-/// A job handed to [`submit`](crate::Pool::submit), waiting for a slot.
-pub(crate) struct Submitted {
-    pub(crate) seq: u64,
-    pub(crate) job: Job,
-    pub(crate) cell: Arc<Cell>,
-}
-
 /// One batch's side of the shared state.
 #[derive(Default)]
-pub(crate) struct Shared {
+pub(crate) struct BatchEntry {
     pub(crate) inbox: VecDeque<Message>,
     pub(crate) ready: VecDeque<Prepared>,
     /// Attempts that failed under a halt policy and that the driver has not
@@ -136,7 +107,7 @@ pub(crate) struct Wake {
     pub(crate) low_water: usize,
 }
 
-impl Shared {
+impl BatchEntry {
     /// Whether an attempt's end (which just gave its slot away) must wake
     /// the driver now.
     fn wakes_for_end(&self, ok: bool) -> bool {
@@ -158,36 +129,16 @@ pub(crate) struct State {
     /// Every running attempt of every batch; `None` while it is being
     /// spawned.
     running: HashMap<Key, Option<Arc<dyn Stopper>>>,
-    batches: HashMap<u64, Shared>,
+    batches: HashMap<u64, BatchEntry>,
     /// Set by terminate (cancel) or drop (kill): nothing more starts.
     pub(crate) terminated: Option<StopHow>,
-    /// Set by close: nothing more is submitted.
-    pub(crate) closed: bool,
     /// Threads waiting in [`Inner::wait`]: a report that finds none wakes
     /// nobody.
     waiters: usize,
-    pub(crate) submit: SubmitState,
 }
 
-/// The submitted jobs' side of the state.
-#[derive(Default)]
-pub(crate) struct SubmitState {
-    pub(crate) queue: VecDeque<Submitted>,
-    pub(crate) next_seq: u64,
-    /// Submitted and not yet reported.
-    pub(crate) outstanding: u64,
-    /// The coordinator's batch's counts.
-    pub(crate) summary: Summary,
-    /// Jobs refused or left in the queue, reported without running.
-    pub(crate) skipped: u64,
-    /// Set when the coordinator's batch halted: later jobs are refused.
-    pub(crate) halted: Option<HaltReason>,
-    /// The coordinator thread is running (or starting).
-    pub(crate) coordinating: bool,
-    pub(crate) thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// The pool itself, shared by its handle, its batches and its coordinator.
+/// The pool itself, shared by its handle, its batches and its coordinator
+/// of submitted jobs.
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) backend: Box<dyn Backend>,
@@ -247,7 +198,7 @@ impl Inner {
         let id = self
             .next_batch
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.lock().batches.insert(id, Shared::default());
+        self.lock().batches.insert(id, BatchEntry::default());
         id
     }
 
@@ -572,7 +523,7 @@ impl State {
         })
     }
 
-    pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut Shared> {
+    pub(crate) fn shared(&mut self, batch: u64) -> Option<&mut BatchEntry> {
         self.batches.get_mut(&batch)
     }
 
