@@ -244,7 +244,9 @@ impl<'p, I: Input> Batch<'p, I> {
         } else {
             Outbox::Completed(VecDeque::new())
         };
-        let bar = Bar::new(&inner.config, input.remaining());
+        let config = &inner.config;
+        let interval = config.progress.then_some(config.progress_interval);
+        let bar = Bar::new(interval, input.remaining());
         Batch {
             id: inner.open_batch(),
             inner,
@@ -935,7 +937,8 @@ mod tests {
 
     use super::*;
     use crate::Command;
-    use crate::pool::backend::{Backend, Launch, Local, Started};
+    use crate::pool::backend::{Backend, Launch, Started};
+    use crate::pool::local::Local;
     use crate::pool::{Halt, Pool, Threshold};
     use crate::reactor::OnDone;
     use crate::sync::lock;

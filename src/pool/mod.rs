@@ -18,6 +18,7 @@ mod duct;
 mod iter;
 mod job;
 mod joblog;
+mod local;
 mod output;
 mod policy;
 mod progress;
@@ -36,11 +37,12 @@ pub use output::JobOutput;
 pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
 pub use submit::JobHandle;
 
-use backend::{Backend, Local, StopHow};
+use backend::{Backend, StopHow};
 use batch::{Batch, IterInput};
 use config::Config;
 use dispatch::Inner;
 use joblog::JobLog;
+use local::Local;
 use submit::Submitter;
 
 /// Runs external programs N at a time, like Python's

@@ -12,7 +12,6 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::config::Config;
 use super::job::Done;
 
 /// How often a plain progress line is written when stderr is not a
@@ -48,14 +47,15 @@ pub(crate) struct Counts {
 
 impl Bar {
     /// A report for a batch of `total` jobs (if known), when the pool asks
-    /// for one: a bar if stderr is a terminal, else plain lines.
-    pub(crate) fn new(config: &Config, total: Option<u64>) -> Bar {
+    /// for one (`interval` is then how often plain lines are written): a bar
+    /// if stderr is a terminal, else plain lines.
+    pub(crate) fn new(interval: Option<Duration>, total: Option<u64>) -> Bar {
         let began = Instant::now();
         let counts = Counts {
             total,
             ..Counts::default()
         };
-        if !config.progress {
+        let Some(interval) = interval else {
             return Bar {
                 off: true,
                 term: term::Term::none(),
@@ -63,11 +63,11 @@ impl Bar {
                 counts,
                 began,
             };
-        }
+        };
         let term = term::Term::new(total);
         let plain = (!term.drawn()).then(|| Plain {
-            interval: config.progress_interval,
-            due: began + config.progress_interval,
+            interval,
+            due: began + interval,
         });
         Bar {
             off: false,
