@@ -19,12 +19,10 @@
 //! it.
 //!
 //! Memory: the batch holds its running and prepared jobs, retries waiting
-//! for their delay, and finished jobs not yet handed out. For input order
-//! that last set is bounded by the reorder window: a job is only pulled
-//! while fewer than `window` jobs separate it from the oldest one not yet
-//! handed out.
+//! for their delay, and finished jobs not yet handed out (its outbox, see
+//! `window.rs`, bounded by the reorder window for input order).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,6 +35,7 @@ use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, HaltAction, StopCause, Tally};
 use super::progress::Bar;
+use super::window::Outbox;
 use crate::spawn::Stream;
 use crate::trace::Span;
 
@@ -165,47 +164,6 @@ struct Ready {
     spool: Option<Spool>,
 }
 
-/// Finished jobs not yet handed out.
-enum Outbox {
-    Completed(VecDeque<Ready>),
-    /// By sequence number; `None` marks a job pulled but never started.
-    Ordered {
-        next: u64,
-        buffer: BTreeMap<u64, Option<Ready>>,
-    },
-}
-
-impl Outbox {
-    fn push(&mut self, seq: u64, ready: Option<Ready>) {
-        match self {
-            Outbox::Completed(queue) => queue.extend(ready),
-            Outbox::Ordered { buffer, .. } => {
-                buffer.insert(seq, ready);
-            }
-        }
-    }
-
-    fn pop(&mut self) -> Option<Ready> {
-        match self {
-            Outbox::Completed(queue) => queue.pop_front(),
-            Outbox::Ordered { next, buffer } => loop {
-                let entry = buffer.remove(next)?;
-                *next += 1;
-                if entry.is_some() {
-                    return entry;
-                }
-            },
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Outbox::Completed(queue) => queue.is_empty(),
-            Outbox::Ordered { buffer, .. } => buffer.is_empty(),
-        }
-    }
-}
-
 /// One batch of jobs. See the module docs.
 pub(crate) struct Batch<'p, I: Input> {
     inner: &'p Arc<Inner>,
@@ -220,7 +178,7 @@ pub(crate) struct Batch<'p, I: Input> {
     /// Jobs are ending fast: take their ends in bulk (see `wait`).
     coalesce: bool,
     waiting: Vec<Waiting>,
-    out: Outbox,
+    out: Outbox<Ready>,
     tally: Tally,
     summary: Summary,
     halted: Option<HaltReason>,
@@ -236,14 +194,6 @@ pub(crate) struct Batch<'p, I: Input> {
 impl<'p, I: Input> Batch<'p, I> {
     /// A batch handing out jobs as they complete, or in input order.
     pub(crate) fn new(inner: &'p Arc<Inner>, input: I, ordered: bool) -> Batch<'p, I> {
-        let out = if ordered {
-            Outbox::Ordered {
-                next: 1,
-                buffer: BTreeMap::new(),
-            }
-        } else {
-            Outbox::Completed(VecDeque::new())
-        };
         let config = &inner.config;
         let interval = config.progress.then_some(config.progress_interval);
         let bar = Bar::new(interval, input.remaining());
@@ -257,7 +207,7 @@ impl<'p, I: Input> Batch<'p, I> {
             ahead: ahead(inner.config.jobs, &inner.config.output),
             coalesce: false,
             waiting: Vec::new(),
-            out,
+            out: Outbox::new(ordered),
             tally: Tally::default(),
             summary: Summary::default(),
             halted: None,
@@ -365,10 +315,7 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Whether a new job may be pulled, as far as input order is concerned.
     fn window_ok(&self) -> bool {
-        match &self.out {
-            Outbox::Completed(_) => true,
-            Outbox::Ordered { next, .. } => self.next_seq - next < self.inner.config.window as u64,
-        }
+        self.out.may_pull(self.next_seq, self.inner.config.window)
     }
 
     /// Notices the deadline and a terminated pool.

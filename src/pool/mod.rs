@@ -25,6 +25,7 @@ mod progress;
 mod spawner;
 
 mod submit;
+mod window;
 
 use crate::error::Error;
 use std::io::Write;
