@@ -30,7 +30,8 @@ use crate::error::{Error, catch_panic};
 use crate::output::Output;
 
 use super::backend::{StopHow, Stopper};
-use super::dispatch::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
+use super::dispatch::{Inner, Prepared, State, Wake};
+use super::inbox::{Arrivals, Completion, Message, Spawned};
 use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, HaltAction, StopCause, Tally};
@@ -134,10 +135,8 @@ struct Running {
     panic: Option<String>,
     /// The batch stopped it.
     stopped: Option<StopCause>,
-    /// Its start has not been reported yet.
-    spawning: bool,
-    /// Its end, when reported before its start.
-    early: Option<Completion>,
+    /// Its start and end, handed over in order.
+    arrivals: Arrivals,
     /// For a retry: the report of the attempt before, to hand out if this
     /// one never starts.
     last: Option<Done>,
@@ -413,8 +412,7 @@ impl<'p, I: Input> Batch<'p, I> {
             spool,
             panic: None,
             stopped: None,
-            spawning: true,
-            early: None,
+            arrivals: Arrivals::new(),
             last,
             span,
         };
@@ -430,7 +428,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 self.inner.prepare(prepared);
             }
             Err(error) => {
-                run.spawning = false;
+                run.arrivals.never_spawned();
                 self.running.insert(seq, run);
                 self.complete(Completion {
                     seq,
@@ -476,13 +474,21 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Handles one message of the inbox.
     fn receive(&mut self, message: Message) {
-        match message {
-            Message::Started(spawned) => self.started(spawned),
-            Message::Done(completion) => match self.running.get_mut(&completion.seq) {
-                Some(run) if run.spawning => run.early = Some(completion),
-                Some(_) => self.complete(completion),
-                None => {}
-            },
+        for message in self.in_order(message).into_iter().flatten() {
+            match message {
+                Message::Started(spawned) => self.started(spawned),
+                Message::Done(completion) => self.complete(completion),
+            }
+        }
+    }
+
+    /// What to handle now for this message: its attempt's start before its
+    /// end (see [`Arrivals`]). A message about an attempt the batch no
+    /// longer holds is handed over as it is.
+    fn in_order(&mut self, message: Message) -> [Option<Message>; 2] {
+        match self.running.get_mut(&message.seq()) {
+            Some(run) => run.arrivals.arrive(message),
+            None => [Some(message), None],
         }
     }
 
@@ -499,7 +505,6 @@ impl<'p, I: Input> Batch<'p, I> {
         if run.attempt > 1 {
             self.summary.retries += 1;
         }
-        run.spawning = false;
         run.slot = spawned.slot;
         run.start = spawned.at;
         run.start_time = spawned.time;
@@ -512,10 +517,6 @@ impl<'p, I: Input> Batch<'p, I> {
                 run.stopper = Some(started.stopper);
                 run.span.started(run.slot, run.attempt, &started.pids);
                 self.event_started(seq, &started.pids);
-                let early = self.running.get_mut(&seq).and_then(|r| r.early.take());
-                if let Some(completion) = early {
-                    self.complete(completion);
-                }
             }
             Err(error) => self.complete(Completion {
                 seq,
@@ -836,30 +837,19 @@ impl<I: Input> Drop for Batch<'_, I> {
 impl<I: Input> Batch<'_, I> {
     /// While dropping: kills what starts, forgets what ends.
     fn forget(&mut self, message: Message) {
-        match message {
-            Message::Started(Spawned {
-                seq,
-                result: Ok(started),
-                ..
-            }) => {
-                started.stopper.stop(StopHow::Kill);
-                match self.running.get_mut(&seq) {
-                    Some(run) if run.early.is_some() => {
-                        self.running.remove(&seq);
-                    }
-                    Some(run) => run.spawning = false,
-                    None => {}
+        for message in self.in_order(message).into_iter().flatten() {
+            match message {
+                Message::Started(Spawned {
+                    result: Ok(started),
+                    ..
+                }) => started.stopper.stop(StopHow::Kill),
+                Message::Started(Spawned { seq, .. }) => {
+                    self.running.remove(&seq);
                 }
-            }
-            Message::Started(Spawned { seq, .. }) => {
-                self.running.remove(&seq);
-            }
-            Message::Done(completion) => match self.running.get_mut(&completion.seq) {
-                Some(run) if run.spawning => run.early = Some(completion),
-                _ => {
+                Message::Done(completion) => {
                     self.running.remove(&completion.seq);
                 }
-            },
+            }
         }
     }
 }

@@ -20,12 +20,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use crate::error::{Error, catch_panic};
-use crate::output::Output;
 use crate::reactor::OnDone;
 use crate::sync::lock;
 
-use super::backend::{Backend, Launch, Started, StopHow, Stopper};
+use super::backend::{Backend, Launch, StopHow, Stopper};
 use super::config::Config;
+use super::inbox::{Completion, Message, Spawned};
 use super::job::Job;
 use super::output::Sinks;
 use super::policy::Halt;
@@ -34,39 +34,6 @@ use crate::trace::Span;
 
 /// A running attempt's key: its batch and sequence number.
 pub(crate) type Key = (u64, u64);
-
-/// What a batch hears about its attempts, in order.
-pub(crate) enum Message {
-    /// A spawning thread started the attempt (or failed to).
-    Started(Spawned),
-    /// The attempt is over.
-    Done(Completion),
-}
-
-/// An attempt's start, reported by the spawning thread.
-pub(crate) struct Spawned {
-    pub(crate) seq: u64,
-    pub(crate) slot: usize,
-    /// The pool was terminated before the spawn: nothing was started.
-    pub(crate) skipped: bool,
-    pub(crate) result: Result<Started, Error>,
-    /// When the spawn began.
-    pub(crate) at: Instant,
-    pub(crate) time: SystemTime,
-    /// The start failed and paused the batch: judging it lifts that pause
-    /// (see [`Inner::resume`]).
-    pub(crate) paused: bool,
-}
-
-/// A finished attempt, on its way to its batch.
-pub(crate) struct Completion {
-    pub(crate) seq: u64,
-    pub(crate) result: Result<Output, Error>,
-    pub(crate) ended: Instant,
-    /// The attempt failed and paused the batch: judging it lifts that
-    /// pause (see [`Inner::resume`]).
-    pub(crate) paused: bool,
-}
 
 /// An attempt ready to start as soon as a slot is free.
 pub(crate) struct Prepared {

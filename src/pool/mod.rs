@@ -15,6 +15,7 @@ mod config;
 mod dispatch;
 #[cfg(feature = "duct")]
 mod duct;
+mod inbox;
 mod iter;
 mod job;
 mod joblog;
