@@ -26,16 +26,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::{Error, catch_panic};
+use crate::error::Error;
 use crate::output::Output;
 
 use super::backend::{StopHow, Stopper};
 use super::dispatch::{Inner, Prepared, State, Wake};
 use super::inbox::{Arrivals, Completion, Message, Spawned};
-use super::job::{Done, HaltReason, Job, JobEvent, Summary};
+use super::job::{Done, HaltReason, Job, Summary};
 use super::output::{self, JobOutput, Sinks, Spool};
-use super::policy::{self, Failure, HaltAction, StopCause, Tally};
-use super::progress::Bar;
+use super::policy::{self, HaltAction, StopCause};
+use super::report::{Reporter, callback_error};
 use super::window::Outbox;
 use crate::spawn::Stream;
 use crate::trace::Span;
@@ -178,12 +178,10 @@ pub(crate) struct Batch<'p, I: Input> {
     coalesce: bool,
     waiting: Vec<Waiting>,
     out: Outbox<Ready>,
-    tally: Tally,
-    summary: Summary,
+    report: Reporter<'p>,
     halted: Option<HaltReason>,
     terminated: bool,
     over: bool,
-    bar: Bar,
     /// The input's total, learnt while waiting, for the bar.
     total: Option<u64>,
     /// Emptied spool files, for the next grouped jobs.
@@ -193,9 +191,7 @@ pub(crate) struct Batch<'p, I: Input> {
 impl<'p, I: Input> Batch<'p, I> {
     /// A batch handing out jobs as they complete, or in input order.
     pub(crate) fn new(inner: &'p Arc<Inner>, input: I, ordered: bool) -> Batch<'p, I> {
-        let config = &inner.config;
-        let interval = config.progress.then_some(config.progress_interval);
-        let bar = Bar::new(interval, input.remaining());
+        let report = Reporter::new(&inner.config, input.remaining());
         Batch {
             id: inner.open_batch(),
             inner,
@@ -207,12 +203,10 @@ impl<'p, I: Input> Batch<'p, I> {
             coalesce: false,
             waiting: Vec::new(),
             out: Outbox::new(ordered),
-            tally: Tally::default(),
-            summary: Summary::default(),
+            report,
             halted: None,
             terminated: false,
             over: false,
-            bar,
             total: None,
             spares: Vec::new(),
         }
@@ -220,9 +214,7 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// The counts so far.
     pub(crate) fn summary(&self) -> Summary {
-        let mut summary = self.summary.clone();
-        summary.halted = self.halted;
-        summary
+        self.report.summary(self.halted)
     }
 
     /// The next finished job, preparing jobs as slots free up; `None` once
@@ -247,9 +239,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 self.receive(message);
             }
             if let Some(total) = self.total.take() {
-                self.bar.set_total(total);
+                self.report.bar.set_total(total);
             }
-            self.bar.tick(Instant::now());
+            self.report.tick(Instant::now());
         }
     }
 
@@ -269,10 +261,9 @@ impl<'p, I: Input> Batch<'p, I> {
         // signal, not the end of the loop over the batch, ends the program.
         crate::signals::linger_if_ending();
         if self.halted.is_some() && !self.input_done {
-            self.summary.skipped += self.input.remaining().unwrap_or(0);
+            self.report.skipped(self.input.remaining().unwrap_or(0));
         }
-        self.summary.halted = self.halted;
-        self.bar.finish(self.halted.is_none());
+        self.report.finish(self.halted);
     }
 
     /// Hands a finished job out, copying its grouped output first (or, for
@@ -299,7 +290,7 @@ impl<'p, I: Input> Batch<'p, I> {
     fn writes_lines(&self) -> bool {
         match self.inner.config.output {
             JobOutput::Tagged => true,
-            JobOutput::AsCommand => self.bar.drawn(),
+            JobOutput::AsCommand => self.report.bar.drawn(),
             _ => false,
         }
     }
@@ -459,7 +450,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 .sinks()
                 .map_err(file_error)
         };
-        let above_bar = self.bar.drawn() && streams_lines(&run.job);
+        let above_bar = self.report.bar.drawn() && streams_lines(&run.job);
         Ok(match &self.inner.config.output {
             JobOutput::AsCommand if above_bar => Sinks::Lines,
             JobOutput::AsCommand => Sinks::AsCommand,
@@ -503,7 +494,7 @@ impl<'p, I: Input> Batch<'p, I> {
             return;
         };
         if run.attempt > 1 {
-            self.summary.retries += 1;
+            self.report.retried();
         }
         run.slot = spawned.slot;
         run.start = spawned.at;
@@ -516,7 +507,9 @@ impl<'p, I: Input> Batch<'p, I> {
                 }
                 run.stopper = Some(started.stopper);
                 run.span.started(run.slot, run.attempt, &started.pids);
-                self.event_started(seq, &started.pids);
+                run.panic =
+                    self.report
+                        .started(&run.job, seq, run.slot, run.attempt, &started.pids);
             }
             Err(error) => self.complete(Completion {
                 seq,
@@ -524,26 +517,6 @@ impl<'p, I: Input> Batch<'p, I> {
                 ended: Instant::now(),
                 paused: spawned.paused,
             }),
-        }
-    }
-
-    fn event_started(&mut self, seq: u64, pids: &[u32]) {
-        let Some(on_event) = &self.inner.config.on_event else {
-            return;
-        };
-        let Some(run) = self.running.get_mut(&seq) else {
-            return;
-        };
-        let command = run.job.to_string();
-        let event = JobEvent::Started {
-            seq,
-            slot: run.slot,
-            attempt: run.attempt,
-            pids,
-            command: &command,
-        };
-        if let Err(message) = catch_panic(|| on_event(&event)) {
-            run.panic = Some(message);
         }
     }
 
@@ -568,7 +541,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     return news;
                 }
             }
-            if self.bar.wants_total() && self.total.is_none() {
+            if self.report.bar.wants_total() && self.total.is_none() {
                 self.total = self.input.total(&state);
                 if self.total.is_some() {
                     return VecDeque::new();
@@ -579,7 +552,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 return VecDeque::new();
             }
             let now = Instant::now();
-            if self.bar.next_tick().is_some_and(|t| t <= now) {
+            if self.report.bar.next_tick().is_some_and(|t| t <= now) {
                 return VecDeque::new();
             }
             if self.halted.is_none() {
@@ -600,7 +573,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 shared.wake = wake;
             }
             let mut timer = self.next_timer(now);
-            if let Some(tick) = self.bar.next_tick() {
+            if let Some(tick) = self.report.bar.next_tick() {
                 timer = Some(timer.map_or(tick, |t| t.min(tick)));
             }
             if self.coalesce {
@@ -667,7 +640,7 @@ impl<'p, I: Input> Batch<'p, I> {
             Some(delay) => {
                 // Every attempt has its line in the job log, as with GNU
                 // parallel's `--retries`.
-                self.log(&done);
+                self.report.log(&done);
                 self.waiting.push(Waiting {
                     job: run.job,
                     seq: completion.seq,
@@ -708,42 +681,12 @@ impl<'p, I: Input> Batch<'p, I> {
         }
     }
 
-    /// Writes an attempt's line to the job log, if there is one, counting
-    /// a line that could not be written.
-    fn log(&mut self, done: &Done) {
-        if let Some(log) = &self.inner.config.joblog {
-            if !log.record(done) {
-                self.summary.joblog_lost += 1;
-            }
-        }
-    }
-
-    /// A job finished for good: event, job log (unless its last attempt
-    /// was logged already, when it ended), counts, halt rule, and into the
-    /// outbox.
-    fn report(&mut self, mut done: Done, spool: Option<Spool>, log: bool) {
-        if let Some(on_event) = &self.inner.config.on_event {
-            if let Err(message) = catch_panic(|| on_event(&JobEvent::Finished(&done))) {
-                done.result = Err(callback_error(done.seq, &message));
-                done.failure = Some(Failure::Other);
-            }
-        }
-        if log {
-            self.log(&done);
-        }
-        self.summary.finished += 1;
-        match done.failure {
-            None => self.summary.succeeded += 1,
-            Some(Failure::Stopped(_)) => self.summary.stopped += 1,
-            Some(_) => self.summary.failed += 1,
-        }
-        if !matches!(done.failure, Some(Failure::Stopped(_))) {
-            self.tally.finished += 1;
-            self.tally.failed += u64::from(done.failure.is_some());
-        }
-        self.bar.finished(&done);
+    /// A job finished for good: reported (see [`Reporter::finished`]),
+    /// into the outbox, and the batch halted if the rule says so.
+    fn report(&mut self, done: Done, spool: Option<Spool>, log: bool) {
+        let (done, action) = self.report.finished(done, log);
         self.out.push(done.seq, Some(Ready { done, spool }));
-        match policy::halt_action(&self.inner.config.halt, self.tally) {
+        match action {
             HaltAction::Continue => {}
             HaltAction::StopStarting => self.halt(HaltReason::Soon),
             HaltAction::StopAll => self.halt(HaltReason::Now),
@@ -786,7 +729,7 @@ impl<'p, I: Input> Batch<'p, I> {
         match run.last {
             Some(last) => self.report(last, run.spool, false),
             None => {
-                self.summary.skipped += 1;
+                self.report.skipped(1);
                 self.out.push(seq, None);
                 if let Some(spool) = run.spool {
                     self.spares.push(spool);
@@ -860,13 +803,6 @@ fn streams_lines(job: &Job) -> bool {
     matches!(job, Job::Command(_))
 }
 
-fn callback_error(seq: u64, message: &str) -> Error {
-    Error::panicked(
-        format!("the pool's event callback panicked on job #{seq}"),
-        message,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -876,7 +812,7 @@ mod tests {
     use crate::Command;
     use crate::pool::backend::{Backend, Launch, Started};
     use crate::pool::local::Local;
-    use crate::pool::{Halt, Pool, Threshold};
+    use crate::pool::{Halt, JobEvent, Pool, Threshold};
     use crate::reactor::OnDone;
     use crate::sync::lock;
     use crate::test_support::pt;

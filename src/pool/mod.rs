@@ -23,6 +23,7 @@ mod local;
 mod output;
 mod policy;
 mod progress;
+mod report;
 mod spawner;
 
 mod submit;
