@@ -5,7 +5,8 @@
 //! one macro writes them, so that each public type keeps its own name and
 //! docs while their code is written once.
 
-use super::batch::{Batch, IterInput};
+use super::batch::Batch;
+use super::input::IterInput;
 use super::job::{Done, Job, Summary};
 
 /// Writes a public iterator type over a batch: the struct (with the docs

@@ -16,6 +16,7 @@ mod dispatch;
 #[cfg(feature = "duct")]
 mod duct;
 mod inbox;
+mod input;
 mod iter;
 mod job;
 mod joblog;
@@ -41,9 +42,10 @@ pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
 pub use submit::JobHandle;
 
 use backend::{Backend, StopHow};
-use batch::{Batch, IterInput};
+use batch::Batch;
 use config::Config;
 use dispatch::Inner;
+use input::IterInput;
 use joblog::JobLog;
 use local::Local;
 use submit::Submitter;

@@ -21,8 +21,9 @@ use crate::error::Error;
 use crate::output::Output;
 use crate::sync::{lock, wait_until};
 
-use super::batch::{Batch, Input, Pull};
+use super::batch::Batch;
 use super::dispatch::{Inner, State};
+use super::input::{Input, Pull};
 use super::job::Summary;
 use super::job::{Done, HaltReason, Job};
 use super::policy::Failure;
