@@ -105,12 +105,60 @@ struct Ready {
     spool: Option<Spool>,
 }
 
+/// Where a batch stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Pulling jobs from the input as slots and the window allow.
+    Pulling,
+    /// The input gave its last job: running what was pulled.
+    Drained,
+    /// Starting nothing more (`drained`: the input had given its last
+    /// job); running jobs end, or are stopped for [`HaltReason::Now`].
+    Halted { reason: HaltReason, drained: bool },
+    /// Every job was handed out.
+    Over { halted: Option<HaltReason> },
+}
+
+impl Phase {
+    /// Why the batch halted, if it did.
+    fn halted(self) -> Option<HaltReason> {
+        match self {
+            Phase::Halted { reason, .. } => Some(reason),
+            Phase::Over { halted } => halted,
+            Phase::Pulling | Phase::Drained => None,
+        }
+    }
+
+    /// Whether the input gave its last job.
+    fn drained(self) -> bool {
+        matches!(self, Phase::Drained | Phase::Halted { drained: true, .. })
+    }
+
+    /// The input gave its last job.
+    fn input_ended(&mut self) {
+        *self = match *self {
+            Phase::Pulling => Phase::Drained,
+            Phase::Halted { reason, .. } => Phase::Halted {
+                reason,
+                drained: true,
+            },
+            other => other,
+        };
+    }
+
+    /// The batch halts (or a halt escalates) for `reason`.
+    fn halt(&mut self, reason: HaltReason) {
+        let drained = self.drained();
+        *self = Phase::Halted { reason, drained };
+    }
+}
+
 /// One batch of jobs. See the module docs.
 pub(crate) struct Batch<'p, I: Input> {
     inner: &'p Arc<Inner>,
     id: u64,
     pub(crate) input: I,
-    input_done: bool,
+    phase: Phase,
     next_seq: u64,
     /// Jobs prepared, being spawned or running, by sequence number.
     running: HashMap<u64, Running>,
@@ -121,9 +169,9 @@ pub(crate) struct Batch<'p, I: Input> {
     waiting: Vec<Waiting>,
     out: Outbox<Ready>,
     report: Reporter<'p>,
-    halted: Option<HaltReason>,
+    /// The pool was terminated: the next check of the rules halts the
+    /// batch (it cannot while the pool's lock is held).
     terminated: bool,
-    over: bool,
     /// The input's total, learnt while waiting, for the bar.
     total: Option<u64>,
     /// Emptied spool files, for the next grouped jobs.
@@ -138,7 +186,7 @@ impl<'p, I: Input> Batch<'p, I> {
             id: inner.open_batch(),
             inner,
             input,
-            input_done: false,
+            phase: Phase::Pulling,
             next_seq: 1,
             running: HashMap::new(),
             ahead: ahead(inner.config.jobs, &inner.config.output),
@@ -146,9 +194,7 @@ impl<'p, I: Input> Batch<'p, I> {
             waiting: Vec::new(),
             out: Outbox::new(ordered),
             report,
-            halted: None,
             terminated: false,
-            over: false,
             total: None,
             spares: Vec::new(),
         }
@@ -156,7 +202,7 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// The counts so far.
     pub(crate) fn summary(&self) -> Summary {
-        self.report.summary(self.halted)
+        self.report.summary(self.phase.halted())
     }
 
     /// The next finished job, preparing jobs as slots free up; `None` once
@@ -166,7 +212,7 @@ impl<'p, I: Input> Batch<'p, I> {
             if let Some(ready) = self.out.pop() {
                 return Some(self.emit(ready));
             }
-            if self.over {
+            if matches!(self.phase, Phase::Over { .. }) {
                 return None;
             }
             self.prepare_jobs();
@@ -191,21 +237,23 @@ impl<'p, I: Input> Batch<'p, I> {
         self.running.is_empty()
             && self.waiting.is_empty()
             && self.out.is_empty()
-            && (self.input_done || self.halted.is_some())
+            && !matches!(self.phase, Phase::Pulling)
     }
 
     fn finish(&mut self) {
-        self.over = true;
+        let halted = self.phase.halted();
+        let drained = self.phase.drained();
+        self.phase = Phase::Over { halted };
         if let Some(shared) = self.inner.lock().shared(self.id) {
             shared.over = true;
         }
         // After a forwarded Ctrl-C, the batch is over because of it: the
         // signal, not the end of the loop over the batch, ends the program.
         crate::signals::linger_if_ending();
-        if self.halted.is_some() && !self.input_done {
+        if halted.is_some() && !drained {
             self.report.skipped(self.input.remaining().unwrap_or(0));
         }
-        self.report.finish(self.halted);
+        self.report.finish(halted);
     }
 
     /// Hands a finished job out, copying its grouped output first (or, for
@@ -252,7 +300,7 @@ impl<'p, I: Input> Batch<'p, I> {
 
     /// Notices the deadline and a terminated pool.
     fn check_stops(&mut self, now: Instant) {
-        if self.halted.is_some() {
+        if self.phase.halted().is_some() {
             return;
         }
         if self.terminated {
@@ -267,7 +315,7 @@ impl<'p, I: Input> Batch<'p, I> {
     /// Whether a retry is due or a new job may be pulled.
     fn has_work(&self, now: Instant) -> bool {
         self.waiting.iter().any(|w| w.due.is_some_and(|d| d <= now))
-            || (!self.input_done && self.window_ok())
+            || (!self.phase.drained() && self.window_ok())
     }
 
     /// Prepares jobs (due retries first) until `ahead` are waiting for a
@@ -276,7 +324,7 @@ impl<'p, I: Input> Batch<'p, I> {
         loop {
             let now = Instant::now();
             self.check_stops(now);
-            if self.halted.is_some() || !self.has_work(now) {
+            if self.phase.halted().is_some() || !self.has_work(now) {
                 return;
             }
             {
@@ -312,7 +360,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     }
                     Pull::Later => return,
                     Pull::End => {
-                        self.input_done = true;
+                        self.phase.input_ended();
                         return;
                     }
                 },
@@ -489,15 +537,15 @@ impl<'p, I: Input> Batch<'p, I> {
                     return VecDeque::new();
                 }
             }
-            if !self.input_done && self.input.ended(&state) {
-                self.input_done = true;
+            if !self.phase.drained() && self.input.ended(&state) {
+                self.phase.input_ended();
                 return VecDeque::new();
             }
             let now = Instant::now();
             if self.report.bar.next_tick().is_some_and(|t| t <= now) {
                 return VecDeque::new();
             }
-            if self.halted.is_none() {
+            if self.phase.halted().is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
                 let room = state.ready(self.id) < self.ahead && self.has_work(now);
                 if self.terminated || deadline_passed || (room && self.input.ready(&state)) {
@@ -531,13 +579,13 @@ impl<'p, I: Input> Batch<'p, I> {
     /// does not need it: that comes with an end, or a failed start, which
     /// always wake the driver.
     fn wants_starts(&self) -> bool {
-        self.inner.config.on_event.is_some() || self.halted.is_some()
+        self.inner.config.on_event.is_some() || self.phase.halted().is_some()
     }
 
     /// When the batch next has something to do without being notified: a
     /// retry comes due, or the deadline passes.
     fn next_timer(&self, now: Instant) -> Option<Instant> {
-        if self.halted.is_some() {
+        if self.phase.halted().is_some() {
             return None;
         }
         let retries = self
@@ -576,7 +624,7 @@ impl<'p, I: Input> Batch<'p, I> {
         };
         run.span.finished(&done.result, done.elapsed);
         let retry = failure
-            .filter(|_| self.halted.is_none())
+            .filter(|_| self.phase.halted().is_none())
             .and_then(|f| policy::retry_after(&self.inner.config.retry, run.attempt, f));
         match retry {
             Some(delay) => {
@@ -640,11 +688,11 @@ impl<'p, I: Input> Batch<'p, I> {
     /// reported with their last attempt.
     fn halt(&mut self, reason: HaltReason) {
         let stops_running = matches!(reason, HaltReason::Now | HaltReason::OutputClosed);
-        let escalate = stops_running && self.halted == Some(HaltReason::Soon);
-        if self.halted.is_some() && !escalate {
+        let escalate = stops_running && self.phase.halted() == Some(HaltReason::Soon);
+        if self.phase.halted().is_some() && !escalate {
             return;
         }
-        self.halted = Some(reason);
+        self.phase.halt(reason);
         for prepared in self.inner.withdraw(self.id) {
             self.unprepare(prepared.key.1);
         }
