@@ -2,12 +2,15 @@
 //! opens with the two set-up commands, CI runs the README's test command, the
 //! README and CI name the rust-version of Cargo.toml, every README code block
 //! names its language, the manifest has what crates.io and docs.rs use, and
-//! the changelog has a section for the version in Cargo.toml or Unreleased.
+//! the changelog has a section for the version in Cargo.toml or Unreleased;
+//! and the pool's files form no import cycle, are named in its module map,
+//! and say why where they are long.
 //!
 //! The published crate leaves out `.ci/` (see `exclude` in Cargo.toml), so in
 //! an unpacked package the checks of the CI scripts are skipped, with a
 //! message; in the repository a missing script fails.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn read(name: &str) -> String {
@@ -213,6 +216,184 @@ fn manifest_has_what_crates_io_and_docs_rs_use() {
             assert!(
                 listed.contains(&item),
                 "lib.rs does not list the feature {name}"
+            );
+        }
+    }
+}
+
+/// The `.rs` files of a folder of the crate, by name without `.rs`, with
+/// their text.
+fn rust_files(folder: &str) -> BTreeMap<String, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {folder}: {e}"));
+    entries
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .map(|path| {
+            let name = path.file_stem().expect("a file name").to_string_lossy();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            (name.into_owned(), text)
+        })
+        .collect()
+}
+
+/// A file's code before its unit tests (whose `super` is the file itself).
+fn without_tests(text: &str) -> &str {
+    text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text)
+}
+
+/// The sibling modules a pool file names: `super::NAME` and
+/// `crate::pool::NAME` (in `use` lines or in paths), where `NAME` is one of
+/// `siblings`.
+fn sibling_imports(text: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for prefix in ["super::", "crate::pool::"] {
+        for (at, _) in without_tests(text).match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if siblings.contains(&name) {
+                names.insert(name);
+            }
+            // `super::{a, b}`.
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(0)];
+                for item in group.split(',') {
+                    let item = item.trim().split("::").next().unwrap_or_default();
+                    if siblings.contains(item) {
+                        names.insert(item.to_string());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A cycle in `graph`, as the files along it, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in edges {
+            graph
+                .entry(from.to_string())
+                .or_default()
+                .insert(to.to_string());
+        }
+        graph
+    };
+    assert_eq!(
+        find_cycle(&graph(&[("a", "b"), ("b", "c"), ("a", "c")])),
+        None
+    );
+    assert_eq!(
+        find_cycle(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    let siblings: BTreeSet<String> = ["batch", "job", "policy"].map(String::from).into();
+    let text = "use super::batch::Batch;\nuse super::{job::Done, policy};\nuse super::Counts;\n\
+                #[cfg(test)]\nmod tests {\n    use super::*;\n}\n";
+    assert_eq!(
+        sibling_imports(text, &siblings),
+        ["batch", "job", "policy"].map(String::from).into()
+    );
+}
+
+#[test]
+fn the_pool_has_no_import_cycle() {
+    let files = rust_files("src/pool");
+    let siblings: BTreeSet<String> = files.keys().filter(|n| *n != "mod").cloned().collect();
+    // `mod.rs` stands above every file it declares.
+    let graph: BTreeMap<String, BTreeSet<String>> = files
+        .iter()
+        .filter(|(name, _)| *name != "mod")
+        .map(|(name, text)| (name.clone(), sibling_imports(text, &siblings)))
+        .collect();
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "src/pool has an import cycle: {} (each file imports the next)",
+            cycle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn the_pool_module_map_names_every_file() {
+    let files = rust_files("src/pool");
+    let map: String = files["mod"]
+        .lines()
+        .take_while(|line| line.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for name in files.keys() {
+        assert!(
+            map.contains(&format!("`{name}.rs`")),
+            "the module map at the top of src/pool/mod.rs does not name {name}.rs"
+        );
+    }
+    for (at, _) in map.match_indices(".rs`") {
+        let named = map[..at].rsplit('`').next().unwrap_or_default();
+        assert!(
+            files.contains_key(named),
+            "the module map of src/pool/mod.rs names {named}.rs, which does not exist"
+        );
+    }
+}
+
+/// The most lines a source file has without saying why it needs more.
+const LONG_FILE: usize = 700;
+
+/// The folders whose files are held to [`LONG_FILE`].
+const HELD_TO_LENGTH: &[&str] = &["src/pool"];
+
+#[test]
+fn long_files_say_why_at_their_top() {
+    for folder in HELD_TO_LENGTH {
+        for (name, text) in rust_files(folder) {
+            let lines = text.lines().count();
+            let header: String = text
+                .lines()
+                .take_while(|line| line.starts_with("//!"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                lines <= LONG_FILE || header.contains("Why this file is long:"),
+                "{folder}/{name}.rs has {lines} lines (over {LONG_FILE}) and its top does not \
+                 say why (a paragraph \"Why this file is long: ...\" in its //! docs)"
             );
         }
     }

@@ -1,7 +1,10 @@
 //! The driver of one batch: it pulls jobs from its input, prepares them,
-//! collects their starts and ends, applies the retry and halt rules, writes
-//! the job log, fires events, and hands out finished jobs, in completion
-//! order or in input order.
+//! takes their starts and ends from its inbox, applies the retry and halt
+//! rules, and hands out finished jobs through its outbox. What it uses has
+//! its own file: `input.rs` (where jobs come from), `inbox.rs` (starts and
+//! ends, in order), `window.rs` (the outbox and the order window),
+//! `report.rs` (events, job log, counts, bar, halt rule), `dispatch.rs`
+//! (slots and spawns).
 //!
 //! A batch runs on the thread that iterates over it (the caller's, for
 //! [`map`](crate::Pool::map) and [`as_completed`](crate::Pool::as_completed);
@@ -10,17 +13,18 @@
 //! [`ahead`]: four per slot, at most [`AHEAD`]): pulled from the input,
 //! numbered, their output files ready. When a slot frees up, the thread
 //! that freed it hands the next prepared job to a spawning thread at once
-//! (see `state.rs`), so a slot never waits for the driver, and the driver
+//! (see `dispatch.rs`), so a slot never waits for the driver, and the driver
 //! never waits for an `exec`. Between two calls of `next`, running jobs go
 //! on and the prepared ones still start, but no new job is pulled.
-//!
-//! The inbox tells the driver, in order, that an attempt started (or could
-//! not start) and that it ended; an end that overtakes its start waits for
-//! it.
 //!
 //! Memory: the batch holds its running and prepared jobs, retries waiting
 //! for their delay, and finished jobs not yet handed out (its outbox, see
 //! `window.rs`, bounded by the reorder window for input order).
+//!
+//! Why this file is long: the driver is one state machine (its loop, its
+//! waits, its stop and retry rules, its drop) over one set of fields, and
+//! its race test needs the pool's private builder; split further, each
+//! part would reach into the others' fields.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

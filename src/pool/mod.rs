@@ -1,13 +1,26 @@
 //! Running many commands, N at a time: the pool.
 //!
-//! Layout: `mod.rs` holds the public [`Pool`] and its builder; `batch.rs`
-//! drives one batch of jobs (the scheduling core); `backend.rs` is the one
-//! narrow interface to whatever runs a job; `dispatch.rs` what the pool's
-//! threads share, and the refill of freed slots; `spawner.rs` the shared
-//! spawning threads; `policy.rs` the retry and halt rules as pure
-//! functions; `output.rs`, `joblog.rs` and `progress.rs` the outputs;
-//! `submit.rs` single jobs and their coordinator; `iter.rs` the batch
-//! iterators; `duct.rs` duct expressions as jobs.
+//! Layout, from the public surface down:
+//! - `mod.rs`: the public [`Pool`] and its builder; `config.rs` the
+//!   settings it fixes.
+//! - `iter.rs`: the iterators of [`map`](Pool::map) and
+//!   [`as_completed`](Pool::as_completed); `submit.rs`: single jobs, their
+//!   handles, their queue and its coordinator thread.
+//! - `batch.rs`: the driver of one batch (the scheduling core), with
+//!   `input.rs` (where its jobs come from), `inbox.rs` (its attempts' starts
+//!   and ends, in order), `window.rs` (its outbox and the order window) and
+//!   `report.rs` (events, job log, counts, bar, halt rule).
+//! - `dispatch.rs`: what the pool's threads share, and the refill of freed
+//!   slots; `spawner.rs`: the shared spawning threads.
+//! - `backend.rs`: the one narrow interface to whatever runs an attempt
+//!   (start it, learn it ended, stop it); `local.rs`: the backend that runs
+//!   jobs on this machine; `duct.rs`: duct expressions as jobs.
+//! - `job.rs`: jobs and their reports; `policy.rs`: the retry and halt
+//!   rules as pure functions; `output.rs`, `joblog.rs` and `progress.rs`:
+//!   the outputs.
+//!
+//! Why this file is long: most of it is the public API's documentation and
+//! examples (the pool, its builder), which belong with the items.
 
 mod backend;
 mod batch;
