@@ -104,7 +104,7 @@ struct Waiting {
 }
 
 /// A finished job, with its grouped output still to copy out.
-struct Ready {
+struct Finished {
     done: Done,
     spool: Option<Spool>,
 }
@@ -171,7 +171,7 @@ pub(crate) struct Batch<'p, I: Input> {
     /// Jobs are ending fast: take their ends in bulk (see `wait`).
     coalesce: bool,
     waiting: Vec<Waiting>,
-    out: Outbox<Ready>,
+    out: Outbox<Finished>,
     report: Reporter<'p>,
     /// The pool was terminated: the next check of the rules halts the
     /// batch (it cannot while the pool's lock is held).
@@ -213,15 +213,15 @@ impl<'p, I: Input> Batch<'p, I> {
     /// the batch is over.
     pub(crate) fn next(&mut self) -> Option<Done> {
         loop {
-            if let Some(ready) = self.out.pop() {
-                return Some(self.emit(ready));
+            if let Some(finished) = self.out.pop() {
+                return Some(self.emit(finished));
             }
             if matches!(self.phase, Phase::Over { .. }) {
                 return None;
             }
             self.prepare_jobs();
-            if let Some(ready) = self.out.pop() {
-                return Some(self.emit(ready));
+            if let Some(finished) = self.out.pop() {
+                return Some(self.emit(finished));
             }
             if self.is_over() {
                 self.finish();
@@ -264,8 +264,8 @@ impl<'p, I: Input> Batch<'p, I> {
     /// tagged output, waiting until the writer threads wrote its lines), so
     /// that a job handed out has its output out. Output that cannot be
     /// written halts the batch.
-    fn emit(&mut self, ready: Ready) -> Done {
-        if let Some(mut spool) = ready.spool {
+    fn emit(&mut self, finished: Finished) -> Done {
+        if let Some(mut spool) = finished.spool {
             let copied = super::progress::suspend(|| spool.copy_out());
             if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
             {
@@ -276,7 +276,7 @@ impl<'p, I: Input> Batch<'p, I> {
             output::Writer::of(Stream::Stderr).wait_written();
         }
         self.check_output();
-        ready.done
+        finished.done
     }
 
     /// Whether jobs' output lines go through the writer threads: tagged
@@ -334,7 +334,7 @@ impl<'p, I: Input> Batch<'p, I> {
             {
                 let mut state = self.inner.lock();
                 self.terminated |= state.terminated.is_some();
-                if state.ready(self.id) >= self.ahead {
+                if state.prepared(self.id) >= self.ahead {
                     return;
                 }
                 // Messages come first: an endless input of quick jobs must
@@ -551,8 +551,8 @@ impl<'p, I: Input> Batch<'p, I> {
             }
             if self.phase.halted().is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
-                let room = state.ready(self.id) < self.ahead && self.has_work(now);
-                if self.terminated || deadline_passed || (room && self.input.ready(&state)) {
+                let room = state.prepared(self.id) < self.ahead && self.has_work(now);
+                if self.terminated || deadline_passed || (room && self.input.can_pull(&state)) {
                     return VecDeque::new();
                 }
             }
@@ -679,7 +679,7 @@ impl<'p, I: Input> Batch<'p, I> {
     /// into the outbox, and the batch halted if the rule says so.
     fn report(&mut self, done: Done, spool: Option<Spool>, log: bool) {
         let (done, action) = self.report.finished(done, log);
-        self.out.push(done.seq, Some(Ready { done, spool }));
+        self.out.push(done.seq, Some(Finished { done, spool }));
         match action {
             HaltAction::Continue => {}
             HaltAction::StopStarting => self.halt(HaltReason::Soon),

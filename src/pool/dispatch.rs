@@ -48,7 +48,8 @@ pub(crate) struct Prepared {
 #[derive(Default)]
 pub(crate) struct BatchEntry {
     pub(crate) inbox: VecDeque<Message>,
-    pub(crate) ready: VecDeque<Prepared>,
+    /// Prepared attempts waiting for a slot, oldest first.
+    pub(crate) prepared: VecDeque<Prepared>,
     /// Attempts that failed under a halt policy and that the driver has not
     /// judged yet: while there are any, nothing more of the batch starts
     /// (see [`Inner::resume`]).
@@ -78,7 +79,7 @@ impl BatchEntry {
     /// Whether an attempt's end (which just gave its slot away) must wake
     /// the driver now.
     fn wakes_for_end(&self, ok: bool) -> bool {
-        !self.wake.coalesce || !ok || self.ready.len() <= self.wake.low_water
+        !self.wake.coalesce || !ok || self.prepared.len() <= self.wake.low_water
     }
 }
 
@@ -178,7 +179,7 @@ impl Inner {
         let tasks = {
             let mut state = self.lock();
             if let Some(shared) = state.batches.get_mut(&prepared.key.0) {
-                shared.ready.push_back(prepared);
+                shared.prepared.push_back(prepared);
             }
             self.dispatch(&mut state)
         };
@@ -214,7 +215,7 @@ impl Inner {
     pub(crate) fn withdraw(&self, batch: u64) -> Vec<Prepared> {
         let mut state = self.lock();
         match state.batches.get_mut(&batch) {
-            Some(shared) => shared.ready.drain(..).collect(),
+            Some(shared) => shared.prepared.drain(..).collect(),
             None => Vec::new(),
         }
     }
@@ -234,7 +235,7 @@ impl Inner {
                 .batches
                 .values_mut()
                 .filter(|b| b.pauses == 0)
-                .find_map(|b| b.ready.pop_front());
+                .find_map(|b| b.prepared.pop_front());
             let Some(prepared) = next else {
                 break;
             };
@@ -363,7 +364,7 @@ impl Inner {
                 state.finish(key, slot);
                 state.starved = true;
                 if let Some(shared) = state.batches.get_mut(&key.0) {
-                    shared.ready.push_front(again);
+                    shared.prepared.push_front(again);
                 }
                 return;
             }
@@ -495,10 +496,10 @@ impl State {
     }
 
     /// How many of a batch's prepared attempts wait for a slot.
-    pub(crate) fn ready(&self, batch: u64) -> usize {
+    pub(crate) fn prepared(&self, batch: u64) -> usize {
         self.batches
             .get(&batch)
-            .map_or(0, |shared| shared.ready.len())
+            .map_or(0, |shared| shared.prepared.len())
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) trait Input {
     fn pull(&mut self, inner: &Inner) -> Pull;
     /// Whether `pull` may give a job now (called under the lock, to decide
     /// whether to wait).
-    fn ready(&self, state: &State) -> bool;
+    fn can_pull(&self, state: &State) -> bool;
     /// How many jobs are left, when known.
     fn remaining(&self) -> Option<u64>;
     /// Whether the input is known to be over without pulling (called
@@ -52,7 +52,7 @@ where
         }
     }
 
-    fn ready(&self, _: &State) -> bool {
+    fn can_pull(&self, _: &State) -> bool {
         true
     }
 

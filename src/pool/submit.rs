@@ -212,7 +212,7 @@ impl Input for SubmitInput {
         }
     }
 
-    fn ready(&self, _: &State) -> bool {
+    fn can_pull(&self, _: &State) -> bool {
         let queue = lock(&self.submitter.queue);
         !queue.queue.is_empty() || queue.closed
     }
