@@ -356,7 +356,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     let last = Some((w.last, w.span));
                     (w.job, w.seq, w.attempt, w.spool, last)
                 }
-                None => match self.input.pull(self.inner) {
+                None => match self.input.pull() {
                     Pull::Job(job, seq) => {
                         let seq = seq.unwrap_or(self.next_seq);
                         self.next_seq = self.next_seq.max(seq + 1);
@@ -536,12 +536,12 @@ impl<'p, I: Input> Batch<'p, I> {
                 }
             }
             if self.report.bar.wants_total() && self.total.is_none() {
-                self.total = self.input.total(&state);
+                self.total = self.input.total();
                 if self.total.is_some() {
                     return VecDeque::new();
                 }
             }
-            if !self.phase.drained() && self.input.ended(&state) {
+            if !self.phase.drained() && self.input.ended() {
                 self.phase.input_ended();
                 return VecDeque::new();
             }
@@ -552,7 +552,7 @@ impl<'p, I: Input> Batch<'p, I> {
             if self.phase.halted().is_none() {
                 let deadline_passed = self.inner.config.deadline.is_some_and(|d| now >= d);
                 let room = state.prepared(self.id) < self.ahead && self.has_work(now);
-                if self.terminated || deadline_passed || (room && self.input.can_pull(&state)) {
+                if self.terminated || deadline_passed || (room && self.input.can_pull()) {
                     return VecDeque::new();
                 }
             }

@@ -2,7 +2,6 @@
 //! the caller's iterator as one (`submit.rs` has the other, the queue of
 //! submitted jobs).
 
-use super::dispatch::{Inner, State};
 use super::job::Job;
 
 /// What an input gives when asked for a job.
@@ -16,23 +15,24 @@ pub(crate) enum Pull {
 }
 
 /// Where a batch's jobs come from.
+///
+/// `pull` is called without the pool's lock held; the other methods are
+/// called under it (so that the batch decides whether to wait without
+/// missing a change).
 pub(crate) trait Input {
-    /// The next job. Called without the pool's lock held.
-    fn pull(&mut self, inner: &Inner) -> Pull;
-    /// Whether `pull` may give a job now (called under the lock, to decide
-    /// whether to wait).
-    fn can_pull(&self, state: &State) -> bool;
+    /// The next job.
+    fn pull(&mut self) -> Pull;
+    /// Whether `pull` may give a job now.
+    fn can_pull(&self) -> bool;
     /// How many jobs are left, when known.
     fn remaining(&self) -> Option<u64>;
-    /// Whether the input is known to be over without pulling (called
-    /// under the lock).
-    fn ended(&self, _state: &State) -> bool {
+    /// Whether the input is known to be over without pulling.
+    fn ended(&self) -> bool {
         false
     }
     /// How many jobs the input gives in all, once known while the batch
-    /// runs (submitted jobs, once the pool is closed; called under the
-    /// lock).
-    fn total(&self, _state: &State) -> Option<u64> {
+    /// runs (submitted jobs, once the pool is closed).
+    fn total(&self) -> Option<u64> {
         None
     }
 }
@@ -45,14 +45,14 @@ where
     I: Iterator,
     I::Item: Into<Job>,
 {
-    fn pull(&mut self, _: &Inner) -> Pull {
+    fn pull(&mut self) -> Pull {
         match self.0.next() {
             Some(job) => Pull::Job(job.into(), None),
             None => Pull::End,
         }
     }
 
-    fn can_pull(&self, _: &State) -> bool {
+    fn can_pull(&self) -> bool {
         true
     }
 

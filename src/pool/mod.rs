@@ -39,7 +39,6 @@ mod policy;
 mod progress;
 mod report;
 mod spawner;
-
 mod submit;
 mod window;
 

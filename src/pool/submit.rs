@@ -198,9 +198,8 @@ struct SubmitInput {
 }
 
 impl Input for SubmitInput {
-    fn pull(&mut self, inner: &Inner) -> Pull {
-        let _state = inner.lock();
-        let mut queue = lock(&self.submitter.queue);
+    fn pull(&mut self) -> Pull {
+        let (_state, mut queue) = self.submitter.lock();
         match queue.queue.pop_front() {
             Some(Submitted { seq, job, cell }) => {
                 self.cells.insert(seq, (cell, job.to_string()));
@@ -212,7 +211,7 @@ impl Input for SubmitInput {
         }
     }
 
-    fn can_pull(&self, _: &State) -> bool {
+    fn can_pull(&self) -> bool {
         let queue = lock(&self.submitter.queue);
         !queue.queue.is_empty() || queue.closed
     }
@@ -221,12 +220,12 @@ impl Input for SubmitInput {
         None
     }
 
-    fn ended(&self, _: &State) -> bool {
+    fn ended(&self) -> bool {
         let queue = lock(&self.submitter.queue);
         queue.queue.is_empty() && queue.closed
     }
 
-    fn total(&self, _: &State) -> Option<u64> {
+    fn total(&self) -> Option<u64> {
         let queue = lock(&self.submitter.queue);
         queue.closed.then(|| self.pulled + queue.queue.len() as u64)
     }
