@@ -116,7 +116,7 @@ mod sys;
 mod test_support;
 
 pub use cancel::CancelToken;
-pub use capture::Keep;
+pub use capture::{Keep, Spilled, SpilledReader};
 pub use command::{Command, sh};
 pub use error::{
     Error, ExitError, InvalidInput, InvalidInputError, IoError, LineTooLongError, NotUtf8Error,

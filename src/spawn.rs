@@ -113,6 +113,8 @@ pub(crate) struct Plan {
     pub(crate) limit: Option<Duration>,
     pub(crate) stop: StopSequence,
     pub(crate) drain: Duration,
+    /// Where spilling captures make their files (`None`: the default).
+    pub(crate) spill_dir: Option<Arc<Path>>,
     pub(crate) cancel: Vec<CancelToken>,
     pub(crate) pipeline: bool,
     /// The run mode captures these itself, whatever the command says.
@@ -149,6 +151,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         limit: None,
         stop: command.node.opts.stop.clone().unwrap_or_default(),
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
+        spill_dir: command.node.opts.spill_dir.clone(),
         cancel: Vec::new(),
         pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
         forced: (

@@ -180,6 +180,8 @@ impl Run {
             status,
             stdout,
             stderr,
+            stdout_spilled: None,
+            stderr_spilled: None,
             stdout_truncated,
             stderr_truncated,
             incomplete: false,
@@ -190,6 +192,8 @@ impl Run {
                 status,
                 stdout: Vec::new(),
                 stderr: Vec::new(),
+                stdout_spilled: None,
+                stderr_spilled: None,
             }],
         };
         let stopped = lock(&self.state).stopped;
@@ -216,6 +220,8 @@ impl Run {
     fn limited(&self, bytes: &[u8]) -> (Vec<u8>, bool) {
         match self.limit {
             Some((max, _)) if bytes.len() <= max => (bytes.to_vec(), false),
+            // duct holds the whole stream in memory already.
+            Some((_, Keep::Spill)) => (bytes.to_vec(), false),
             Some((max, Keep::Head)) => (bytes[..max].to_vec(), true),
             Some((max, Keep::Tail)) => (bytes[bytes.len() - max..].to_vec(), true),
             None => (bytes.to_vec(), false),

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::capture::Keep;
@@ -175,35 +175,7 @@ fn copy_from_start(file: &mut File, to: &mut impl Write) -> io::Result<u64> {
 
 /// A temporary file with no name, removed by the system when closed.
 fn anonymous_file() -> io::Result<File> {
-    let dir = std::env::temp_dir();
-    let flags =
-        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
-    match rustix::fs::open(&dir, flags, rustix::fs::Mode::from_raw_mode(0o600)) {
-        Ok(fd) => Ok(File::from(fd)),
-        // File systems without O_TMPFILE: create a named file and unlink it.
-        Err(_) => named_then_unlinked(&dir),
-    }
-}
-
-fn named_then_unlinked(dir: &Path) -> io::Result<File> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".procession-spool-{}-{n}", std::process::id()));
-        match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    crate::sys::temp_file(&std::env::temp_dir())
 }
 
 /// Creates `<dir>/<seq>/` and opens (truncating) its `stdout` and `stderr`.
