@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Whole processes: the `parallel` example (built on the pool) against
-# `xargs -P2 -n1` and, where installed, GNU parallel and rust-parallel, each
-# running `seq N | ... /bin/true` with 2 jobs at once. Tools that are not
-# installed are skipped.
+# `xargs -P2 -n1`, a raw C loop of `posix_spawn` + `waitpid` built here in
+# the same run (the floor; skipped without a C compiler) and, where
+# installed, GNU parallel and rust-parallel, each running
+# `seq N | ... /bin/true` with 2 jobs at once. Tools that are not installed
+# are skipped.
+#
+# P1 goals (issue 16): grouped output (the default) at most 1.03x
+# ungrouped (`-u`), and at most 1.10x the C loop.
 #
 #   benches/parallel_vs_xargs.sh
 #
@@ -19,8 +24,54 @@ target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --example parallel
 par="$target/release/examples/parallel"
 
+# The floor: read lines, run `PROG ARGS... LINE` for each, J at once.
+cloop="$target/release/cloop-posix-spawn"
+cc_cmd="${CC:-cc}"
+if command -v "$cc_cmd" >/dev/null; then
+    cat >"$target/cloop-posix-spawn.c" <<'EOF'
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    int jobs = atoi(argv[1]), running = 0, failed = 0;
+    char **args = calloc(argc, sizeof *args);
+    for (int i = 2; i < argc; i++) args[i - 2] = argv[i];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        if (line[n - 1] == '\n') line[n - 1] = 0;
+        if (running == jobs) {
+            int st;
+            if (wait(&st) > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) failed = 1;
+            running--;
+        }
+        args[argc - 2] = line;
+        pid_t pid;
+        if (posix_spawn(&pid, args[0], NULL, NULL, args, environ) != 0) return 2;
+        running++;
+    }
+    int st;
+    while (running-- > 0)
+        if (wait(&st) > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) failed = 1;
+    return failed;
+}
+EOF
+    "$cc_cmd" -O2 -o "$cloop" "$target/cloop-posix-spawn.c"
+else
+    cloop=""
+    echo "skipped: the C posix_spawn loop (no C compiler)"
+fi
+
 names=("xargs -P2 -n1")
 cmds=("xargs -P2 -n1 /bin/true")
+if [[ -n "$cloop" ]]; then
+    names+=("C posix_spawn loop, 2 at once")
+    cmds+=("$cloop 2 /bin/true")
+fi
 names+=("procession parallel -j2 -u")
 cmds+=("$par -j2 -u /bin/true")
 names+=("procession parallel -j2 (grouped)")
@@ -66,4 +117,20 @@ for i in "${!cmds[@]}"; do
     m=$(median "${samples[$i]}")
     printf '%-40s %10.3fs %7.3fx\n' "${names[$i]}" "$(awk "BEGIN {print $m / 1e6}")" \
         "$(awk "BEGIN {print $m / $base}")"
+    case "${names[$i]}" in
+    "procession parallel -j2 -u") ungrouped=$m ;;
+    "procession parallel -j2 (grouped)") grouped=$m ;;
+    "C posix_spawn loop, 2 at once") floor=$m ;;
+    esac
 done
+
+goal() { # NAME VALUE BASE LIMIT
+    awk -v name="$1" -v v="$2" -v b="$3" -v limit="$4" 'BEGIN {
+        r = v / b; printf "goal: %s <= %.2fx: %.3fx, %s\n", name, limit, r, (r <= limit ? "met" : "NOT met") }'
+}
+echo
+goal "grouped / ungrouped" "$grouped" "$ungrouped" 1.03
+if [[ -n "$cloop" ]]; then
+    goal "grouped / C posix_spawn loop" "$grouped" "$floor" 1.10
+    goal "ungrouped / C posix_spawn loop" "$ungrouped" "$floor" 1.10
+fi
