@@ -209,15 +209,28 @@ fn copy_captured_streams(output: &crate::Output) -> io::Result<()> {
     if !output.stdout.is_empty() || output.stdout_spilled.is_some() {
         let mut stdout = io::stdout().lock();
         stdout.flush()?;
-        crate::capture::copy_big(&mut output.stdout_reader(), &mut stdout)?;
+        write_whole(&output.stdout, output.stdout_spilled.as_ref(), &mut stdout)?;
         stdout.flush()?;
     }
     if !output.stderr.is_empty() || output.stderr_spilled.is_some() {
         let mut stderr = io::stderr().lock();
-        crate::capture::copy_big(&mut output.stderr_reader(), &mut stderr)?;
+        write_whole(&output.stderr, output.stderr_spilled.as_ref(), &mut stderr)?;
         stderr.flush()?;
     }
     Ok(())
+}
+
+/// Writes a captured stream: from its spill file if it has one (which
+/// holds all of it), else from memory.
+fn write_whole(
+    memory: &[u8],
+    spilled: Option<&crate::Spilled>,
+    to: &mut impl Write,
+) -> io::Result<()> {
+    match spilled {
+        Some(spilled) => crate::capture::copy_big(&mut spilled.reader(), to).map(drop),
+        None => to.write_all(memory),
+    }
 }
 
 /// Creates `<dir>/<seq>/` and opens (truncating) its `stdout` and `stderr`.
