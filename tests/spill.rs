@@ -11,6 +11,7 @@ mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use procession::{Command, Error, JobOutput, Keep, Output, Pool};
 
@@ -127,7 +128,39 @@ fn start_and_wait_spill() {
         .unwrap();
     assert_spilled_stdout(handle.wait().unwrap(), n, "start + wait");
     drop(handle);
-    assert_eq!(left_in(&dir), (0, 0));
+    // The run's result (and its file) goes once the background loop lets
+    // go of it too, just after the drop returns.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while left_in(&dir) != (0, 0) {
+        assert!(Instant::now() < deadline, "the spill file stayed open");
+        std::thread::yield_now();
+    }
+    std::fs::remove_dir(&dir).unwrap();
+}
+
+#[test]
+fn dropping_a_handle_mid_spill_leaves_no_file() {
+    let dir = spill_dir("drop");
+    let handle = pt(["write-hold", &(4 * LIMIT).to_string(), "30"])
+        .stdout_capture_limit(LIMIT, Keep::Spill)
+        .spill_dir(&dir)
+        .start()
+        .unwrap();
+    // The spill file opens once the output passes the limit.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while left_in(&dir).0 == 0 {
+        assert!(Instant::now() < deadline, "no spill file");
+        assert!(handle.try_wait().unwrap().is_none(), "ended early");
+        std::thread::yield_now();
+    }
+    drop(handle);
+    // The run's result (and its file) goes once the background loop lets
+    // go of it too, just after the drop returns.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while left_in(&dir) != (0, 0) {
+        assert!(Instant::now() < deadline, "the spill file stayed open");
+        std::thread::yield_now();
+    }
     std::fs::remove_dir(&dir).unwrap();
 }
 
