@@ -99,6 +99,7 @@ pub(crate) struct Options {
     pub(crate) stop: Option<StopSequence>,
     pub(crate) cgroup: Option<bool>,
     pub(crate) drain: Option<Duration>,
+    pub(crate) spill_dir: Option<Arc<Path>>,
     pub(crate) cancel: Vec<CancelToken>,
     /// The child's `argv[0]`: a program's own setting, never inherited.
     pub(crate) arg0: Option<OsString>,
@@ -717,6 +718,28 @@ impl Command {
         self.with_opts(|o| o.drain = Some(drain))
     }
 
+    /// Where a [`Keep::Spill`] capture makes its temporary file once the
+    /// output goes past its memory limit. Default: the system's temporary
+    /// directory (`TMPDIR`, else `/tmp`). A relative path is relative to
+    /// this process's current directory. The file has no name, so nothing
+    /// is left in the directory after the run, however it ends. Set it on
+    /// the command that is run (for a pipeline, on the whole pipeline); it
+    /// applies to every spilling capture of the run.
+    ///
+    /// ```
+    /// use procession::{cmd, Keep};
+    /// let out = cmd!("seq", "1000")
+    ///     .stdout_capture_limit(10, Keep::Spill)
+    ///     .spill_dir("/no/such/dir")
+    ///     .run();
+    /// let err = out.unwrap_err().to_string();
+    /// assert!(err.contains("kept the first 10 of"), "{err}");
+    /// ```
+    pub fn spill_dir(self, dir: impl AsRef<Path>) -> Command {
+        let dir: Arc<Path> = dir.as_ref().into();
+        self.with_opts(|o| o.spill_dir = Some(dir))
+    }
+
     /// Stops the command when `token` is cancelled, from any thread.
     pub fn cancel_on(self, token: &CancelToken) -> Command {
         let token = token.clone();
@@ -958,6 +981,7 @@ impl Options {
             && self.stop.is_none()
             && self.cgroup.is_none()
             && self.drain.is_none()
+            && self.spill_dir.is_none()
             && self.cancel.is_empty()
             && self.arg0.is_none()
             && self.uid.is_none()

@@ -259,6 +259,15 @@ impl Error {
         }
     }
 
+    /// The output inside, to change (a copy if it is shared).
+    pub(crate) fn output_mut(&mut self) -> Option<&mut Output> {
+        match self {
+            Error::Exit(e) => Some(Arc::make_mut(&mut e.output)),
+            Error::Timeout(e) | Error::Cancelled(e) => Some(Arc::make_mut(&mut e.output)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io(Box::new(IoError {
             context: context.into(),

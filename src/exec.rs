@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use crate::capture::Capture;
+use crate::capture::{Capture, Spilled};
 use crate::control::{Control, Gate, Request};
 use crate::error::{Error, ExitError, StoppedError};
 use crate::output::Escaped;
@@ -220,6 +220,7 @@ impl Exec {
                 }
             })
             .collect();
+        let spill_dir = plan.spill_dir.clone();
         let channels = spawned
             .channels
             .into_iter()
@@ -230,7 +231,7 @@ impl Exec {
                 capture: if plan.lines {
                     Capture::new(Some(LINE_TAIL), crate::capture::Keep::Tail)
                 } else {
-                    Capture::new(plan.limit, plan.keep)
+                    Capture::new(plan.limit, plan.keep).spill_dir(spill_dir.clone())
                 },
                 plan,
                 partial: Vec::new(),
@@ -606,7 +607,11 @@ impl Exec {
                 }
                 Ok(Some(n)) => {
                     let data = &buf[..n];
-                    channel.capture.push(data);
+                    if let Err(e) = channel.capture.push(data) {
+                        let error = spill_error(&self.display, channel, e);
+                        self.fail(error);
+                        return;
+                    }
                     if channel.plan.lines {
                         split_lines(
                             &mut Splitter {
@@ -923,13 +928,17 @@ impl Exec {
         let mut stdout = (Vec::new(), false);
         let mut stderr = (Vec::new(), false);
         let mut stage_out: Vec<(Vec<u8>, Vec<u8>)> = vec![Default::default(); self.procs.len()];
-        for channel in std::mem::take(&mut self.channels) {
+        let mut spilled = (None, None);
+        let mut stage_spilled: Vec<(Option<Spilled>, Option<Spilled>)> =
+            vec![Default::default(); self.procs.len()];
+        for mut channel in std::mem::take(&mut self.channels) {
+            let spill = channel.capture.take_spilled();
             let (bytes, truncated) = channel.capture.finish();
             match (channel.plan.owner, channel.plan.stream) {
-                (None, Stream::Stdout) => stdout = (bytes, truncated),
-                (None, Stream::Stderr) => stderr = (bytes, truncated),
-                (Some(i), Stream::Stdout) => stage_out[i].0 = bytes,
-                (Some(i), Stream::Stderr) => stage_out[i].1 = bytes,
+                (None, Stream::Stdout) => (stdout, spilled.0) = ((bytes, truncated), spill),
+                (None, Stream::Stderr) => (stderr, spilled.1) = ((bytes, truncated), spill),
+                (Some(i), Stream::Stdout) => (stage_out[i].0, stage_spilled[i].0) = (bytes, spill),
+                (Some(i), Stream::Stderr) => (stage_out[i].1, stage_spilled[i].1) = (bytes, spill),
             }
         }
         if let Some(error) = self.error.take() {
@@ -950,19 +959,23 @@ impl Exec {
         let stages: Vec<Stage> = self
             .procs
             .iter()
-            .zip(stage_out)
-            .map(|(p, (out, err))| Stage {
+            .zip(stage_out.into_iter().zip(stage_spilled))
+            .map(|(p, ((out, err), (out_spilled, err_spilled)))| Stage {
                 command: p.display.clone(),
                 pid: p.pid.as_raw_nonzero().get() as u32,
                 status: status_of(p),
                 stdout: out,
                 stderr: err,
+                stdout_spilled: out_spilled,
+                stderr_spilled: err_spilled,
             })
             .collect();
         let output = Output {
             status: stages[decider].status,
             stdout: stdout.0,
             stderr: stderr.0,
+            stdout_spilled: spilled.0,
+            stderr_spilled: spilled.1,
             stdout_truncated: stdout.1,
             stderr_truncated: stderr.1,
             incomplete: self.incomplete,
@@ -1037,6 +1050,25 @@ fn timeout_due(timeout: Instant, absolute: Option<Instant>, paused: Duration) ->
     // A timeout so far off that the pause cannot be added stays where it is.
     let shifted = timeout.checked_add(paused).unwrap_or(timeout);
     absolute.map_or(shifted, |a| a.min(shifted))
+}
+
+/// A spilling capture could not make or write its file: the error says
+/// where, why, and how much of the stream was kept (the rest is lost, so
+/// the run is stopped rather than reported as if it were whole).
+fn spill_error(display: &str, channel: &Channel, source: std::io::Error) -> Error {
+    let (total, kept) = channel.capture.spill_failure();
+    let stream = match channel.plan.stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    Error::io(
+        format!(
+            "cannot spill the {stream} of {display:?} to a temporary file in {:?}: kept the \
+             first {kept} of {total} bytes, the run was stopped",
+            channel.capture.spill_dir_shown()
+        ),
+        source,
+    )
 }
 
 fn status_of(proc: &Proc) -> ExitStatus {

@@ -141,7 +141,7 @@ mod trace;
 mod test_support;
 
 pub use cancel::CancelToken;
-pub use capture::Keep;
+pub use capture::{Keep, Spilled, SpilledReader};
 pub use command::{Command, sh};
 pub use error::{
     Error, ExitError, InvalidInput, InvalidInputError, IoError, LineTooLongError, NotUtf8Error,
