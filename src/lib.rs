@@ -139,6 +139,9 @@ mod trace;
 #[cfg(test)]
 #[path = "../tests/support/mod.rs"]
 mod test_support;
+/// Lets the shared test support name this crate as the tests do.
+#[cfg(test)]
+extern crate self as procession;
 
 pub use cancel::CancelToken;
 pub use capture::Keep;
