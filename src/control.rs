@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use rustix::process::{Pid, Signal};
-
 use crate::sync::{lock, wait_until};
-use crate::sys;
+use crate::sys::{self, Pid, Signal};
 
 /// What another thread asks of a run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

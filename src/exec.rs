@@ -16,8 +16,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal};
-
 use crate::capture::Capture;
 use crate::control::{Control, Gate, Request};
 use crate::error::{Error, ExitError, StoppedError};
@@ -27,7 +25,7 @@ use crate::pipestatus::{self, Check, Verdict};
 use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
 use crate::status::ExitStatus;
 use crate::stop::{self, StopSequence, StopState};
-use crate::sys::{self, Interest, Wrote};
+use crate::sys::{self, Interest, Pid, Signal, Wrote};
 use crate::terminal::{self, Terminal};
 use crate::trace::Span;
 
@@ -367,7 +365,7 @@ impl Exec {
     pub(crate) fn pids(&self) -> Vec<u32> {
         self.procs
             .iter()
-            .map(|p| p.pid.as_raw_nonzero().get() as u32)
+            .map(|p| sys::pid_to_raw(p.pid))
             .collect()
     }
 
@@ -859,13 +857,13 @@ impl Exec {
                 pids.extend(stopping.members.iter().filter(|m| !m.exited).map(|m| m.pid));
             }
         }
-        pids.sort_by_key(|p| p.as_raw_nonzero());
+        pids.sort_by_key(|p| sys::pid_to_raw(*p));
         pids.dedup();
         pids.into_iter()
             .filter(|pid| sys::is_live(*pid))
             .filter_map(|pid| {
                 Some(Escaped {
-                    pid: pid.as_raw_nonzero().get() as u32,
+                    pid: sys::pid_to_raw(pid),
                     command: sys::command_line(pid)?,
                 })
             })
@@ -953,7 +951,7 @@ impl Exec {
             .zip(stage_out)
             .map(|(p, (out, err))| Stage {
                 command: p.display.clone(),
-                pid: p.pid.as_raw_nonzero().get() as u32,
+                pid: sys::pid_to_raw(p.pid),
                 status: status_of(p),
                 stdout: out,
                 stderr: err,

@@ -27,6 +27,7 @@ use crate::error::{Error, InvalidInput, SpawnError, SpawnFailure};
 use crate::pipestatus::Check;
 use crate::redirect::{InSpec, OutSpec};
 use crate::stop::StopSequence;
+use crate::sys::SpawnErrno;
 
 /// Which stream a captured pipe carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -518,7 +519,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
 /// Kills and reaps the stages already started when a later one fails.
 fn abort(children: &mut [std::process::Child], pgid: u32) {
     if let Some(pgid) = crate::sys::pid_from_raw(pgid) {
-        let _ = crate::sys::signal_group(pgid, rustix::process::Signal::KILL);
+        let _ = crate::sys::signal_group(pgid, crate::sys::Signal::KILL);
     }
     for child in children {
         let _ = child.kill();
@@ -556,7 +557,7 @@ fn dup_file(file: &File, display: &str) -> Result<File, Error> {
 }
 
 fn pipe(display: &str) -> Result<(os_pipe::PipeReader, os_pipe::PipeWriter), Error> {
-    os_pipe::pipe().map_err(|e| Error::io(format!("cannot create a pipe for {display:?}"), e))
+    crate::sys::pipe().map_err(|e| Error::io(format!("cannot create a pipe for {display:?}"), e))
 }
 
 fn start_one(
@@ -618,16 +619,17 @@ fn start_one(
         std_cmd.process_group(pgid as i32);
     }
     let mut child = std_cmd.spawn().map_err(|e| {
-        if index > 0 && e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+        let errno = crate::sys::spawn_errno(&e);
+        if index > 0 && errno == SpawnErrno::NotPermitted {
             if let Some(error) = leader_lost(pgid, index, plan) {
                 return error;
             }
         }
         if let Some(ids) = ids_asked(stage) {
-            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+            if errno == SpawnErrno::NotPermitted {
                 return spawn_error(SpawnFailure::IdChangeDenied, Some(ids), Some(e));
             }
-            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+            if errno == SpawnErrno::Invalid {
                 let detail = format!("{ids} is not a valid id here");
                 return spawn_error(SpawnFailure::Other, Some(detail), Some(e));
             }
@@ -678,7 +680,7 @@ fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
             plan.display,
             crate::exec::STATUS_TAKEN
         ),
-        std::io::Error::from_raw_os_error(rustix::io::Errno::CHILD.raw_os_error()),
+        crate::sys::child_taken_error(),
     ))
 }
 
@@ -703,19 +705,19 @@ fn classify(
     if let Some(problem) = dir_problem(stage.dir.as_deref()) {
         return (SpawnFailure::NoSuchDirectory, problem);
     }
-    match e.raw_os_error() {
-        Some(code) if code == rustix::io::Errno::TOOBIG.raw_os_error() => (
+    match crate::sys::spawn_errno(e) {
+        SpawnErrno::TooBig => (
             SpawnFailure::ArgumentListTooLong,
             Some(too_big_detail(&stage.args, &child_env(&stage.env))),
         ),
-        Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error() => {
+        SpawnErrno::AccessDenied => {
             if program.is_dir() {
                 (SpawnFailure::IsDirectory, None)
             } else {
                 (SpawnFailure::PermissionDenied, None)
             }
         }
-        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
+        SpawnErrno::NotFound => {
             if program.exists() {
                 // The file is there: its `#!` interpreter (or, for a binary,
                 // its loader) is not.
@@ -844,7 +846,7 @@ fn resolve(program: &OsStr, env: &[EnvOp], dir: Option<&Path>) -> Option<PathBuf
             };
             join_dir(dir, &entry).join(program)
         })
-        .find(|candidate| is_executable(candidate))
+        .find(|candidate| crate::sys::is_executable(candidate))
 }
 
 /// The `PATH` the child will see.
@@ -859,8 +861,4 @@ fn child_path(env: &[EnvOp]) -> Option<OsString> {
         }
     }
     path
-}
-
-fn is_executable(path: &Path) -> bool {
-    path.is_file() && rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
