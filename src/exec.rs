@@ -22,11 +22,14 @@ use crate::error::{Error, ExitError, StoppedError};
 use crate::output::Escaped;
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Check, Verdict};
-use crate::spawn::{ChannelPlan, Plan, Spawned, Stream};
+use crate::plan::{ChannelPlan, Plan};
+use crate::redirect::Stream;
+use crate::spawn::SpawnedRun;
 use crate::status::ExitStatus;
 use crate::stop::{self, StopSequence, StopState};
 use crate::sys::{self, Interest, Pid, Signal, Wrote};
 use crate::terminal::{self, Terminal};
+use crate::time_limit::TimeLimit;
 use crate::trace::Span;
 
 /// How often we look for exits without a pidfd, and for an empty process
@@ -55,7 +58,8 @@ const LINE_TAIL: usize = 4096;
 /// Why a run is being stopped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Reason {
-    Timeout,
+    /// Out of time: the timeout that ran out, `None` for a deadline.
+    Timeout(Option<Duration>),
     Cancel,
     /// By the handle's owner; the statuses tell the rest.
     Owner,
@@ -158,10 +162,7 @@ pub(crate) struct Exec {
     procs: Vec<Proc>,
     channels: Vec<Channel>,
     feeds: Vec<Feed>,
-    deadline: Option<Instant>,
-    limit: Option<Duration>,
-    /// See [`Plan::absolute`](crate::spawn::Plan).
-    absolute: Option<Instant>,
+    time_limit: TimeLimit,
     /// Time this process had spent stopped by job control when the run
     /// started: a timeout does not count what comes on top.
     paused_base: Duration,
@@ -199,7 +200,7 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
-    pub(crate) fn new(plan: Plan, spawned: Spawned, started: Instant) -> Exec {
+    pub(crate) fn new(plan: Plan, spawned: SpawnedRun, started: Instant) -> Exec {
         let pgid = sys::pid_from_raw(spawned.pgid).expect("a spawned process has a pid");
         let procs = spawned
             .stages
@@ -252,9 +253,7 @@ impl Exec {
             procs,
             channels,
             feeds,
-            deadline: plan.deadline,
-            limit: plan.limit,
-            absolute: plan.absolute,
+            time_limit: plan.time_limit,
             paused_base: crate::signals::paused(),
             terminal: None,
             sequence: plan.stop,
@@ -307,20 +306,11 @@ impl Exec {
             .set_terminal(self.terminal.as_ref().is_some_and(Terminal::lent));
     }
 
-    /// When the run times out: the deadline, moved on by a timeout's share
-    /// of the time this process has spent stopped by job control since the
-    /// run started (a deadline alone is a point in time and stays), or
-    /// `None` while that time is not yet known.
+    /// When the run is out of time (see [`TimeLimit::due`]).
     fn due(&self) -> Option<Instant> {
-        let deadline = self.deadline?;
-        if self.limit.is_none() {
-            return Some(deadline);
-        }
-        if crate::signals::pausing() {
-            return None;
-        }
-        let paused = crate::signals::paused().saturating_sub(self.paused_base);
-        Some(timeout_due(deadline, self.absolute, paused))
+        let paused = (!crate::signals::pausing())
+            .then(|| crate::signals::paused().saturating_sub(self.paused_base));
+        self.time_limit.due(paused)
     }
 
     /// The command line, for errors.
@@ -363,10 +353,7 @@ impl Exec {
     }
 
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.procs
-            .iter()
-            .map(|p| sys::pid_to_raw(p.pid))
-            .collect()
+        self.procs.iter().map(|p| sys::pid_to_raw(p.pid)).collect()
     }
 
     /// The descriptors to watch now.
@@ -470,11 +457,8 @@ impl Exec {
             self.job_control();
         }
         if self.due().is_some_and(|d| now >= d) {
-            if self.absolute.is_some_and(|a| now >= a) {
-                // The deadline, not the timeout: say no limit.
-                self.limit = None;
-            }
-            self.begin_stop(Reason::Timeout, self.sequence.clone(), now);
+            let reason = Reason::Timeout(self.time_limit.expired(now));
+            self.begin_stop(reason, self.sequence.clone(), now);
         }
         self.advance_stop(now);
         self.check_group();
@@ -972,14 +956,17 @@ impl Exec {
             if stopping.reason != Reason::Owner {
                 let stopped = Box::new(StoppedError {
                     command: self.display.clone(),
-                    limit: self.limit.filter(|_| stopping.reason == Reason::Timeout),
+                    limit: match stopping.reason {
+                        Reason::Timeout(limit) => limit,
+                        _ => None,
+                    },
                     cancelled: stopping.reason == Reason::Cancel,
                     stopped_by: None,
                     signal: stopping.signal,
                     output: Arc::new(output),
                 });
                 return Err(match stopping.reason {
-                    Reason::Timeout => Error::Timeout(stopped),
+                    Reason::Timeout(_) => Error::Timeout(stopped),
                     _ => Error::Cancelled(stopped),
                 });
             }
@@ -1025,16 +1012,6 @@ impl Drop for Exec {
         }
         self.control.mark_done();
     }
-}
-
-/// When a run whose earliest limit is a timeout (due at `timeout`) times
-/// out, after this process has spent `paused` stopped by job control since
-/// the run started: the timeout moves on by that time, but never past the
-/// run's `absolute` deadline, if it has one (a deadline is a point in time).
-fn timeout_due(timeout: Instant, absolute: Option<Instant>, paused: Duration) -> Instant {
-    // A timeout so far off that the pause cannot be added stays where it is.
-    let shifted = timeout.checked_add(paused).unwrap_or(timeout);
-    absolute.map_or(shifted, |a| a.min(shifted))
 }
 
 fn status_of(proc: &Proc) -> ExitStatus {
@@ -1127,30 +1104,6 @@ mod tests {
             .map(|l| (l.bytes, l.overlong, l.ends_line))
             .collect();
         (lines, partial)
-    }
-
-    #[test]
-    fn a_timeout_does_not_count_time_stopped() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let table = [
-            // (timeout due, absolute deadline, paused) -> due
-            ((s(10), None, s(0)), s(10)),
-            ((s(10), None, s(3)), s(13)),
-            // A later deadline does not hold the timeout back...
-            ((s(10), Some(s(20)), s(3)), s(13)),
-            // ...but the timeout never moves past it.
-            ((s(10), Some(s(12)), s(3)), s(12)),
-            ((s(10), Some(s(12)), s(0)), s(10)),
-        ];
-        for ((timeout, absolute, paused), due) in table {
-            let absolute = absolute.map(|a| t0 + a);
-            assert_eq!(
-                timeout_due(t0 + timeout, absolute, paused),
-                t0 + due,
-                "{timeout:?} {absolute:?} {paused:?}"
-            );
-        }
     }
 
     #[test]

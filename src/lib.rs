@@ -120,6 +120,7 @@ mod exec;
 mod handle;
 mod output;
 mod pipestatus;
+mod plan;
 mod pool;
 mod reactor;
 mod redirect;
@@ -132,6 +133,7 @@ mod stream;
 mod sync;
 mod sys;
 mod terminal;
+mod time_limit;
 mod trace;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for

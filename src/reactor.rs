@@ -317,7 +317,7 @@ mod tests {
 
     use super::*;
     use crate::Command;
-    use crate::spawn::Mode;
+    use crate::plan::Mode;
     use crate::test_support::{procfs, pt};
 
     /// An upper bound on "did not hang".

@@ -7,8 +7,9 @@ use crate::error::{Error, InvalidInput, NotUtf8Error};
 use crate::exec::Exec;
 use crate::handle::Handle;
 use crate::output::Output;
+use crate::plan::{self, Mode};
 use crate::reactor;
-use crate::spawn::{self, Mode};
+use crate::spawn;
 use crate::stream::{Events, Lines};
 
 impl Command {
@@ -189,7 +190,7 @@ impl Command {
             ));
         }
         let started = Instant::now();
-        let plan = spawn::plan(self, mode, started)?;
+        let plan = plan::plan(self, mode, started)?;
         let mut spawned = spawn::spawn(&plan)?;
         let stdin = spawned.caller_stdin.take();
         if stdin.is_some() && mode != Mode::Start {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::command::Command;
 use crate::control::{Control, Gate, Request};
 use crate::error::Error;
+use crate::plan::Mode;
 use crate::reactor::OnDone;
-use crate::spawn::Mode;
 
 use super::job::Job;
 use super::output::{self, Sinks};

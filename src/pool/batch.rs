@@ -37,7 +37,7 @@ use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, Failure, HaltAction, StopCause, Tally};
 use super::progress::Bar;
 use super::state::{Completion, Inner, Message, Prepared, Spawned, State, Wake};
-use crate::spawn::Stream;
+use crate::redirect::Stream;
 use crate::trace::Span;
 
 /// The most jobs a batch prepares ahead of free slots.

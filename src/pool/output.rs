@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use crate::capture::Keep;
 use crate::control::Gate;
 use crate::exec::{Line, LineSink};
-use crate::spawn::Stream;
+use crate::redirect::Stream;
 use crate::sync::lock;
 
 /// Where each job's stdout and stderr go. Set with
