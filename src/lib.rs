@@ -116,8 +116,8 @@ mod command;
 mod control;
 mod duration;
 mod error;
-mod exec;
 mod handle;
+mod lines;
 mod output;
 mod pipestatus;
 mod plan;
@@ -125,11 +125,11 @@ mod pool;
 mod reactor;
 mod redirect;
 mod run;
+mod run_modes;
 mod signals;
 mod spawn;
 mod status;
 mod stop;
-mod stream;
 mod sync;
 mod sys;
 mod terminal;
@@ -153,6 +153,7 @@ pub use error::{
     PanicError, SkippedError, SpawnError, SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
+pub use lines::{Event, Events, Lines};
 pub use output::{Escaped, Output, Stage};
 pub use pool::{
     Completed, Done, Failure, Halt, HaltReason, Job, JobEvent, JobHandle, JobOutput, Ordered,
@@ -161,7 +162,6 @@ pub use pool::{
 pub use signals::forward_signals;
 pub use status::{ExitStatus, signal_name};
 pub use stop::StopSequence;
-pub use stream::{Event, Events, Lines};
 
 /// Checks that dropping a value whose drop is a mistake is caught by the
 /// compiler (`unused_must_use`, denied here): each `compile_fail` block

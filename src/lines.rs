@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex, TryLockError, Weak};
 
 use crate::control::Request;
 use crate::error::{Error, LineTooLongError, NotUtf8Error};
-use crate::exec::{Exec, Line};
 use crate::reactor;
 use crate::redirect::Stream;
+use crate::run::{Exec, Line};
 use crate::signals::Settle;
 use crate::status::ExitStatus;
 use crate::sync::lock;
@@ -186,7 +186,7 @@ impl Lines {
     /// ```
     pub fn max_line(mut self, max: usize) -> Lines {
         self.driver.set_max_line(max);
-        self.max = max.max(crate::exec::MIN_MAX_LINE);
+        self.max = max.max(crate::run::MIN_MAX_LINE);
         self
     }
 }
@@ -269,7 +269,7 @@ impl Events {
     /// ```
     pub fn max_line(mut self, max: usize) -> Events {
         self.driver.set_max_line(max);
-        self.max = max.max(crate::exec::MIN_MAX_LINE);
+        self.max = max.max(crate::run::MIN_MAX_LINE);
         self
     }
 }

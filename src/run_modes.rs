@@ -1,16 +1,18 @@
-//! The run methods of [`Command`].
+//! The run modes of [`Command`] (`run`, `read`, `start`, `lines`,
+//! `events`), and the one entry that plans and spawns a run, which the pool
+//! calls too.
 
 use std::time::Instant;
 
 use crate::command::Command;
 use crate::error::{Error, InvalidInput, NotUtf8Error};
-use crate::exec::Exec;
 use crate::handle::Handle;
+use crate::lines::{Events, Lines};
 use crate::output::Output;
 use crate::plan::{self, Mode};
 use crate::reactor;
+use crate::run::Exec;
 use crate::spawn;
-use crate::stream::{Events, Lines};
 
 impl Command {
     /// Runs the command to the end and returns its [`Output`].
