@@ -294,6 +294,23 @@ fn io_cases(tmp: &Path) -> Vec<Case> {
             "99 is not a signal that can be sent",
         ),
         case(
+            "a stage the command does not have",
+            || {
+                let handle = pt_cmd(["sleep", "10"]).start()?;
+                handle.signal_stage(1, 15)
+            },
+            |e| {
+                matches!(
+                    invalid(e),
+                    Some(InvalidInput::NoSuchStage {
+                        index: 1,
+                        stages: 1
+                    })
+                )
+            },
+            "there is no stage 1: the command has 1",
+        ),
+        case(
             "stdout path in a missing directory",
             run(pt_cmd(["echo"]).stdout_path(missing_dir.join("out"))),
             |e| matches!(invalid(e), Some(InvalidInput::Redirect { .. })),
