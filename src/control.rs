@@ -1,7 +1,7 @@
 //! What other threads may ask of a run in progress, and how they wake the
 //! loop that drives it.
 //!
-//! A run's state machine (`exec`) belongs to the one thread that drives it.
+//! A run's state machine (`run::Exec`) belongs to the one thread that drives it.
 //! Handles, cancel tokens, the pool and the signal forwarder reach it only
 //! through its [`Control`]: they post a [`Request`] and wake the driving
 //! loop, which acts on it in its next round.

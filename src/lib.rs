@@ -100,7 +100,7 @@
 
 #![warn(missing_docs)]
 // `deny`, not `forbid`: the one exception, building a real-time signal once
-// its number is checked (`sys::realtime_signal`), allows it locally.
+// its number is checked (`sys/process.rs`), allows it locally.
 #![deny(unsafe_code)]
 // docs.rs (see `[package.metadata.docs.rs]`) marks what a feature enables.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -110,6 +110,36 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// The module map: one concept per file; a folder's `mod.rs` maps its own
+// files. From the user's call down to the system:
+//
+// | Module        | Holds                                                           |
+// |---------------|-----------------------------------------------------------------|
+// | `command/`    | the `Command` value and its builder methods                     |
+// | `redirect`    | where stdin comes from and stdout and stderr go (`Stream`)      |
+// | `run_modes`   | `run`, `read`, `start`, `lines`, `events`, and the spawn entry  |
+// | `plan`        | a command tree flattened into stages, redirections resolved     |
+// | `spawn`       | a plan started: pipes, one process group, why a spawn failed    |
+// | `run/`        | one run in progress (`Exec`): its processes, pipes and timers   |
+// | `reactor`     | the poll loops that drive runs                                  |
+// | `control`     | what other threads may ask of a run, and how they wake it       |
+// | `handle`      | a started command: wait for it or stop it                       |
+// | `lines`       | the `Lines` and `Events` iterators                              |
+// | `output`      | what a finished run produced                                    |
+// | `error/`      | the one error type and the details of each kind                 |
+// | `pool/`       | many commands, N at a time                                      |
+// | `time_limit`  | the earliest timeout and deadline, and when a run is due        |
+// | `stop`        | the stop sequence and its pure step rule                        |
+// | `pipestatus`  | the pipeline status rule                                        |
+// | `capture`     | a capture buffer with an optional byte limit                    |
+// | `cancel`      | `CancelToken`                                                   |
+// | `signals`     | opt-in forwarding of the terminal's signals                     |
+// | `terminal`    | job control for a command that reads the terminal               |
+// | `status`      | how a process ended                                             |
+// | `duration`    | how durations read in messages                                  |
+// | `sync`        | how the crate's threads wait for each other                     |
+// | `trace`       | `tracing` spans (feature `tracing`)                             |
+// | `sys/`        | every system call and platform type                             |
 mod cancel;
 mod capture;
 mod command;
