@@ -176,7 +176,7 @@ mod test_support;
 extern crate self as procession;
 
 pub use cancel::CancelToken;
-pub use capture::Keep;
+pub use capture::{Keep, Spilled, SpilledReader};
 pub use command::{Command, sh};
 pub use error::{
     Error, ExitError, InvalidInput, InvalidInputError, IoError, LineTooLongError, NotUtf8Error,

@@ -1,7 +1,10 @@
 //! What a finished run produced.
 
+use std::io::{self, Read};
+use std::path::Path;
 use std::time::Duration;
 
+use crate::capture::Spilled;
 use crate::error::{Error, NotUtf8Error};
 use crate::status::ExitStatus;
 
@@ -31,10 +34,22 @@ use crate::status::ExitStatus;
 pub struct Output {
     /// How the command ended (for a pipeline, by the `pipefail` rule).
     pub status: ExitStatus,
-    /// Captured stdout (empty if stdout was not captured).
+    /// Captured stdout (empty if stdout was not captured). For a
+    /// [`Keep::Spill`](crate::Keep::Spill) capture past its limit, only
+    /// the first `limit` bytes: the whole stream is in
+    /// [`stdout_spilled`](Output::stdout_spilled).
     pub stdout: Vec<u8>,
-    /// Captured stderr (empty if stderr was not captured).
+    /// Captured stderr (empty if stderr was not captured). As for `stdout`,
+    /// a spilled stream is whole in [`stderr_spilled`](Output::stderr_spilled).
     pub stderr: Vec<u8>,
+    /// The whole of stdout, when a [`Keep::Spill`](crate::Keep::Spill)
+    /// capture went past its memory limit (`None` while it fits in
+    /// `stdout`). [`stdout_reader`](Output::stdout_reader) reads the whole
+    /// stream either way.
+    pub stdout_spilled: Option<Spilled>,
+    /// The whole of stderr, when a [`Keep::Spill`](crate::Keep::Spill)
+    /// capture went past its memory limit.
+    pub stderr_spilled: Option<Spilled>,
     /// `true` if a capture limit dropped some of stdout.
     ///
     /// ```
@@ -156,9 +171,76 @@ pub struct Stage {
     pub stdout: Vec<u8>,
     /// Its stderr, if this stage captured it itself.
     pub stderr: Vec<u8>,
+    /// Its whole stdout, if this stage's own [`Keep::Spill`](crate::Keep::Spill)
+    /// capture went past its limit (`stdout` then holds the first bytes).
+    pub stdout_spilled: Option<Spilled>,
+    /// Its whole stderr, likewise.
+    pub stderr_spilled: Option<Spilled>,
 }
 
 impl Output {
+    /// A reader over the whole captured stdout: from memory, or from the
+    /// temporary file of a [`Keep::Spill`](crate::Keep::Spill) capture
+    /// that went past its limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use procession::{cmd, Keep};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// for limit in [3, 1 << 20] {
+    ///     let out = cmd!("echo", "hello").stdout_capture_limit(limit, Keep::Spill).run()?;
+    ///     let mut all = Vec::new();
+    ///     out.stdout_reader().read_to_end(&mut all)?;
+    ///     assert_eq!(all, b"hello\n");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout_reader(&self) -> Box<dyn Read + Send + Sync + '_> {
+        whole(&self.stdout, self.stdout_spilled.as_ref())
+    }
+
+    /// A reader over the whole captured stderr (see
+    /// [`stdout_reader`](Output::stdout_reader)).
+    pub fn stderr_reader(&self) -> Box<dyn Read + Send + Sync + '_> {
+        whole(&self.stderr, self.stderr_spilled.as_ref())
+    }
+
+    /// Writes the whole captured stdout to a new file at `path` (created,
+    /// or truncated if it exists), from memory or from the spill file.
+    /// Returns how many bytes were written.
+    ///
+    /// # Errors
+    ///
+    /// If `path` cannot be created or written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Keep};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let out = cmd!("seq", "10000").stdout_capture_limit(64, Keep::Spill).run()?;
+    /// let path = std::env::temp_dir().join(format!("persist-doc-{}", std::process::id()));
+    /// assert_eq!(out.persist_stdout(&path)?, 48_894);
+    /// assert_eq!(std::fs::read(&path)?.len(), 48_894);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn persist_stdout(&self, path: impl AsRef<Path>) -> io::Result<u64> {
+        persist(&self.stdout, self.stdout_spilled.as_ref(), path.as_ref())
+    }
+
+    /// Writes the whole captured stderr to a new file at `path` (see
+    /// [`persist_stdout`](Output::persist_stdout)).
+    ///
+    /// # Errors
+    ///
+    /// If `path` cannot be created or written.
+    pub fn persist_stderr(&self, path: impl AsRef<Path>) -> io::Result<u64> {
+        persist(&self.stderr, self.stderr_spilled.as_ref(), path.as_ref())
+    }
+
     /// stdout as UTF-8.
     ///
     /// # Errors
@@ -218,5 +300,19 @@ impl Output {
     /// ```
     pub fn stderr_lossy(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+fn whole<'a>(memory: &'a [u8], spilled: Option<&Spilled>) -> Box<dyn Read + Send + Sync + 'a> {
+    match spilled {
+        Some(spilled) => Box::new(spilled.reader()),
+        None => Box::new(memory),
+    }
+}
+
+fn persist(memory: &[u8], spilled: Option<&Spilled>, path: &Path) -> io::Result<u64> {
+    match spilled {
+        Some(spilled) => spilled.persist(path),
+        None => std::fs::write(path, memory).map(|()| memory.len() as u64),
     }
 }

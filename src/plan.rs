@@ -102,6 +102,8 @@ pub(crate) struct Plan {
     /// Run in a cgroup of its own ([`Command::cgroup`]).
     pub(crate) cgroup: bool,
     pub(crate) drain: Duration,
+    /// Where spilling captures make their files (`None`: the default).
+    pub(crate) spill_dir: Option<Arc<Path>>,
     pub(crate) cancel: Vec<CancelToken>,
     pub(crate) pipeline: bool,
     /// The run mode captures these itself, whatever the command says.
@@ -163,6 +165,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         stop: command.node.opts.stop.clone().unwrap_or_default(),
         cgroup: command.node.opts.cgroup.unwrap_or(false),
         drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
+        spill_dir: command.node.opts.spill_dir.clone(),
         cancel: Vec::new(),
         pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
         forced: (

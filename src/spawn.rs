@@ -326,7 +326,7 @@ fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
         format!(
             "cannot run stage {index} of {:?}: stage 0 {first:?} already ended and {}",
             plan.display,
-            crate::run::STATUS_TAKEN
+            crate::error::STATUS_TAKEN
         ),
         sys::child_taken_error(),
     ))

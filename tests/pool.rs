@@ -703,6 +703,9 @@ fn output_child() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
     };
+    if mode == "grouped-spill" {
+        return grouped_spill_child();
+    }
     let (output, ordered) = match mode.as_str() {
         "grouped" => (JobOutput::Grouped, false),
         "grouped-ordered" => (JobOutput::Grouped, true),
@@ -720,6 +723,90 @@ fn output_child() {
         pool.as_completed(jobs).finish()
     };
     assert_eq!(summary.succeeded, 4);
+}
+
+/// Files of this process open in `dir` (an unnamed file shows as
+/// `dir/#inode (deleted)`).
+fn open_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
+/// Grouped output of a job that spills past the memory limit (both
+/// streams), one that prints nothing and one that prints a little, each
+/// with its own spill directory: only the first has files, seen when it
+/// finishes.
+fn grouped_spill_child() {
+    let root = temp_dir("grouped-spill");
+    let dirs: Vec<PathBuf> = (1..=3).map(|i| root.join(i.to_string())).collect();
+    for dir in &dirs {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let pool = {
+        let (seen, dirs) = (seen.clone(), dirs.clone());
+        Pool::builder()
+            .jobs(2)
+            .output(JobOutput::Grouped)
+            .on_event(move |event| {
+                if let JobEvent::Finished(done) = event {
+                    let dir = &dirs[done.seq() as usize - 1];
+                    seen.lock().unwrap().push((done.seq(), open_in(dir)));
+                }
+            })
+            .build()
+    };
+    let jobs = [
+        pt_cmd(&["write", "300000", "100000"]),
+        pt_cmd(&["exit", "0"]),
+        pt_cmd(&["write", "1000"]),
+    ];
+    let jobs = jobs.into_iter().zip(&dirs).map(|(c, dir)| c.spill_dir(dir));
+    let done: Vec<_> = pool.map(jobs).collect();
+    // Handed out with their streams copied out and emptied.
+    for d in &done {
+        let out = d.output().unwrap();
+        assert!(
+            out.stdout.is_empty() && out.stdout_spilled.is_none(),
+            "{d:?}"
+        );
+    }
+    drop(done);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, [(1, 2), (2, 0), (3, 0)]);
+    for dir in &dirs {
+        assert_eq!(open_in(dir), 0);
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn grouped_output_spills_only_past_the_memory_limit_and_loses_nothing() {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "output_child", "--nocapture"])
+        .env(CHILD, "grouped-spill")
+        .stdout_capture()
+        .stderr_capture()
+        .run()
+        .unwrap();
+    // The test harness prints text; the pattern starts with a 0 byte.
+    let whole = |bytes: &[u8], n: usize| {
+        let start = bytes.iter().position(|b| *b == 0).expect("pattern bytes");
+        bytes[start..].len() >= n && support::is_pattern(&bytes[start..start + n])
+    };
+    let mut want = support::pattern(300_000);
+    want.extend(support::pattern(1000));
+    let start = out.stdout.iter().position(|b| *b == 0).unwrap();
+    assert!(
+        out.stdout[start..].starts_with(&want),
+        "stdout in input order"
+    );
+    assert!(whole(&out.stderr, 100_000), "stderr");
 }
 
 /// Runs `output_child` in `mode` and returns its stdout and stderr.

@@ -13,8 +13,8 @@ mod support;
 use procession::{
     CancelToken, Command, Done, Error, Event, Events, ExitError, ExitStatus, Halt, Handle,
     InvalidInput, InvalidInputError, IoError, Job, JobHandle, JobOutput, Keep, Lines, NotUtf8Error,
-    Output, Pool, PoolBuilder, Retry, SpawnError, SpawnFailure, Stage, StopSequence, StoppedError,
-    Summary,
+    Output, Pool, PoolBuilder, Retry, SpawnError, SpawnFailure, Spilled, SpilledReader, Stage,
+    StopSequence, StoppedError, Summary,
 };
 
 const fn send_sync<T: Send + Sync>() {}
@@ -40,6 +40,8 @@ const _: () = {
     send_sync::<StopSequence>();
     send_sync::<Event>();
     send_sync::<Keep>();
+    send_sync::<Spilled>();
+    send_sync::<SpilledReader>();
     send_sync::<InvalidInput>();
     send_sync::<SpawnFailure>();
     send_sync::<Lines>();

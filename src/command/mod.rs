@@ -107,6 +107,7 @@ pub(crate) struct Options {
     pub(crate) stop: Option<StopSequence>,
     pub(crate) cgroup: Option<bool>,
     pub(crate) drain: Option<Duration>,
+    pub(crate) spill_dir: Option<Arc<Path>>,
     pub(crate) cancel: Vec<CancelToken>,
     /// The child's `argv[0]`: a program's own setting, never inherited.
     pub(crate) arg0: Option<OsString>,
@@ -389,6 +390,7 @@ impl Options {
             && self.stop.is_none()
             && self.cgroup.is_none()
             && self.drain.is_none()
+            && self.spill_dir.is_none()
             && self.cancel.is_empty()
             && self.arg0.is_none()
             && self.uid.is_none()

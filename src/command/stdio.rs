@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::capture::Keep;
@@ -295,5 +295,27 @@ impl Command {
     /// ```
     pub fn swap_stdout_stderr(self) -> Command {
         self.with_opts(|o| o.route = Some(Route::Swap))
+    }
+
+    /// Where a [`Keep::Spill`] capture makes its temporary file once the
+    /// output goes past its memory limit. Default: the system's temporary
+    /// directory (`TMPDIR`, else `/tmp`). A relative path is relative to
+    /// this process's current directory. The file has no name, so nothing
+    /// is left in the directory after the run, however it ends. Set it on
+    /// the command that is run (for a pipeline, on the whole pipeline); it
+    /// applies to every spilling capture of the run.
+    ///
+    /// ```
+    /// use procession::{cmd, Keep};
+    /// let out = cmd!("seq", "1000")
+    ///     .stdout_capture_limit(10, Keep::Spill)
+    ///     .spill_dir("/no/such/dir")
+    ///     .run();
+    /// let err = out.unwrap_err().to_string();
+    /// assert!(err.contains("kept the first 10 of"), "{err}");
+    /// ```
+    pub fn spill_dir(self, dir: impl AsRef<Path>) -> Command {
+        let dir: Arc<Path> = dir.as_ref().into();
+        self.with_opts(|o| o.spill_dir = Some(dir))
     }
 }

@@ -28,6 +28,10 @@ pub use spawn::{SpawnError, SpawnFailure};
 pub use stopped::StoppedError;
 pub use text::{LineTooLongError, NotUtf8Error};
 
+/// Why a child's exit status is lost, for the errors that say so.
+pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
+     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
+
 /// Everything that can go wrong running a command.
 ///
 /// Each kind carries what explains it, and `Display` reads like a shell
@@ -272,6 +276,15 @@ impl Error {
         match self {
             Error::Exit(e) => Some(&e.output),
             Error::Timeout(e) | Error::Cancelled(e) => Some(&e.output),
+            _ => None,
+        }
+    }
+
+    /// The output inside, to change (a copy if it is shared).
+    pub(crate) fn output_mut(&mut self) -> Option<&mut Output> {
+        match self {
+            Error::Exit(e) => Some(Arc::make_mut(&mut e.output)),
+            Error::Timeout(e) | Error::Cancelled(e) => Some(Arc::make_mut(&mut e.output)),
             _ => None,
         }
     }

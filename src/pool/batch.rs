@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::capture::Keep;
 use crate::error::{Error, catch_panic};
 use crate::output::Output;
 
@@ -328,8 +329,17 @@ impl<'p, I: Input> Batch<'p, I> {
     /// tagged output, waiting until the writer threads wrote its lines), so
     /// that a job handed out has its output out. Output that cannot be
     /// written halts the batch.
-    fn emit(&mut self, ready: Ready) -> Done {
-        if let Some(mut spool) = ready.spool {
+    fn emit(&mut self, mut ready: Ready) -> Done {
+        if self.inner.config.output == JobOutput::Grouped && ready.spool.is_none() {
+            let output = match &mut ready.done.result {
+                Ok(output) => Some(output),
+                Err(error) => error.output_mut(),
+            };
+            if let Some(output) = output {
+                // A failed copy marks the output closed: checked below.
+                let _ = super::progress::suspend(|| output::copy_captured(output));
+            }
+        } else if let Some(mut spool) = ready.spool {
             let copied = super::progress::suspend(|| spool.copy_out());
             if copied.is_ok() && self.spares.len() < self.inner.config.jobs && spool.reset().is_ok()
             {
@@ -519,6 +529,11 @@ impl<'p, I: Input> Batch<'p, I> {
             JobOutput::Discard => Sinks::Null,
             JobOutput::Capture { limit, keep } => Sinks::Capture(*limit, *keep),
             JobOutput::Files(dir) => output::result_files(dir, seq).map_err(file_error)?,
+            // A command's grouped output is captured: memory first, a file
+            // only past the limit.
+            JobOutput::Grouped if streams_lines(&run.job) => {
+                Sinks::Capture(Some(output::GROUPED_MEMORY), Keep::Spill)
+            }
             JobOutput::Grouped => grouped(run)?,
             JobOutput::Tagged if streams_lines(&run.job) => Sinks::Tagged,
             JobOutput::Tagged => grouped(run)?,

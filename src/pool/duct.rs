@@ -178,6 +178,8 @@ impl Run {
             status,
             stdout,
             stderr,
+            stdout_spilled: None,
+            stderr_spilled: None,
             stdout_truncated,
             stderr_truncated,
             incomplete: false,
@@ -189,6 +191,8 @@ impl Run {
                 status,
                 stdout: Vec::new(),
                 stderr: Vec::new(),
+                stdout_spilled: None,
+                stderr_spilled: None,
             }],
         };
         let stopped = lock(&self.state).stopped;
@@ -215,6 +219,8 @@ impl Run {
     fn limited(&self, bytes: &[u8]) -> (Vec<u8>, bool) {
         match self.limit {
             Some((max, _)) if bytes.len() <= max => (bytes.to_vec(), false),
+            // duct holds the whole stream in memory already.
+            Some((_, Keep::Spill)) => (bytes.to_vec(), false),
             Some((max, Keep::Head)) => (bytes[..max].to_vec(), true),
             Some((max, Keep::Tail)) => (bytes[bytes.len() - max..].to_vec(), true),
             None => (bytes.to_vec(), false),

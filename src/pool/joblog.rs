@@ -166,6 +166,8 @@ mod tests {
             status,
             stdout: Vec::new(),
             stderr: Vec::new(),
+            stdout_spilled: None,
+            stderr_spilled: None,
             stdout_truncated: false,
             stderr_truncated: false,
             incomplete: false,

@@ -632,8 +632,9 @@ impl PoolBuilder {
 
     /// For [`map`](Pool::map): the most jobs that may be started beyond the
     /// oldest one not yet handed out, which bounds how many finished jobs
-    /// wait for their turn (each holds its captured output, or for
-    /// [`JobOutput::Grouped`] two open spool files). Default: 4 times the
+    /// wait for their turn (each holds its captured output: for
+    /// [`JobOutput::Grouped`], up to 64 KiB per stream in memory and a
+    /// temporary file for the rest). Default: 4 times the
     /// number of jobs, at least 16.
     ///
     /// # Examples

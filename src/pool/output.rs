@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::capture::Keep;
@@ -70,13 +70,20 @@ pub enum JobOutput {
     /// directories are created; a retry overwrites its files).
     Files(PathBuf),
     /// Written to this process's stdout and stderr one job at a time, never
-    /// interleaved: each job's output is spooled to a temporary file and
-    /// copied out when the job is reported (in input order for
-    /// [`map`](crate::Pool::map)), like GNU parallel's default. The spool
-    /// files (unnamed, in the temporary directory) are emptied and reused by
-    /// the batch's later jobs, so a background process that a job leaves
-    /// behind, still writing to its stdout, would write into a later job's
-    /// output.
+    /// interleaved: each job's output is held back and copied out when the
+    /// job is reported (in input order for [`map`](crate::Pool::map)), like
+    /// GNU parallel's default.
+    ///
+    /// A command's stdout and stderr are captured with a spilling capture
+    /// ([`Keep::Spill`]) of 64 KiB per stream: a job that prints little costs no file at all, and one
+    /// that prints more continues into an unnamed temporary file, so memory
+    /// stays bounded (at most twice that per job in flight or waiting for
+    /// its turn) whatever the jobs print. As with any capture, a background process that a job
+    /// leaves behind holding its stdout is given the drain time
+    /// ([`Command::drain_timeout`](crate::Command::drain_timeout)) and then
+    /// abandoned. The job's [`Output`](crate::Output) has empty `stdout` and
+    /// `stderr` once they are copied out. (A `duct` expression is spooled to
+    /// temporary files instead.)
     ///
     /// The copy is made on the thread that hands the job out (the one
     /// iterating over the batch), never on a thread that drives runs. If it
@@ -192,34 +199,54 @@ fn copy_from_start(file: &mut File, to: &mut impl Write) -> io::Result<u64> {
 
 /// A temporary file with no name, removed by the system when closed.
 fn anonymous_file() -> io::Result<File> {
-    let dir = std::env::temp_dir();
-    let flags =
-        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
-    match rustix::fs::open(&dir, flags, rustix::fs::Mode::from_raw_mode(0o600)) {
-        Ok(fd) => Ok(File::from(fd)),
-        // File systems without O_TMPFILE: create a named file and unlink it.
-        Err(_) => named_then_unlinked(&dir),
-    }
+    crate::sys::temp_file(&std::env::temp_dir())
 }
 
-fn named_then_unlinked(dir: &Path) -> io::Result<File> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".procession-spool-{}-{n}", std::process::id()));
-        match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
+/// The memory a grouped job's stdout, and its stderr, may take before
+/// they continue into a temporary file (see [`JobOutput::Grouped`]).
+pub(crate) const GROUPED_MEMORY: usize = 64 * 1024;
+
+/// Copies a grouped job's captured stdout to this process's stdout, then
+/// its stderr to its stderr, each in one locked run (as
+/// [`Spool::copy_out`] does), and empties them in `output`. A failed write
+/// marks the output closed and is returned.
+pub(crate) fn copy_captured(output: &mut crate::Output) -> io::Result<()> {
+    let result = copy_captured_streams(output);
+    output.stdout = Vec::new();
+    output.stderr = Vec::new();
+    output.stdout_spilled = None;
+    output.stderr_spilled = None;
+    if result.is_err() {
+        CLOSED.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn copy_captured_streams(output: &crate::Output) -> io::Result<()> {
+    if !output.stdout.is_empty() || output.stdout_spilled.is_some() {
+        let mut stdout = io::stdout().lock();
+        stdout.flush()?;
+        write_whole(&output.stdout, output.stdout_spilled.as_ref(), &mut stdout)?;
+        stdout.flush()?;
+    }
+    if !output.stderr.is_empty() || output.stderr_spilled.is_some() {
+        let mut stderr = io::stderr().lock();
+        write_whole(&output.stderr, output.stderr_spilled.as_ref(), &mut stderr)?;
+        stderr.flush()?;
+    }
+    Ok(())
+}
+
+/// Writes a captured stream: from its spill file if it has one (which
+/// holds all of it), else from memory.
+fn write_whole(
+    memory: &[u8],
+    spilled: Option<&crate::Spilled>,
+    to: &mut impl Write,
+) -> io::Result<()> {
+    match spilled {
+        Some(spilled) => crate::capture::copy_big(&mut spilled.reader(), to).map(drop),
+        None => to.write_all(memory),
     }
 }
 

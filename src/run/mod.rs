@@ -28,6 +28,7 @@ use stopping::{Reason, Stopping};
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ use crate::control::{Control, Gate, Request};
 use crate::error::Error;
 use crate::pipestatus::Check;
 use crate::plan::{ChannelPlan, Plan};
+use crate::redirect::Stream;
 use crate::spawn::{SpawnedRun, StartedStage};
 use crate::status::ExitStatus;
 use crate::stop::StopSequence;
@@ -58,10 +60,6 @@ const CHUNK: usize = 64 * 1024;
 
 /// How much of a line-mode stream is also kept, for error messages.
 const LINE_TAIL: usize = 4096;
-
-/// Why a child's exit status is lost, for the errors that say so.
-pub(crate) const STATUS_TAKEN: &str = "its exit status was taken by another waiter (is SIGCHLD \
-     set to SIG_IGN, or does the program reap with waitpid(-1)?)";
 
 struct Proc {
     pid: Pid,
@@ -108,14 +106,16 @@ struct Channel {
 }
 
 impl Channel {
-    fn new(fd: OwnedFd, plan: ChannelPlan) -> Channel {
+    /// A channel reading `fd`; a spilling capture makes its file in
+    /// `spill_dir` (`None`: the default).
+    fn new(fd: OwnedFd, plan: ChannelPlan, spill_dir: Option<Arc<Path>>) -> Channel {
         Channel {
             fd: Some(fd),
             // A line channel keeps a tail too, for the error's message.
             capture: if plan.lines {
                 Capture::new(Some(LINE_TAIL), crate::capture::Keep::Tail)
             } else {
-                Capture::new(plan.limit, plan.keep)
+                Capture::new(plan.limit, plan.keep).spill_dir(spill_dir)
             },
             plan,
             partial: Vec::new(),
@@ -193,7 +193,7 @@ impl Exec {
             .channels
             .into_iter()
             .zip(plan.channels)
-            .map(|(fd, plan)| Channel::new(fd, plan))
+            .map(|(fd, channel)| Channel::new(fd, channel, plan.spill_dir.clone()))
             .collect();
         let feeds = spawned
             .feeds
@@ -510,7 +510,11 @@ impl Exec {
                 proc.ended = Some(Instant::now());
                 if self.error.is_none() {
                     self.error = Some(Error::io(
-                        format!("cannot learn how {:?} ended: {STATUS_TAKEN}", proc.display),
+                        format!(
+                            "cannot learn how {:?} ended: {}",
+                            proc.display,
+                            crate::error::STATUS_TAKEN
+                        ),
                         e,
                     ));
                 }
@@ -546,7 +550,11 @@ impl Exec {
                 }
                 Ok(Some(n)) => {
                     let data = &buf[..n];
-                    channel.capture.push(data);
+                    if let Err(e) = channel.capture.push(data) {
+                        let error = spill_error(&self.display, channel, e);
+                        self.fail(error);
+                        return;
+                    }
                     if channel.plan.lines {
                         split_lines(
                             &mut Splitter {
@@ -646,6 +654,25 @@ impl Exec {
     pub(crate) fn take_abandoned(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.abandoned)
     }
+}
+
+/// A spilling capture could not make or write its file: the error says
+/// where, why, and how much of the stream was kept (the rest is lost, so
+/// the run is stopped rather than reported as if it were whole).
+fn spill_error(display: &str, channel: &Channel, source: std::io::Error) -> Error {
+    let (total, kept) = channel.capture.spill_failure();
+    let stream = match channel.plan.stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    Error::io(
+        format!(
+            "cannot spill the {stream} of {display:?} to a temporary file in {:?}: kept the \
+             first {kept} of {total} bytes, the run was stopped",
+            channel.capture.spill_dir_shown()
+        ),
+        source,
+    )
 }
 
 impl Drop for Exec {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::stopping::Reason;
 use super::{Exec, Proc};
+use crate::capture::Spilled;
 use crate::error::{Error, ExitError, StoppedError};
 use crate::output::{Output, Stage};
 use crate::pipestatus::{self, Verdict};
@@ -16,11 +17,14 @@ use crate::sys;
 use crate::trace::Span;
 
 /// What the run's pipes captured: the run's own stdout and stderr (each
-/// with whether it was truncated), and each stage's own `(stdout, stderr)`.
+/// with whether it was truncated), and each stage's own `(stdout, stderr)`;
+/// beside each, the file of a capture that spilled.
 struct Captured {
     stdout: (Vec<u8>, bool),
     stderr: (Vec<u8>, bool),
+    spilled: (Option<Spilled>, Option<Spilled>),
     stages: Vec<(Vec<u8>, Vec<u8>)>,
+    stages_spilled: Vec<(Option<Spilled>, Option<Spilled>)>,
 }
 
 impl Exec {
@@ -59,15 +63,23 @@ impl Exec {
         let mut captured = Captured {
             stdout: (Vec::new(), false),
             stderr: (Vec::new(), false),
+            spilled: (None, None),
             stages: vec![Default::default(); self.procs.len()],
+            stages_spilled: vec![Default::default(); self.procs.len()],
         };
-        for channel in std::mem::take(&mut self.channels) {
+        let c = &mut captured;
+        for mut channel in std::mem::take(&mut self.channels) {
+            let spill = channel.capture.take_spilled();
             let (bytes, truncated) = channel.capture.finish();
             match (channel.plan.owner, channel.plan.stream) {
-                (None, Stream::Stdout) => captured.stdout = (bytes, truncated),
-                (None, Stream::Stderr) => captured.stderr = (bytes, truncated),
-                (Some(i), Stream::Stdout) => captured.stages[i].0 = bytes,
-                (Some(i), Stream::Stderr) => captured.stages[i].1 = bytes,
+                (None, Stream::Stdout) => (c.stdout, c.spilled.0) = ((bytes, truncated), spill),
+                (None, Stream::Stderr) => (c.stderr, c.spilled.1) = ((bytes, truncated), spill),
+                (Some(i), Stream::Stdout) => {
+                    (c.stages[i].0, c.stages_spilled[i].0) = (bytes, spill);
+                }
+                (Some(i), Stream::Stderr) => {
+                    (c.stages[i].1, c.stages_spilled[i].1) = (bytes, spill);
+                }
             }
         }
         captured
@@ -93,19 +105,23 @@ impl Exec {
         let stages: Vec<Stage> = self
             .procs
             .iter()
-            .zip(captured.stages)
-            .map(|(p, (out, err))| Stage {
+            .zip(captured.stages.into_iter().zip(captured.stages_spilled))
+            .map(|(p, ((out, err), (out_spilled, err_spilled)))| Stage {
                 command: p.display.clone(),
                 pid: sys::pid_to_raw(p.pid),
                 status: status_of(p),
                 stdout: out,
                 stderr: err,
+                stdout_spilled: out_spilled,
+                stderr_spilled: err_spilled,
             })
             .collect();
         Output {
             status: stages[decider].status,
             stdout: captured.stdout.0,
             stderr: captured.stderr.0,
+            stdout_spilled: captured.spilled.0,
+            stderr_spilled: captured.spilled.1,
             stdout_truncated: captured.stdout.1,
             stderr_truncated: captured.stderr.1,
             incomplete: self.incomplete,

@@ -1,9 +1,13 @@
 //! Descriptors: close-on-exec and non-blocking flags, `/dev/null`, pipes,
-//! non-blocking reads and writes, `poll`, and the eventfd that wakes it.
+//! nameless temporary files, non-blocking reads and writes, `poll`, and the
+//! eventfd that wakes it.
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
@@ -19,6 +23,52 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
             let _ = rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
         }
     }
+}
+
+/// A new temporary file in `dir` that has no name: the system removes it
+/// when its last descriptor closes, on every path (a crash included).
+///
+/// `O_TMPFILE` where the file system supports it; elsewhere the portable
+/// way, [`named_then_unlinked`]: a file created under a unique name and
+/// unlinked at once.
+pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
+    let flags =
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+    match rustix::fs::open(dir, flags, rustix::fs::Mode::from_raw_mode(0o600)) {
+        Ok(fd) => Ok(File::from(fd)),
+        // File systems without O_TMPFILE (a missing directory fails there
+        // too, with its own error).
+        Err(_) => named_then_unlinked(dir),
+    }
+}
+
+/// A file created in `dir` under a name no one else uses, and unlinked
+/// before it is returned.
+fn named_then_unlinked(dir: &Path) -> io::Result<File> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".procession-spool-{}-{n}", std::process::id()));
+        match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads from `file` at `offset`, leaving its file offset alone (`pread`),
+/// so that readers sharing the file do not disturb each other.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    Ok(rustix::io::pread(file, buf, offset)?)
 }
 
 /// A copy of a `/dev/null` descriptor opened once for the whole process:

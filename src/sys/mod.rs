@@ -11,7 +11,7 @@
 //!
 //! | File         | Holds                                                        |
 //! |--------------|--------------------------------------------------------------|
-//! | `io.rs`      | descriptors, pipes, non-blocking reads and writes, `poll`    |
+//! | `io.rs`      | descriptors, pipes, temporary files, non-blocking I/O, `poll` |
 //! | `process.rs` | pids, pidfds, reaping, signals, job-control stops, `exec` errors |
 //! | `proc_fs.rs` | a run's process tree as `/proc` shows it                     |
 //! | `cgroup.rs`  | a run's own cgroup                                           |

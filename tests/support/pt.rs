@@ -30,6 +30,7 @@ usage: pt SUBCOMMAND ARGS...
   env [NAME...]                print environment (sorted) or chosen variables
   pwd                          print current directory
   write OUT [ERR]              write OUT/ERR pattern bytes to stdout/stderr
+  write-hold N SECS            write N pattern bytes to stdout, then sleep
   verify N                     check stdin is exactly N pattern bytes
   count                        print number of bytes on stdin
   lines N [INTERVAL_MS]        alternate N lines between stdout and stderr
@@ -83,6 +84,7 @@ fn main() {
         "env" => env(&args),
         "pwd" => pwd(),
         "write" => write(&args),
+        "write-hold" => write_hold(&args),
         "verify" => verify(&args),
         "count" => count(),
         "lines" => lines(&args),
@@ -253,6 +255,16 @@ fn write(args: &[OsString]) -> io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn write_hold(args: &[OsString]) -> io::Result<()> {
+    let [n, secs] = args else {
+        usage("write-hold N SECS")
+    };
+    write(std::slice::from_ref(n))?;
+    stdout().flush()?;
+    std::thread::sleep(parse_secs(secs));
     Ok(())
 }
 
