@@ -16,18 +16,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use procession::{Command, Pool};
+use support::pt_cmd;
 
 const CHILD: &str = "PROCESSION_POOL_PROGRESS_CASE";
-
-/// A `pt` command.
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
 
 /// A job that runs until the test closes the child's stdin (or, should the
 /// test never do so, until the pool's timeout).
 fn held() -> Command {
-    pt(&["cat"]).stdin_inherit()
+    pt_cmd(&["cat"]).stdin_inherit()
 }
 
 /// Not a test of its own: the child's side of each case.
@@ -43,7 +39,11 @@ fn child() {
     match case.as_str() {
         "final" => {
             let pool = builder.progress_interval(Duration::from_secs(3600)).build();
-            let jobs = [pt(&["exit", "0"]), pt(&["exit", "1"]), pt(&["exit", "0"])];
+            let jobs = [
+                pt_cmd(&["exit", "0"]),
+                pt_cmd(&["exit", "1"]),
+                pt_cmd(&["exit", "0"]),
+            ];
             pool.as_completed(jobs).finish();
         }
         "tick" => {
@@ -53,16 +53,16 @@ fn child() {
         "submit" => {
             let pool = builder.progress_interval(Duration::from_millis(20)).build();
             pool.submit(held());
-            pool.submit(pt(&["exit", "0"]));
+            pool.submit(pt_cmd(&["exit", "0"]));
             pool.close();
             pool.join();
         }
         "terminal" => {
             let pool = builder.progress_interval(Duration::from_millis(20)).build();
             let jobs = [
-                pt(&["exit", "0"]),
-                pt(&["lines", "6", "20"]),
-                pt(&["lines", "6", "20"]),
+                pt_cmd(&["exit", "0"]),
+                pt_cmd(&["lines", "6", "20"]),
+                pt_cmd(&["lines", "6", "20"]),
             ];
             for done in pool.as_completed(jobs) {
                 pool.suspend(|| println!("own {}", done.seq()));
