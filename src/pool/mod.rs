@@ -38,7 +38,7 @@ mod output;
 mod policy;
 mod progress;
 mod report;
-mod spawner;
+pub(crate) mod spawner;
 mod submit;
 mod window;
 
