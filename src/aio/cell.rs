@@ -62,8 +62,20 @@ impl<T> Cell<T> {
 
     /// The value if it came, else registers `cx`'s waker (replacing an
     /// older one unless both wake the same task).
+    ///
+    /// Never waits for the lock: if another thread holds it (storing the
+    /// value, or the run's control), the task is woken to poll again. On
+    /// busy cores the holder may be preempted for a while, and the
+    /// executor's thread must not wait for it.
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<T> {
-        let mut state = lock(&self.state);
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        };
         if let Some(value) = state.value.take() {
             return Poll::Ready(value);
         }
