@@ -913,10 +913,13 @@ fn assert_leaves_nothing(name: &str, scenario: impl FnOnce()) {
         fds,
         "{name}: descriptors before and after"
     );
-    assert_eq!(
-        procfs::own_threads(),
-        threads,
-        "{name}: threads before and after"
+    // At most as many: a leaked thread adds one, but the thread of a test
+    // that just released `exclusive` may still have been exiting when the
+    // count before was taken.
+    let after = procfs::own_threads();
+    assert!(
+        after <= threads,
+        "{name}: threads before and after: {threads}, {after}"
     );
     assert_eq!(
         procfs::zombie_children(),
