@@ -331,12 +331,13 @@ fn signal_reaches_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let (handle, pid, _reader) = start_and_read(escaper(how));
         let pid: u32 = pid.parse().unwrap();
-        // SIGHUP ends `pt sleep` (outside the group) and `pt escape` (in it).
-        handle.signal(1).unwrap();
+        // SIGTERM ends `pt sleep` (outside the group) and `pt escape` (in
+        // it). Not SIGHUP: under `nohup` the children inherit it ignored.
+        handle.signal(15).unwrap();
         let err = handle.wait().unwrap_err();
         assert_eq!(
             err.status().and_then(|s| s.signal()),
-            Some(1),
+            Some(15),
             "{how}: {err}"
         );
         // Not a stop: the run does not wait for it to die.
