@@ -378,7 +378,14 @@ fn the_pool_module_map_names_every_file() {
 const LONG_FILE: usize = 700;
 
 /// The folders whose files are held to [`LONG_FILE`].
-const HELD_TO_LENGTH: &[&str] = &["src/pool"];
+const HELD_TO_LENGTH: &[&str] = &[
+    "src",
+    "src/command",
+    "src/error",
+    "src/pool",
+    "src/run",
+    "src/sys",
+];
 
 #[test]
 fn long_files_say_why_at_their_top() {

@@ -11,6 +11,10 @@
 //! end of file or abandoned after the drain time, and, if the run is being
 //! stopped, its process group is empty or the stop sequence is over.
 //!
+//! Why this file is long: it is the one place where the run's state is
+//! changed, event by event (an exit, a readable or writable pipe, a request,
+//! a timer); what can be said without that state lives in the files below.
+//!
 //! | File          | Holds                                                  |
 //! |---------------|--------------------------------------------------------|
 //! | `mod.rs`      | [`Exec`]: its processes, pipes and timers, driven      |
