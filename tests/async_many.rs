@@ -94,5 +94,9 @@ fn thousand_concurrent_runs() {
     for (i, out) in outputs.into_iter().enumerate() {
         assert_eq!(out.expect("runs"), i.to_string());
     }
-    assert!(procfs::zombie_children().is_empty());
+    assert!(
+        procfs::eventually(HANG, || procfs::zombie_children().is_empty()),
+        "a zombie is left: {:?}",
+        procfs::children()
+    );
 }
