@@ -10,6 +10,8 @@
 //! | [`Command::read_lossy`] | [`Command::read_lossy_async`] | `Result<String, Error>` |
 //! | [`Command::read_bytes`] | [`Command::read_bytes_async`] | `Result<Vec<u8>, Error>` |
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
+//! | [`JobHandle::wait`] | [`JobHandle::wait_async`] | `Result<&Output, Error>` |
+//! | [`JobHandle::done`] | [`JobHandle::done_async`] | `&Done` |
 //!
 //! **No runtime.** The futures work on any executor (tokio, smol,
 //! `futures::executor`, ...): the command is spawned on one of the crate's
@@ -27,6 +29,7 @@
 //! |---|---|---|
 //! | `run_async`, `read*_async` | kills and reaps the whole tree; the output is lost | no: dropping it is how you stop the command |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
+//! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
 //!
 //! A [`RunFuture`] is lazy: nothing is spawned before its first poll, so
 //! one dropped unpolled starts nothing.
@@ -43,11 +46,13 @@
 //! ```
 
 mod cell;
+mod job;
 mod run;
 mod wait;
 
+pub use job::{JobDone, JobWait};
 pub use run::RunFuture;
 pub use wait::Wait;
 
 #[cfg(doc)]
-use crate::{Command, Handle};
+use crate::{Command, Done, Handle, JobHandle};
