@@ -246,9 +246,12 @@ fn a_cgroup_stops_descendants_that_left_group_and_parent() {
 
     // And real `setsid -f`, where installed.
     if Path::new("/usr/bin/setsid").exists() {
-        // `read` waits until the run is set up (see `contained`).
+        // `read` waits until the run is set up (see `contained`). The
+        // escaper's duration names it: ours, not another copy's of this
+        // test running meanwhile.
+        let secs = format!("101.{}", std::process::id());
         let script = format!(
-            "read go; setsid -f {} sleep 101.5; exec {} sleep 100",
+            "read go; setsid -f {} sleep {secs}; exec {} sleep 100",
             support::pt().display(),
             support::pt().display()
         );
@@ -265,7 +268,7 @@ fn a_cgroup_stops_descendants_that_left_group_and_parent() {
             .filter(|p| {
                 procfs::is_live(*p)
                     && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
-                        c.ends_with(b"sleep\x00101.5\x00")
+                        c.ends_with(format!("sleep\0{secs}\0").as_bytes())
                             && c.starts_with(support::pt().as_os_str().as_encoded_bytes())
                     })
             })
@@ -356,12 +359,13 @@ fn signal_reaches_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let (handle, pid, _reader) = start_and_read(escaper(how));
         let pid: u32 = pid.parse().unwrap();
-        // SIGHUP ends `pt sleep` (outside the group) and `pt escape` (in it).
-        handle.signal(1).unwrap();
+        // SIGTERM ends `pt sleep` (outside the group) and `pt escape` (in
+        // it). Not SIGHUP: under `nohup` the children inherit it ignored.
+        handle.signal(15).unwrap();
         let err = handle.wait().unwrap_err();
         assert_eq!(
             err.status().and_then(|s| s.signal()),
-            Some(1),
+            Some(15),
             "{how}: {err}"
         );
         // Not a stop: the run does not wait for it to die.

@@ -141,21 +141,35 @@ const MAX_FORKS_PER_SEC: u64 = 250_000;
 /// Linux hands out pids in increasing order and wraps around at `pid_max`,
 /// so the pids allocated since `leader` form the cyclic interval from
 /// `leader` (excluded) to the last pid allocated (`ns_last_pid`), provided
-/// fewer than `pid_max` processes were created since.
+/// fewer than `pid_max` processes were created since (see
+/// [`allocated_since`] and [`cannot_have_wrapped`]).
 fn recent_pids(leader: i32, age: Duration) -> Option<impl Fn(i32) -> bool> {
     let pid_max = read_number("/proc/sys/kernel/pid_max")?;
-    let full_turn = Duration::from_secs_f64(pid_max as f64 / MAX_FORKS_PER_SEC as f64);
-    if age >= full_turn {
+    if !cannot_have_wrapped(age, pid_max) {
         return None;
     }
     let last = i32::try_from(read_number("/proc/sys/kernel/ns_last_pid")?).ok()?;
-    Some(move |pid: i32| {
-        if leader <= last {
-            pid > leader && pid <= last
-        } else {
-            pid > leader || pid <= last
-        }
-    })
+    Some(move |pid: i32| allocated_since(leader, last, pid))
+}
+
+/// Whether a group `age` old is young enough that the pids cannot have gone
+/// round their whole range (`pid_max`) since its leader was created, at
+/// [`MAX_FORKS_PER_SEC`].
+fn cannot_have_wrapped(age: Duration, pid_max: u64) -> bool {
+    let full_turn = Duration::from_secs_f64(pid_max as f64 / MAX_FORKS_PER_SEC as f64);
+    age < full_turn
+}
+
+/// Whether `pid` lies in the cyclic interval of pids allocated after
+/// `leader` (excluded) up to `last` (included), the last pid allocated:
+/// `leader < pid <= last`, or, once the counter has wrapped round
+/// (`last < leader`), `pid > leader` or `pid <= last`.
+fn allocated_since(leader: i32, last: i32, pid: i32) -> bool {
+    if leader <= last {
+        pid > leader && pid <= last
+    } else {
+        pid > leader || pid <= last
+    }
 }
 
 fn read_number(path: &str) -> Option<u64> {
@@ -269,18 +283,71 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(not(target_os = "linux"), ignore = "reads Linux's /proc/sys")]
     fn recent_pids_are_a_cyclic_interval() {
-        let last = read_number("/proc/sys/kernel/ns_last_pid").unwrap() as i32;
-        let recent = recent_pids(last - 10, Duration::ZERO).expect("a young group");
-        assert!(recent(last - 9) && recent(last));
-        assert!(!recent(last - 10) && !recent(last - 11) && !recent(last + 1));
-        // The leader's pid was near the top and the counter has wrapped.
-        let wrapped = recent_pids(last + 10, Duration::ZERO).expect("a young group");
-        assert!(wrapped(last + 11) && wrapped(1) && wrapped(last));
-        assert!(!wrapped(last + 10) && !wrapped(last + 1));
+        // (leader, last allocated, pid, allocated since the leader)
+        let table = [
+            (100, 110, 101, true),
+            (100, 110, 110, true),
+            (100, 110, 100, false),
+            (100, 110, 99, false),
+            (100, 110, 111, false),
+            // Nothing allocated since the leader.
+            (100, 100, 100, false),
+            (100, 100, 101, false),
+            // The leader's pid was near the top and the counter has wrapped.
+            (4_000_000, 50, 4_000_001, true),
+            (4_000_000, 50, 1, true),
+            (4_000_000, 50, 50, true),
+            (4_000_000, 50, 4_000_000, false),
+            (4_000_000, 50, 51, false),
+            (4_000_000, 50, 3_999_999, false),
+        ];
+        for (leader, last, pid, want) in table {
+            assert_eq!(
+                allocated_since(leader, last, pid),
+                want,
+                "{leader} {last} {pid}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_groups_may_have_seen_the_pids_wrap() {
+        let s = Duration::from_secs;
+        // (age, pid_max, cannot have wrapped): a full turn of 4194304 pids
+        // takes about 16.8 s at the assumed rate, of 32768 pids 131 ms.
+        let table = [
+            (Duration::ZERO, 32_768, true),
+            (Duration::from_millis(130), 32_768, true),
+            (Duration::from_millis(132), 32_768, false),
+            (s(16), 4_194_304, true),
+            (s(17), 4_194_304, false),
+            (s(1 << 30), 4_194_304, false),
+        ];
+        for (age, pid_max, want) in table {
+            assert_eq!(cannot_have_wrapped(age, pid_max), want, "{age:?} {pid_max}");
+        }
+    }
+
+    #[test]
+    #[cfg_attr(not(target_os = "linux"), ignore = "reads Linux's /proc")]
+    fn a_pid_allocated_after_the_leader_is_recent() {
+        // Threads take their ids from the pids' counter: one created after
+        // the counter was read is recent, however many other processes the
+        // machine creates meanwhile.
+        let leader = read_number("/proc/sys/kernel/ns_last_pid").unwrap() as i32;
+        let tid = std::thread::spawn(|| {
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            let tid = link.file_name().unwrap().to_str().unwrap().to_owned();
+            tid.parse::<i32>().unwrap()
+        })
+        .join()
+        .unwrap();
+        let recent = recent_pids(leader, Duration::ZERO).expect("a young group");
+        assert!(recent(tid), "{tid} after {leader}");
+        assert!(!recent(leader));
         // Too old to tell: look at everything.
-        assert!(recent_pids(last, Duration::from_secs(1 << 30)).is_none());
+        assert!(recent_pids(leader, Duration::from_secs(1 << 30)).is_none());
     }
 
     #[test]

@@ -90,23 +90,6 @@ pub fn zombie_children() -> Vec<u32> {
         .collect()
 }
 
-/// The children of this process that are zombies now and stay zombies
-/// until every other one is reaped, or for `patience`: a test running
-/// beside this one may have a child that exited a moment ago and is about to
-/// be reaped (within milliseconds, or one 5 ms tick where exits are polled);
-/// a child nobody will reap stays a zombie.
-pub fn lasting_zombie_children(patience: std::time::Duration) -> Vec<u32> {
-    let deadline = std::time::Instant::now() + patience;
-    let mut zombies = zombie_children();
-    while !zombies.is_empty() && std::time::Instant::now() < deadline {
-        // Nothing tells us when another test reaps its child: look again.
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        let now = zombie_children();
-        zombies.retain(|pid| now.contains(pid));
-    }
-    zombies
-}
-
 /// How many descriptors this process has open (the one reading
 /// `/proc/self/fd` included, so compare two counts, never a count with a
 /// number).
