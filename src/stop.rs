@@ -374,6 +374,7 @@ mod tests {
         assert_eq!(seq(0).invalid_signal(), Some(0));
         assert_eq!(seq(99).invalid_signal(), Some(99));
         assert_eq!(seq(-3).invalid_signal(), Some(-3));
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         assert_eq!(seq(crate::sys::SIGRTMIN).invalid_signal(), None);
         assert_eq!(StopSequence::new().invalid_signal(), None);
     }

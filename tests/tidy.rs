@@ -69,6 +69,8 @@ fn ci_runs_the_readme_test_command_and_the_checks() {
         "cargo package --locked",
         "cargo test --locked",
         "cargo bench --no-run",
+        "RUSTFLAGS=\"--cfg procession_portable\" RUSTDOCFLAGS=\"--cfg procession_portable\"",
+        "bash .ci/xcheck.sh",
     ] {
         assert!(ci.contains(needed), ".ci/run lacks {needed:?}");
     }
@@ -161,6 +163,8 @@ fn manifest_has_what_crates_io_and_docs_rs_use() {
         "os",
         "os::linux-apis",
         "os::unix-apis",
+        "os::macos-apis",
+        "os::freebsd-apis",
         "concurrency",
         "asynchronous",
         "command-line-interface",
