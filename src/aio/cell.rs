@@ -93,9 +93,10 @@ impl<T> Cell<T> {
         let mut state = lock(&self.state);
         state.closed = true;
         state.waker = None;
-        if state.value.is_none()
-            && let Some(control) = &state.control
-        {
+        if state.value.is_some() {
+            return;
+        }
+        if let Some(control) = &state.control {
             control.post(Request::Kill);
         }
     }
@@ -131,9 +132,11 @@ mod tests {
         }
         fn wake_by_ref(self: &Arc<Self>) {
             self.wakes.fetch_add(1, Ordering::SeqCst);
-            if let Some(cell) = &*self.cell.lock().unwrap()
-                && cell.state.try_lock().is_err()
-            {
+            let locked = match &*self.cell.lock().unwrap() {
+                Some(cell) => cell.state.try_lock().is_err(),
+                None => false,
+            };
+            if locked {
                 self.locked_on_wake.fetch_add(1, Ordering::SeqCst);
             }
         }
