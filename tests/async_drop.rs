@@ -50,6 +50,20 @@ fn grandchild_to_pipe() -> (Command, BufReader<os_pipe::PipeReader>) {
     (cmd, BufReader::new(reader))
 }
 
+/// What each open descriptor of this process points to, for messages.
+fn fd_targets() -> Vec<String> {
+    let mut targets: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!("{}->{}", e.file_name().to_string_lossy(), target.display())
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
 fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     let waker = futures::task::noop_waker();
     future.poll(&mut Context::from_waker(&waker))
@@ -60,6 +74,7 @@ fn dropping_run_future_reaps_the_tree() {
     let _serial = serial();
     warm_up();
     let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
+    let before = fd_targets();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
         let mut future = Box::pin(cmd.run_async());
@@ -85,8 +100,9 @@ fn dropping_run_future_reaps_the_tree() {
     assert!(
         procfs::eventually(HANG, || procfs::open_fds() == fds
             && procfs::own_threads() == threads),
-        "descriptors {} (before {fds}), threads {} (before {threads})",
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {} (before {threads})",
         procfs::open_fds(),
+        fd_targets(),
         procfs::own_threads()
     );
 }
