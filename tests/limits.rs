@@ -19,7 +19,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Failure, JobOutput, Keep, Pool, Retry, StopSequence};
-use support::{procfs, pt, pt_cmd};
+use support::{procfs, pt_cmd};
 
 /// An upper bound on "did not hang", generous for a shared, noisy machine.
 const HANG: Duration = Duration::from_secs(30);
@@ -395,7 +395,9 @@ fn without_threads_a_start_fails_and_the_rest_falls_back() {
     #[cfg(feature = "duct")]
     {
         let pool = Pool::builder().jobs(1).build();
-        let done: Vec<_> = pool.map([duct::cmd(pt(), ["sleep", "10"])]).collect();
+        let done: Vec<_> = pool
+            .map([duct::cmd(support::pt(), ["sleep", "10"])])
+            .collect();
         let err = done[0].result().as_ref().expect_err("no watcher thread");
         assert!(err.to_string().contains("duct"), "{err}");
         let left = unreaped_children();
