@@ -18,7 +18,7 @@ use crate::reactor::OnDone;
 use crate::status::ExitStatus;
 use crate::sync::{get_or_try_init, lock};
 
-use super::backend::{Launch, Started, StopHow, Stopper};
+use super::backend::{Launch, Started, StopHow, Stopper, Watch};
 use super::output::Sinks;
 
 /// How often the watcher polls running expressions.
@@ -84,6 +84,7 @@ pub(crate) fn start(
     Ok(Started {
         stopper: Arc::new(DuctStopper(run)),
         pids,
+        watch: Watch::Own,
     })
 }
 
