@@ -10,8 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+#[cfg(any(test, feature = "duct"))]
+use crate::error::{ExitError, SpawnError, SpawnFailure, StoppedError};
 use crate::exec::Exec;
+#[cfg(any(test, feature = "duct"))]
+use crate::output::{Output, Stage};
 use crate::reactor::OnDone;
+#[cfg(any(test, feature = "duct"))]
+use crate::status::ExitStatus;
 
 use super::job::Job;
 use super::output::Sinks;
@@ -108,4 +114,119 @@ pub(crate) trait Backend: Send + Sync {
     /// the attempt through the crate's engine returns it with `on_done` as
     /// [`Watch::Engine`] rather than driving it itself.
     fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error>;
+}
+
+/// How an attempt that the crate's engine did not run ended, as its
+/// backend reports it. [`Ended::into_result`] is the one place that turns
+/// it into what the pool judges, so a backend never builds an [`Output`] or
+/// an [`Error`] itself.
+#[cfg(any(test, feature = "duct"))]
+pub(crate) struct Ended {
+    pub(crate) status: Status,
+    pub(crate) out: Captured,
+    /// The process id of its top process, where known (0 if not).
+    pub(crate) pid: u32,
+    pub(crate) elapsed: Duration,
+}
+
+/// How an attempt ended.
+#[cfg(any(test, feature = "duct"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled { signal: i32, core: bool },
+    /// Its backend stopped it when its timeout passed.
+    TimedOut,
+    /// Its backend stopped it on the pool's request.
+    Stopped(StopHow),
+    /// It never ran: the program is missing, or the submission was
+    /// rejected. Named by the failure and its reason. (Only the fake
+    /// backend reports it yet: duct's spawn errors come from `start`.)
+    #[cfg_attr(not(test), allow(dead_code))]
+    NotStarted(SpawnFailure, String),
+}
+
+/// What an attempt wrote, as far as it was captured.
+#[cfg(any(test, feature = "duct"))]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Captured {
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) stdout_truncated: bool,
+    pub(crate) stderr_truncated: bool,
+}
+
+#[cfg(any(test, feature = "duct"))]
+impl Ended {
+    /// The attempt's result, as a command run by the engine would report
+    /// it. `command` names it in errors; `timeout` is the limit it had.
+    pub(crate) fn into_result(
+        self,
+        command: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Output, Error> {
+        let status = match &self.status {
+            Status::Exited(code) => ExitStatus::from_code(*code),
+            Status::Signaled { signal, core } => ExitStatus::from_signal(*signal, *core),
+            Status::TimedOut | Status::Stopped(_) => ExitStatus::from_signal(9, false),
+            Status::NotStarted(failure, reason) => {
+                return Err(Error::Spawn(Box::new(SpawnError {
+                    command: command.to_string(),
+                    program: command.to_string(),
+                    stage: None,
+                    dir: None,
+                    failure: *failure,
+                    detail: Some(reason.clone()),
+                    source: None,
+                })));
+            }
+        };
+        let Captured {
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
+        } = self.out;
+        let output = Output {
+            status,
+            stdout,
+            stderr,
+            stdout_spilled: None,
+            stderr_spilled: None,
+            stdout_truncated,
+            stderr_truncated,
+            incomplete: false,
+            escaped: Vec::new(),
+            elapsed: self.elapsed,
+            stages: vec![Stage {
+                command: command.to_string(),
+                pid: self.pid,
+                status,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                stdout_spilled: None,
+                stderr_spilled: None,
+            }],
+        };
+        let stopped = |cancelled, output| StoppedError {
+            command: command.to_string(),
+            limit: if cancelled { None } else { timeout },
+            cancelled,
+            stopped_by: None,
+            signal: 9,
+            output: Arc::new(output),
+        };
+        match self.status {
+            Status::TimedOut => Err(Error::Timeout(Box::new(stopped(false, output)))),
+            Status::Stopped(_) => Err(Error::Cancelled(Box::new(stopped(true, output)))),
+            _ if status.success() => Ok(output),
+            _ => Err(Error::Exit(Box::new(ExitError {
+                command: command.to_string(),
+                stage: None,
+                output: Arc::new(output),
+            }))),
+        }
+    }
 }
