@@ -14,7 +14,9 @@
 //!   slots; `spawner.rs`: the shared spawning threads.
 //! - `backend.rs`: the one narrow interface to whatever runs an attempt
 //!   (start it, learn it ended, stop it); `local.rs`: the backend that runs
-//!   jobs on this machine; `duct.rs`: duct expressions as jobs.
+//!   jobs on this machine; `duct.rs`: duct expressions as jobs; `fake.rs`
+//!   (tests only) a backend that runs nothing, and `contract.rs` the
+//!   suite every backend passes.
 //! - `job.rs`: jobs and their reports; `policy.rs`: the retry and halt
 //!   rules as pure functions; `output.rs`, `joblog.rs` and `progress.rs`:
 //!   the outputs.
@@ -25,9 +27,13 @@
 mod backend;
 mod batch;
 mod config;
+#[cfg(test)]
+mod contract;
 mod dispatch;
 #[cfg(feature = "duct")]
 mod duct;
+#[cfg(test)]
+mod fake;
 mod inbox;
 mod input;
 mod iter;
