@@ -31,11 +31,12 @@ use crate::sync::lock;
 /// ```
 #[derive(Clone, Default)]
 pub struct CancelToken {
-    shared: Arc<Shared>,
+    shared: Arc<TokenState>,
 }
 
+/// What every clone of a token shares.
 #[derive(Default)]
-struct Shared {
+struct TokenState {
     cancelled: AtomicBool,
     runs: Mutex<Vec<Weak<Control>>>,
 }

@@ -1,7 +1,7 @@
 //! What other threads may ask of a run in progress, and how they wake the
 //! loop that drives it.
 //!
-//! A run's state machine (`exec`) belongs to the one thread that drives it.
+//! A run's state machine (`run::Exec`) belongs to the one thread that drives it.
 //! Handles, cancel tokens, the pool and the signal forwarder reach it only
 //! through its [`Control`]: they post a [`Request`] and wake the driving
 //! loop, which acts on it in its next round.
@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use rustix::process::{Pid, Signal};
-
 use crate::sync::{lock, wait_until};
-use crate::sys;
+use crate::sys::{self, Pid, Signal};
 
 /// What another thread asks of a run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

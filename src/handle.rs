@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::control::{Control, Request};
 use crate::error::Error;
-use crate::exec::Exec;
 use crate::output::Output;
+use crate::run::Exec;
 use crate::sync::{lock, wait_until};
 
 /// A running command, from [`Command::start`](crate::Command::start).
@@ -37,7 +37,7 @@ use crate::sync::{lock, wait_until};
 /// ```
 #[must_use = "dropping a Handle kills the command at once: wait for it, or detach() it"]
 pub struct Handle {
-    shared: Arc<Shared>,
+    shared: Arc<Delivery>,
     control: Arc<Control>,
     /// The command line, for errors.
     command: String,
@@ -47,13 +47,14 @@ pub struct Handle {
     detached: bool,
 }
 
+/// The run's result, as the background loop hands it to the handle.
 #[derive(Default)]
-struct Shared {
+struct Delivery {
     slot: Mutex<Slot>,
     cv: Condvar,
 }
 
-impl Shared {
+impl Delivery {
     /// Waits until the run is over, or `deadline`; returns whether it is.
     fn wait_finished(&self, deadline: Option<Instant>) -> bool {
         wait_until(&self.slot, &self.cv, deadline, |slot| slot.finished)
@@ -70,7 +71,7 @@ impl Handle {
     /// Hands `exec` to the background loop. If the loop cannot be started,
     /// the run is dropped (which kills and reaps it) and this is the error.
     pub(crate) fn start(exec: Exec, stdin: Option<os_pipe::PipeWriter>) -> Result<Handle, Error> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Delivery::default());
         let control = exec.control().clone();
         let command = exec.display().to_string();
         let pids = exec.pids();

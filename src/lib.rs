@@ -100,7 +100,7 @@
 
 #![warn(missing_docs)]
 // `deny`, not `forbid`: the one exception, building a real-time signal once
-// its number is checked (`sys::realtime_signal`), allows it locally.
+// its number is checked (`sys/process.rs`), allows it locally.
 #![deny(unsafe_code)]
 // docs.rs (see `[package.metadata.docs.rs]`) marks what a feature enables.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -110,28 +110,60 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// The module map: one concept per file; a folder's `mod.rs` maps its own
+// files. From the user's call down to the system:
+//
+// | Module        | Holds                                                           |
+// |---------------|-----------------------------------------------------------------|
+// | `command/`    | the `Command` value and its builder methods                     |
+// | `redirect`    | where stdin comes from and stdout and stderr go (`Stream`)      |
+// | `run_modes`   | `run`, `read`, `start`, `lines`, `events`, and the spawn entry  |
+// | `plan`        | a command tree flattened into stages, redirections resolved     |
+// | `spawn`       | a plan started: pipes, one process group, why a spawn failed    |
+// | `run/`        | one run in progress (`Exec`): its processes, pipes and timers   |
+// | `reactor`     | the poll loops that drive runs                                  |
+// | `control`     | what other threads may ask of a run, and how they wake it       |
+// | `handle`      | a started command: wait for it or stop it                       |
+// | `lines`       | the `Lines` and `Events` iterators                              |
+// | `output`      | what a finished run produced                                    |
+// | `error/`      | the one error type and the details of each kind                 |
+// | `pool/`       | many commands, N at a time                                      |
+// | `time_limit`  | the earliest timeout and deadline, and when a run is due        |
+// | `stop`        | the stop sequence and its pure step rule                        |
+// | `pipestatus`  | the pipeline status rule                                        |
+// | `capture`     | a capture buffer with an optional byte limit                    |
+// | `cancel`      | `CancelToken`                                                   |
+// | `signals`     | opt-in forwarding of the terminal's signals                     |
+// | `terminal`    | job control for a command that reads the terminal               |
+// | `status`      | how a process ended                                             |
+// | `duration`    | how durations read in messages                                  |
+// | `sync`        | how the crate's threads wait for each other                     |
+// | `trace`       | `tracing` spans (feature `tracing`)                             |
+// | `sys/`        | every system call and platform type                             |
 mod cancel;
 mod capture;
 mod command;
 mod control;
 mod duration;
 mod error;
-mod exec;
 mod handle;
+mod lines;
 mod output;
 mod pipestatus;
+mod plan;
 mod pool;
 mod reactor;
 mod redirect;
 mod run;
+mod run_modes;
 mod signals;
 mod spawn;
 mod status;
 mod stop;
-mod stream;
 mod sync;
 mod sys;
 mod terminal;
+mod time_limit;
 mod trace;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for
@@ -139,6 +171,9 @@ mod trace;
 #[cfg(test)]
 #[path = "../tests/support/mod.rs"]
 mod test_support;
+/// Lets the shared test support name this crate as the tests do.
+#[cfg(test)]
+extern crate self as procession;
 
 pub use cancel::CancelToken;
 pub use capture::{Keep, Spilled, SpilledReader};
@@ -148,6 +183,7 @@ pub use error::{
     PanicError, SkippedError, SpawnError, SpawnFailure, StoppedError,
 };
 pub use handle::Handle;
+pub use lines::{Event, Events, Lines};
 pub use output::{Escaped, Output, Stage};
 pub use pool::{
     Completed, Done, Failure, Halt, HaltReason, Job, JobEvent, JobHandle, JobOutput, Ordered,
@@ -156,7 +192,6 @@ pub use pool::{
 pub use signals::forward_signals;
 pub use status::{ExitStatus, signal_name};
 pub use stop::StopSequence;
-pub use stream::{Event, Events, Lines};
 
 /// Checks that dropping a value whose drop is a mistake is caught by the
 /// compiler (`unused_must_use`, denied here): each `compile_fail` block

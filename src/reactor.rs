@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::error::{Error, catch_panic};
-use crate::exec::{Exec, Source};
 use crate::output::Output;
+use crate::run::{Exec, Watched};
 use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
 
@@ -22,7 +22,7 @@ use crate::sys::{self, Interest, Waker};
 #[derive(Clone, Copy)]
 enum Owner {
     Waker,
-    Exec(usize, Source),
+    Exec(usize, Watched),
     Orphan(usize),
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn turn(
     for (owner, _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
         match *owner {
             Owner::Waker => waker.reset(),
-            Owner::Exec(k, source) => guard(execs[k], |exec| exec.ready(source)),
+            Owner::Exec(k, watched) => guard(execs[k], |exec| exec.on_ready(watched)),
             Owner::Orphan(j) => {
                 let mut buf = [0u8; 16 * 1024];
                 if !matches!(
@@ -317,7 +317,7 @@ mod tests {
 
     use super::*;
     use crate::Command;
-    use crate::spawn::Mode;
+    use crate::plan::Mode;
     use crate::test_support::{procfs, pt};
 
     /// An upper bound on "did not hang".

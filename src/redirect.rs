@@ -30,6 +30,13 @@ pub(crate) enum OutSpec {
     Path(PathBuf, bool),
 }
 
+/// One of a process's two output streams.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
 /// Moves a stream to the other one's target, after both targets are known.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Route {

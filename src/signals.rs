@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use rustix::process::Signal;
 use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP};
 
 use crate::control::{Control, Request};
 use crate::error::Error;
 use crate::sync::lock;
-use crate::sys;
+use crate::sys::{self, Pid, Signal};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -140,7 +139,7 @@ fn install() -> Result<(), Error> {
 /// Registers a run so a forwarded signal reaches it. A run that starts
 /// while a terminating signal is being forwarded is stopped at once; one
 /// that starts while Ctrl-Z stops the others is stopped with them.
-pub(crate) fn register(control: &Arc<Control>, pgid: rustix::process::Pid) {
+pub(crate) fn register(control: &Arc<Control>, pgid: Pid) {
     if !ENABLED.load(Ordering::SeqCst) {
         return;
     }

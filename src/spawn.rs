@@ -1,395 +1,30 @@
-//! Turning a [`Command`] into running processes.
+//! Starting a [`Plan`]: the pipes, then every stage in one new process
+//! group, and, when a stage cannot start, the error that says why.
 //!
-//! Two steps. [`plan`] flattens the command tree into stages, layering each
-//! pipeline's options over its stages', and resolves every redirection into a
-//! concrete source or sink. [`spawn`] then creates the pipes and starts the
-//! stages with `std::process::Command`, all in one new process group, keeping
-//! every spawn on the fast `posix_spawn` path: we resolve bare program names
-//! on `PATH` ourselves (std falls back to `fork` + `exec` for a bare name with
-//! a changed `PATH`), use `process_group` (which `posix_spawn` supports), and
-//! never use `pre_exec`. Only what the caller asks for leaves that path:
-//! `uid`, `gid`, and a `before_spawn` hook that adds a `pre_exec`.
+//! Stages start with `std::process::Command`, kept on the fast
+//! `posix_spawn` path: we resolve bare program names on `PATH` ourselves
+//! (std falls back to `fork` + `exec` for a bare name with a changed
+//! `PATH`), use `process_group` (which `posix_spawn` supports), and never
+//! use `pre_exec`. Only what the caller asks for leaves that path: `uid`,
+//! `gid`, and a `before_spawn` hook that adds a `pre_exec`.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crate::cancel::CancelToken;
-use crate::capture::Keep;
-use crate::command::{Command, EnvOp, Hook, Kind, join_dir};
+use crate::command::{EnvOp, join_dir};
 use crate::error::{Error, InvalidInput, SpawnError, SpawnFailure};
 use crate::pipestatus::Check;
-use crate::redirect::{InSpec, OutSpec};
-use crate::stop::StopSequence;
+use crate::plan::{OutputTo, Plan, StagePlan, StdinFrom};
+use crate::sys::{self, SpawnErrno};
 
-/// Which stream a captured pipe carries.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// Where a stage reads stdin from, once resolved.
-#[derive(Clone)]
-enum Source {
-    Inherit,
-    Null,
-    Bytes(Arc<[u8]>),
-    File(Arc<File>),
-    /// The caller's pipe (`stdin_pipe`).
-    Caller,
-    /// The previous stage's stdout.
-    Prev,
-}
-
-/// Where a stage writes stdout or stderr, once resolved.
-#[derive(Clone)]
-enum Sink {
-    Inherit,
-    Null,
-    /// A captured pipe: an index into [`Plan::channels`].
-    Channel(usize),
-    File(Arc<File>),
-    /// The next stage's stdin.
-    Next,
-}
-
-/// A pipe the run reads: what it carries and where its bytes belong.
-#[derive(Clone, Debug)]
-pub(crate) struct ChannelPlan {
-    pub(crate) stream: Stream,
-    /// `None`: the run's own stdout or stderr. `Some(i)`: stage `i`'s.
-    pub(crate) owner: Option<usize>,
-    pub(crate) limit: Option<usize>,
-    pub(crate) keep: Keep,
-    /// Split into lines for [`Command::lines`] and [`Command::events`].
-    pub(crate) lines: bool,
-}
-
-struct StagePlan {
-    display: String,
-    program: OsString,
-    args: Vec<OsString>,
-    env: Vec<EnvOp>,
-    dir: Option<PathBuf>,
-    check: Check,
-    stdin: Source,
-    stdout: Sink,
-    stderr: Sink,
-    arg0: Option<OsString>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    hooks: Vec<Hook>,
-    new_session: bool,
-}
-
-/// What a run mode asks of the outermost level.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Mode {
-    /// `run`: the command's own settings.
-    Run,
-    /// `start`: the command's own settings, and `stdin_pipe` is allowed.
-    Start,
-    /// `read`: capture stdout.
-    Read,
-    /// `lines`: stdout as lines.
-    Lines,
-    /// `events`: stdout and stderr as lines.
-    Events,
-}
-
-/// A command flattened and resolved, ready to spawn.
-pub(crate) struct Plan {
-    stages: Vec<StagePlan>,
-    pub(crate) channels: Vec<ChannelPlan>,
-    pub(crate) display: String,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) limit: Option<Duration>,
-    /// The earliest of the deadlines alone (not the timeouts), which time
-    /// spent stopped by job control does not move.
-    pub(crate) absolute: Option<Instant>,
-    pub(crate) stop: StopSequence,
-    /// Run in a cgroup of its own ([`Command::cgroup`]).
-    pub(crate) cgroup: bool,
-    pub(crate) drain: Duration,
-    /// Where spilling captures make their files (`None`: the default).
-    pub(crate) spill_dir: Option<Arc<Path>>,
-    pub(crate) cancel: Vec<CancelToken>,
-    pub(crate) pipeline: bool,
-    /// The run mode captures these itself, whatever the command says.
-    forced: (bool, bool),
-}
-
-/// Default for [`Command::drain_timeout`].
-const DEFAULT_DRAIN: Duration = Duration::from_millis(500);
-
-/// The inherited state while walking the command tree.
-#[derive(Clone)]
-struct Context {
-    env: Vec<EnvOp>,
-    dir: Option<PathBuf>,
-    check: Option<Check>,
-    stdin: Source,
-    stdout: Sink,
-    stderr: Sink,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    hooks: Vec<Hook>,
-    new_session: bool,
-    depth: usize,
-}
-
-/// Flattens `command` into stages and resolves its redirections.
-pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan, Error> {
-    let display = command.to_string();
-    let mut plan = Plan {
-        stages: Vec::new(),
-        channels: Vec::new(),
-        display: display.clone(),
-        deadline: None,
-        limit: None,
-        absolute: None,
-        stop: command.node.opts.stop.clone().unwrap_or_default(),
-        cgroup: command.node.opts.cgroup.unwrap_or(false),
-        drain: command.node.opts.drain.unwrap_or(DEFAULT_DRAIN),
-        spill_dir: command.node.opts.spill_dir.clone(),
-        cancel: Vec::new(),
-        pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
-        forced: (
-            matches!(mode, Mode::Read | Mode::Lines | Mode::Events),
-            mode == Mode::Events,
-        ),
-    };
-    let mut root = Context {
-        env: Vec::new(),
-        dir: None,
-        check: None,
-        stdin: Source::Inherit,
-        stdout: Sink::Inherit,
-        stderr: Sink::Inherit,
-        uid: None,
-        gid: None,
-        hooks: Vec::new(),
-        new_session: false,
-        depth: 0,
-    };
-    let lines = matches!(mode, Mode::Lines | Mode::Events);
-    if matches!(mode, Mode::Read | Mode::Lines | Mode::Events) {
-        root.stdout =
-            Sink::Channel(plan.add_channel(Stream::Stdout, None, None, Keep::Head, lines));
-    }
-    if mode == Mode::Events {
-        root.stderr = Sink::Channel(plan.add_channel(Stream::Stderr, None, None, Keep::Head, true));
-    }
-    if let Some(signal) = plan.stop.invalid_signal() {
-        return Err(Error::invalid(
-            &display,
-            InvalidInput::InvalidSignal { signal },
-        ));
-    }
-    plan.walk(command, root, start, &display)?;
-    Ok(plan)
-}
-
-impl Plan {
-    /// Whether a stage reads this process's own stdin.
-    pub(crate) fn inherits_stdin(&self) -> bool {
-        self.stages
-            .iter()
-            .any(|s| matches!(s.stdin, Source::Inherit))
-    }
-
-    fn add_channel(
-        &mut self,
-        stream: Stream,
-        owner: Option<usize>,
-        limit: Option<usize>,
-        keep: Keep,
-        lines: bool,
-    ) -> usize {
-        self.channels.push(ChannelPlan {
-            stream,
-            owner,
-            limit,
-            keep,
-            lines,
-        });
-        self.channels.len() - 1
-    }
-
-    fn walk(
-        &mut self,
-        command: &Command,
-        outer: Context,
-        start: Instant,
-        root_display: &str,
-    ) -> Result<(), Error> {
-        let opts = &command.node.opts;
-        let mut ctx = outer.clone();
-        ctx.depth += 1;
-        ctx.env.extend(opts.env.iter().cloned());
-        if let Some(dir) = &opts.dir {
-            ctx.dir = Some(join_dir(outer.dir.as_deref(), dir));
-        }
-        // The innermost setting wins, except that `unchecked()` on an
-        // enclosing pipeline makes every status inside it data.
-        if let Some(check) = &opts.check {
-            if ctx.check != Some(Check::Unchecked) {
-                ctx.check = Some(check.clone());
-            }
-        }
-        for token in &opts.cancel {
-            self.cancel.push(token.clone());
-        }
-        ctx.uid = opts.uid.or(ctx.uid);
-        ctx.gid = opts.gid.or(ctx.gid);
-        ctx.hooks.extend(opts.hooks.iter().cloned());
-        ctx.new_session |= opts.new_session;
-        // A timeout too long to express is no limit.
-        let timeouts = opts
-            .timeout
-            .and_then(|t| Some((crate::sync::after(start, t)?, Some(t))));
-        if let Some(deadline) = opts.deadline {
-            self.absolute = Some(self.absolute.map_or(deadline, |d| d.min(deadline)));
-        }
-        for (deadline, limit) in timeouts.into_iter().chain(opts.deadline.map(|d| (d, None))) {
-            if self.deadline.is_none_or(|d| deadline < d) {
-                self.deadline = Some(deadline);
-                self.limit = limit;
-            }
-        }
-        // The first stage this node will produce owns its captures.
-        let owner = (outer.depth > 0).then_some(self.stages.len());
-        if let Some(spec) = &opts.stdin {
-            ctx.stdin = self.source(spec, root_display)?;
-        }
-        // `read`, `lines` and `events` capture the outermost streams they
-        // need, over the command's own setting for them.
-        let root = outer.depth == 0;
-        let out = match &opts.stdout {
-            Some(spec) if !(root && self.forced.0) => {
-                self.sink(spec, Stream::Stdout, owner, root_display)?
-            }
-            _ => outer.stdout.clone(),
-        };
-        let err = match &opts.stderr {
-            Some(spec) if !(root && self.forced.1) => {
-                self.sink(spec, Stream::Stderr, owner, root_display)?
-            }
-            _ => outer.stderr.clone(),
-        };
-        (ctx.stdout, ctx.stderr) = match opts.route {
-            Some(route) => route.apply(out, err),
-            None => (out, err),
-        };
-        match &command.node.kind {
-            Kind::Program { program, args } => {
-                self.stages.push(StagePlan {
-                    // The root command's line is already made.
-                    display: if root {
-                        root_display.to_string()
-                    } else {
-                        command.to_string()
-                    },
-                    program: program.clone(),
-                    args: args.iter().map(|a| a.value.clone()).collect(),
-                    env: ctx.env,
-                    dir: ctx.dir,
-                    check: ctx.check.unwrap_or_default(),
-                    stdin: ctx.stdin,
-                    stdout: ctx.stdout,
-                    stderr: ctx.stderr,
-                    arg0: opts.arg0.clone(),
-                    uid: ctx.uid,
-                    gid: ctx.gid,
-                    hooks: ctx.hooks,
-                    new_session: ctx.new_session,
-                });
-            }
-            Kind::Pipeline(stages) if stages.is_empty() => {
-                return Err(Error::invalid(root_display, InvalidInput::EmptyPipeline));
-            }
-            Kind::Pipeline(stages) => {
-                let last = stages.len().saturating_sub(1);
-                for (i, stage) in stages.iter().enumerate() {
-                    let mut inner = ctx.clone();
-                    if i > 0 {
-                        inner.stdin = Source::Prev;
-                    }
-                    if i < last {
-                        inner.stdout = Sink::Next;
-                    }
-                    self.walk(stage, inner, start, root_display)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn source(&mut self, spec: &InSpec, display: &str) -> Result<Source, Error> {
-        Ok(match spec {
-            InSpec::Inherit => Source::Inherit,
-            InSpec::Null => Source::Null,
-            InSpec::Bytes(bytes) => Source::Bytes(bytes.clone()),
-            InSpec::File(file) => Source::File(file.clone()),
-            InSpec::Path(path) => Source::File(Arc::new(
-                File::open(path).map_err(|e| redirect_error(display, path, &e))?,
-            )),
-            InSpec::Pipe => Source::Caller,
-        })
-    }
-
-    fn sink(
-        &mut self,
-        spec: &OutSpec,
-        stream: Stream,
-        owner: Option<usize>,
-        display: &str,
-    ) -> Result<Sink, Error> {
-        Ok(match spec {
-            OutSpec::Inherit => Sink::Inherit,
-            OutSpec::Null => Sink::Null,
-            OutSpec::Capture(limit, keep) => {
-                Sink::Channel(self.add_channel(stream, owner, *limit, *keep, false))
-            }
-            OutSpec::File(file) => Sink::File(file.clone()),
-            OutSpec::Path(path, append) => {
-                let mut options = OpenOptions::new();
-                options.create(true);
-                if *append {
-                    options.append(true);
-                } else {
-                    options.write(true).truncate(true);
-                }
-                // Opened once here, so that `2>&1` to a path shares one file
-                // position, as in a shell.
-                let file = options
-                    .open(path)
-                    .map_err(|e| redirect_error(display, path, &e))?;
-                Sink::File(Arc::new(file))
-            }
-        })
-    }
-}
-
-fn redirect_error(display: &str, path: &Path, e: &std::io::Error) -> Error {
-    Error::invalid(
-        display,
-        InvalidInput::Redirect {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        },
-    )
-}
-
-/// One started process.
-pub(crate) struct Started {
+/// One started stage.
+pub(crate) struct StartedStage {
     pub(crate) pid: u32,
     pub(crate) display: String,
     pub(crate) check: Check,
@@ -398,8 +33,8 @@ pub(crate) struct Started {
 }
 
 /// Everything [`spawn`] hands to the run.
-pub(crate) struct Spawned {
-    pub(crate) stages: Vec<Started>,
+pub(crate) struct SpawnedRun {
+    pub(crate) stages: Vec<StartedStage>,
     pub(crate) pgid: u32,
     /// Reading ends of the captured pipes, in [`Plan::channels`] order.
     pub(crate) channels: Vec<OwnedFd>,
@@ -408,14 +43,14 @@ pub(crate) struct Spawned {
     /// The writing end of `stdin_pipe`, for the caller.
     pub(crate) caller_stdin: Option<os_pipe::PipeWriter>,
     /// The run's own cgroup, holding every stage.
-    pub(crate) cgroup: Option<crate::sys::Cgroup>,
+    pub(crate) cgroup: Option<sys::Cgroup>,
 }
 
 /// Starts every stage of `plan` in one new process group.
 ///
 /// If a stage fails to start, the stages already started are killed and
 /// reaped before the error is returned.
-pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
+pub(crate) fn spawn(plan: &Plan) -> Result<SpawnedRun, Error> {
     for stage in &plan.stages {
         validate(stage, &plan.display)?;
         if stage.new_session && plan.pipeline {
@@ -432,14 +67,14 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
         readers.push(OwnedFd::from(r));
         writers.push(OwnedFd::from(w));
     }
-    let mut spawned = Spawned {
+    let mut spawned = SpawnedRun {
         stages: Vec::with_capacity(plan.stages.len()),
         pgid: 0,
         channels: readers,
         feeds: Vec::new(),
         caller_stdin: None,
         cgroup: if plan.cgroup {
-            crate::sys::Cgroup::create().ok()
+            sys::Cgroup::create().ok()
         } else {
             None
         },
@@ -448,68 +83,33 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
     let mut prev_reader: Option<os_pipe::PipeReader> = None;
     let last = plan.stages.len() - 1;
     for (i, stage) in plan.stages.iter().enumerate() {
-        let result = (|| {
-            let next = if i < last {
-                Some(pipe(&plan.display)?)
-            } else {
-                None
-            };
-            let stdin = match &stage.stdin {
-                Source::Inherit => Stdio::inherit(),
-                Source::Null => null_stdio(false),
-                Source::Bytes(bytes) => {
-                    let (r, w) = pipe(&plan.display)?;
-                    spawned.feeds.push((OwnedFd::from(w), bytes.clone()));
-                    Stdio::from(r)
-                }
-                Source::File(file) => Stdio::from(dup_file(file, &plan.display)?),
-                Source::Caller => {
-                    let (r, w) = pipe(&plan.display)?;
-                    spawned.caller_stdin = Some(w);
-                    Stdio::from(r)
-                }
-                Source::Prev => match prev_reader.take() {
-                    Some(r) => Stdio::from(r),
-                    None => null_stdio(false),
-                },
-            };
-            let next_writer = next.as_ref().map(|(_, w)| w);
-            let stdout = stdio_for(&stage.stdout, &writers, next_writer, &plan.display)?;
-            let stderr = stdio_for(&stage.stderr, &writers, next_writer, &plan.display)?;
-            let child = start_one(stage, stdin, stdout, stderr, spawned.pgid, i, plan)?;
-            // Our copies of the pipe to the next stage: keep only the reader.
-            prev_reader = next.map(|(r, _)| r);
-            Ok(child)
-        })();
-        match result {
-            Ok(child) => {
-                if i == 0 {
-                    spawned.pgid = child.id();
-                }
-                // At once, so that what it forks from now on is in the
-                // cgroup too. Without it, the run goes on without a cgroup.
-                if let Some(cgroup) = &spawned.cgroup {
-                    let pgid = crate::sys::pid_from_raw(spawned.pgid);
-                    let moved = crate::sys::pid_from_raw(child.id())
-                        .zip(pgid)
-                        .is_some_and(|(pid, pgid)| cgroup.adopt(pid, pgid).is_ok());
-                    if !moved {
-                        spawned.cgroup = None;
-                    }
-                }
-                spawned.stages.push(Started {
-                    pid: child.id(),
-                    display: stage.display.clone(),
-                    check: stage.check.clone(),
-                    feeds_next: i < last && matches!(stage.stdout, Sink::Next),
-                });
-                children.push(child);
-            }
+        let child = match spawn_stage(plan, i, &writers, &mut prev_reader, &mut spawned) {
+            Ok(child) => child,
             Err(e) => {
                 abort(&mut children, spawned.pgid);
                 return Err(e);
             }
+        };
+        if i == 0 {
+            spawned.pgid = child.id();
         }
+        // At once, so that what it forks from now on is in the cgroup too.
+        // Without it, the run goes on without a cgroup.
+        if let Some(cgroup) = &spawned.cgroup {
+            let moved = sys::pid_from_raw(child.id())
+                .zip(sys::pid_from_raw(spawned.pgid))
+                .is_some_and(|(pid, pgid)| cgroup.adopt(pid, pgid).is_ok());
+            if !moved {
+                spawned.cgroup = None;
+            }
+        }
+        spawned.stages.push(StartedStage {
+            pid: child.id(),
+            display: stage.display.clone(),
+            check: stage.check.clone(),
+            feeds_next: i < last && matches!(stage.stdout, OutputTo::Next),
+        });
+        children.push(child);
     }
     // The `Child` values only hold pids now: std's pipes were not used. Our
     // own reaping (by pidfd) takes over; dropping a `Child` does not wait.
@@ -518,10 +118,56 @@ pub(crate) fn spawn(plan: &Plan) -> Result<Spawned, Error> {
     Ok(spawned)
 }
 
+/// Starts stage `i` of `plan`: makes its stdin (from `prev_reader`, the
+/// previous stage's pipe, which it takes; or a new pipe recorded in
+/// `spawned`), its outputs (to `channels`, the writing ends of the captured
+/// pipes, or a new pipe to the next stage, whose reader it leaves in
+/// `prev_reader`), and spawns it in the run's group.
+fn spawn_stage(
+    plan: &Plan,
+    i: usize,
+    channels: &[OwnedFd],
+    prev_reader: &mut Option<os_pipe::PipeReader>,
+    spawned: &mut SpawnedRun,
+) -> Result<std::process::Child, Error> {
+    let stage = &plan.stages[i];
+    let next = if i + 1 < plan.stages.len() {
+        Some(pipe(&plan.display)?)
+    } else {
+        None
+    };
+    let stdin = match &stage.stdin {
+        StdinFrom::Inherit => Stdio::inherit(),
+        StdinFrom::Null => null_stdio(false),
+        StdinFrom::Bytes(bytes) => {
+            let (r, w) = pipe(&plan.display)?;
+            spawned.feeds.push((OwnedFd::from(w), bytes.clone()));
+            Stdio::from(r)
+        }
+        StdinFrom::File(file) => Stdio::from(dup_file(file, &plan.display)?),
+        StdinFrom::Caller => {
+            let (r, w) = pipe(&plan.display)?;
+            spawned.caller_stdin = Some(w);
+            Stdio::from(r)
+        }
+        StdinFrom::Prev => match prev_reader.take() {
+            Some(r) => Stdio::from(r),
+            None => null_stdio(false),
+        },
+    };
+    let next_writer = next.as_ref().map(|(_, w)| w);
+    let stdout = stdio_for(&stage.stdout, channels, next_writer, &plan.display)?;
+    let stderr = stdio_for(&stage.stderr, channels, next_writer, &plan.display)?;
+    let child = start_one(stage, stdin, stdout, stderr, spawned.pgid, i, plan)?;
+    // Our copies of the pipe to the next stage: keep only the reader.
+    *prev_reader = next.map(|(r, _)| r);
+    Ok(child)
+}
+
 /// Kills and reaps the stages already started when a later one fails.
 fn abort(children: &mut [std::process::Child], pgid: u32) {
-    if let Some(pgid) = crate::sys::pid_from_raw(pgid) {
-        let _ = crate::sys::signal_group(pgid, rustix::process::Signal::KILL);
+    if let Some(pgid) = sys::pid_from_raw(pgid) {
+        let _ = sys::signal_group(pgid, sys::Signal::KILL);
     }
     for child in children {
         let _ = child.kill();
@@ -530,18 +176,18 @@ fn abort(children: &mut [std::process::Child], pgid: u32) {
 }
 
 fn stdio_for(
-    sink: &Sink,
+    sink: &OutputTo,
     channels: &[OwnedFd],
     next: Option<&os_pipe::PipeWriter>,
     display: &str,
 ) -> Result<Stdio, Error> {
     let dup_err = |e| Error::io(format!("cannot set up the pipes of {display:?}"), e);
     Ok(match sink {
-        Sink::Inherit => Stdio::inherit(),
-        Sink::Null => null_stdio(true),
-        Sink::Channel(i) => Stdio::from(channels[*i].try_clone().map_err(dup_err)?),
-        Sink::File(file) => Stdio::from(dup_file(file, display)?),
-        Sink::Next => match next {
+        OutputTo::Inherit => Stdio::inherit(),
+        OutputTo::Null => null_stdio(true),
+        OutputTo::Channel(i) => Stdio::from(channels[*i].try_clone().map_err(dup_err)?),
+        OutputTo::File(file) => Stdio::from(dup_file(file, display)?),
+        OutputTo::Next => match next {
             Some(w) => Stdio::from(w.try_clone().map_err(dup_err)?),
             None => null_stdio(true),
         },
@@ -550,7 +196,7 @@ fn stdio_for(
 
 /// `/dev/null` for a child's stdin (`write` false) or an output.
 fn null_stdio(write: bool) -> Stdio {
-    crate::sys::dev_null(write).map_or_else(Stdio::null, Stdio::from)
+    sys::dev_null(write).map_or_else(Stdio::null, Stdio::from)
 }
 
 fn dup_file(file: &File, display: &str) -> Result<File, Error> {
@@ -559,7 +205,7 @@ fn dup_file(file: &File, display: &str) -> Result<File, Error> {
 }
 
 fn pipe(display: &str) -> Result<(os_pipe::PipeReader, os_pipe::PipeWriter), Error> {
-    os_pipe::pipe().map_err(|e| Error::io(format!("cannot create a pipe for {display:?}"), e))
+    sys::pipe().map_err(|e| Error::io(format!("cannot create a pipe for {display:?}"), e))
 }
 
 fn start_one(
@@ -621,16 +267,17 @@ fn start_one(
         std_cmd.process_group(pgid as i32);
     }
     let mut child = std_cmd.spawn().map_err(|e| {
-        if index > 0 && e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+        let errno = sys::spawn_errno(&e);
+        if index > 0 && errno == SpawnErrno::NotPermitted {
             if let Some(error) = leader_lost(pgid, index, plan) {
                 return error;
             }
         }
         if let Some(ids) = ids_asked(stage) {
-            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+            if errno == SpawnErrno::NotPermitted {
                 return spawn_error(SpawnFailure::IdChangeDenied, Some(ids), Some(e));
             }
-            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+            if errno == SpawnErrno::Invalid {
                 let detail = format!("{ids} is not a valid id here");
                 return spawn_error(SpawnFailure::Other, Some(detail), Some(e));
             }
@@ -642,8 +289,8 @@ fn start_one(
     // has too. A child still in this process's group must not stay there:
     // stopping "its" group would signal ours.
     if stage.new_session {
-        let pid = crate::sys::pid_from_raw(child.id());
-        if pid.and_then(crate::sys::leads_session) == Some(false) {
+        let pid = sys::pid_from_raw(child.id());
+        if pid.and_then(sys::leads_session) == Some(false) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::invalid(
@@ -670,8 +317,8 @@ fn ids_asked(stage: &StagePlan) -> Option<String> {
 /// ignores `SIGCHLD`, or reaps with `waitpid(-1)`). The same error as a
 /// status taken by another waiter during the run.
 fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
-    let leader = crate::sys::pid_from_raw(pgid)?;
-    if crate::sys::group_exists(leader) {
+    let leader = sys::pid_from_raw(pgid)?;
+    if sys::group_exists(leader) {
         return None;
     }
     let first = &plan.stages.first()?.display;
@@ -679,9 +326,9 @@ fn leader_lost(pgid: u32, index: usize, plan: &Plan) -> Option<Error> {
         format!(
             "cannot run stage {index} of {:?}: stage 0 {first:?} already ended and {}",
             plan.display,
-            crate::exec::STATUS_TAKEN
+            crate::error::STATUS_TAKEN
         ),
-        std::io::Error::from_raw_os_error(rustix::io::Errno::CHILD.raw_os_error()),
+        sys::child_taken_error(),
     ))
 }
 
@@ -706,19 +353,19 @@ fn classify(
     if let Some(problem) = dir_problem(stage.dir.as_deref()) {
         return (SpawnFailure::NoSuchDirectory, problem);
     }
-    match e.raw_os_error() {
-        Some(code) if code == rustix::io::Errno::TOOBIG.raw_os_error() => (
+    match sys::spawn_errno(e) {
+        SpawnErrno::TooBig => (
             SpawnFailure::ArgumentListTooLong,
             Some(too_big_detail(&stage.args, &child_env(&stage.env))),
         ),
-        Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error() => {
+        SpawnErrno::AccessDenied => {
             if program.is_dir() {
                 (SpawnFailure::IsDirectory, None)
             } else {
                 (SpawnFailure::PermissionDenied, None)
             }
         }
-        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
+        SpawnErrno::NotFound => {
             if program.exists() {
                 // The file is there: its `#!` interpreter (or, for a binary,
                 // its loader) is not.
@@ -847,7 +494,7 @@ fn resolve(program: &OsStr, env: &[EnvOp], dir: Option<&Path>) -> Option<PathBuf
             };
             join_dir(dir, &entry).join(program)
         })
-        .find(|candidate| is_executable(candidate))
+        .find(|candidate| sys::is_executable(candidate))
 }
 
 /// The `PATH` the child will see.
@@ -862,8 +509,4 @@ fn child_path(env: &[EnvOp]) -> Option<OsString> {
         }
     }
     path
-}
-
-fn is_executable(path: &Path) -> bool {
-    path.is_file() && rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }

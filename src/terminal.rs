@@ -30,10 +30,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::process::{Pid, Signal};
-use rustix::termios::Termios;
-
-use crate::sys;
+use crate::sys::{self, Pid, Signal, TerminalModes};
 
 /// A run holds the terminal: one at a time, so two runs started at once by
 /// two threads cannot both take it.
@@ -49,7 +46,7 @@ pub(crate) struct Terminal {
     /// The run's group.
     job: Pid,
     /// The modes before the run had the terminal.
-    modes: Option<Termios>,
+    modes: Option<TerminalModes>,
     /// The run holds the terminal (and the [`LENT`] token).
     lent: bool,
     /// The run stopped on the terminal while another run held it: it gets

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use procession::{Command, Error, InvalidInput, SpawnFailure, StopSequence};
+use support::pt_cmd;
 
 /// A directory under the system temp dir with a unique name, removed on drop.
 struct TempDir(PathBuf);
@@ -68,10 +69,6 @@ fn case(
     }
 }
 
-fn pt() -> Command {
-    Command::new(support::pt())
-}
-
 /// Runs `command` and throws the output away.
 fn run(command: Command) -> impl Fn() -> Result<(), Error> {
     move || command.run().map(drop)
@@ -117,7 +114,7 @@ fn argument_cases() -> Vec<Case> {
     vec![
         case(
             "NUL in an argument",
-            run(pt().args(["echo", "fine", "a\0b"])),
+            run(pt_cmd(["echo", "fine", "a\0b"])),
             |e| matches!(invalid(e), Some(InvalidInput::NulInArgument { index: 2 })),
             "argument 2 contains a NUL byte",
         ),
@@ -141,15 +138,13 @@ fn argument_cases() -> Vec<Case> {
         ),
         case(
             "argument list over the OS limit",
-            run(pt().arg("echo").args(too_many_argument_bytes())),
+            run(pt_cmd(["echo"]).args(too_many_argument_bytes())),
             |e| spawn_failure(e) == Some(SpawnFailure::ArgumentListTooLong),
             "the argument list is too long for the system (E2BIG)",
         ),
         case(
             "environment value over the OS limit for one string",
-            run(pt()
-                .arg("echo")
-                .env("PROCESSION_BIG", "x".repeat(200 * 1024))),
+            run(pt_cmd(["echo"]).env("PROCESSION_BIG", "x".repeat(200 * 1024))),
             |e| spawn_failure(e) == Some(SpawnFailure::ArgumentListTooLong),
             format!(
                 "environment variables, {} bytes; one string has 204816 bytes, over the \
@@ -164,31 +159,31 @@ fn env_cases() -> Vec<Case> {
     vec![
         case(
             "NUL in an env value",
-            run(pt().arg("env").env("PROCESSION_V", "a\0b")),
+            run(pt_cmd(["env"]).env("PROCESSION_V", "a\0b")),
             |e| matches!(invalid(e), Some(InvalidInput::NulInEnvValue { key }) if key == "PROCESSION_V"),
             "the value of environment variable \"PROCESSION_V\" contains a NUL byte",
         ),
         case(
             "= in an env key",
-            run(pt().arg("env").env("A=B", "1")),
+            run(pt_cmd(["env"]).env("A=B", "1")),
             |e| matches!(invalid(e), Some(InvalidInput::EqualsInEnvKey { key }) if key == "A=B"),
             "environment variable name \"A=B\" contains '='",
         ),
         case(
             "NUL in an env key",
-            run(pt().arg("env").env("A\0B", "1")),
+            run(pt_cmd(["env"]).env("A\0B", "1")),
             |e| matches!(invalid(e), Some(InvalidInput::NulInEnvKey { .. })),
             "contains a NUL byte",
         ),
         case(
             "empty env key",
-            run(pt().arg("env").env("", "1")),
+            run(pt_cmd(["env"]).env("", "1")),
             |e| matches!(invalid(e), Some(InvalidInput::EmptyEnvKey)),
             "an environment variable name is empty",
         ),
         case(
             "empty env key removed",
-            run(pt().arg("env").env_remove("")),
+            run(pt_cmd(["env"]).env_remove("")),
             |e| matches!(invalid(e), Some(InvalidInput::EmptyEnvKey)),
             "an environment variable name is empty",
         ),
@@ -223,7 +218,7 @@ fn program_cases(tmp: &Path) -> Vec<Case> {
         ),
         case(
             "working directory that is a file",
-            run(pt().arg("pwd").dir(&file)),
+            run(pt_cmd(["pwd"]).dir(&file)),
             |e| spawn_failure(e) == Some(SpawnFailure::NoSuchDirectory),
             format!("working directory {file:?} is not a directory"),
         ),
@@ -261,7 +256,7 @@ fn program_cases(tmp: &Path) -> Vec<Case> {
         ),
         case(
             "working directory that does not exist",
-            run(pt().arg("pwd").dir(&missing_dir)),
+            run(pt_cmd(["pwd"]).dir(&missing_dir)),
             |e| spawn_failure(e) == Some(SpawnFailure::NoSuchDirectory),
             format!("working directory {missing_dir:?} does not exist"),
         ),
@@ -270,7 +265,7 @@ fn program_cases(tmp: &Path) -> Vec<Case> {
 
 fn io_cases(tmp: &Path) -> Vec<Case> {
     let missing_dir = tmp.join("no-such-dir");
-    let not_utf8 = pt().arg("cat").stdin_bytes(b"ok \xff\xfe".to_vec());
+    let not_utf8 = pt_cmd(["cat"]).stdin_bytes(b"ok \xff\xfe".to_vec());
     vec![
         case(
             "read() of non-UTF-8 output",
@@ -280,41 +275,56 @@ fn io_cases(tmp: &Path) -> Vec<Case> {
         ),
         case(
             "stdin_pipe with run()",
-            run(pt().arg("cat").stdin_pipe()),
+            run(pt_cmd(["cat"]).stdin_pipe()),
             |e| matches!(invalid(e), Some(InvalidInput::StdinPipeNeedsStart)),
             "stdin_pipe() needs start()",
         ),
         case(
             "signal 0 in a stop sequence",
-            run(pt()
-                .args(["sleep", "10"])
+            run(pt_cmd(["sleep", "10"])
                 .stop_sequence(StopSequence::new().then(0, Duration::from_millis(10)))),
             |e| matches!(invalid(e), Some(InvalidInput::InvalidSignal { signal: 0 })),
             "0 is not a signal that can be sent",
         ),
         case(
             "signal 99 in a stop sequence",
-            run(pt()
-                .args(["sleep", "10"])
+            run(pt_cmd(["sleep", "10"])
                 .stop_sequence(StopSequence::new().then(99, Duration::from_millis(10)))),
             |e| matches!(invalid(e), Some(InvalidInput::InvalidSignal { signal: 99 })),
             "99 is not a signal that can be sent",
         ),
         case(
+            "a stage the command does not have",
+            || {
+                let handle = pt_cmd(["sleep", "10"]).start()?;
+                handle.signal_stage(1, 15)
+            },
+            |e| {
+                matches!(
+                    invalid(e),
+                    Some(InvalidInput::NoSuchStage {
+                        index: 1,
+                        stages: 1
+                    })
+                )
+            },
+            "there is no stage 1: the command has 1",
+        ),
+        case(
             "stdout path in a missing directory",
-            run(pt().arg("echo").stdout_path(missing_dir.join("out"))),
+            run(pt_cmd(["echo"]).stdout_path(missing_dir.join("out"))),
             |e| matches!(invalid(e), Some(InvalidInput::Redirect { .. })),
             format!("cannot open {:?}", missing_dir.join("out")),
         ),
         case(
             "stderr append in a missing directory",
-            run(pt().arg("echo").stderr_append(missing_dir.join("err"))),
+            run(pt_cmd(["echo"]).stderr_append(missing_dir.join("err"))),
             |e| matches!(invalid(e), Some(InvalidInput::Redirect { .. })),
             "No such file or directory",
         ),
         case(
             "stdin path that does not exist",
-            run(pt().arg("cat").stdin_path(missing_dir.join("in"))),
+            run(pt_cmd(["cat"]).stdin_path(missing_dir.join("in"))),
             |e| matches!(invalid(e), Some(InvalidInput::Redirect { .. })),
             format!("cannot open {:?}", missing_dir.join("in")),
         ),

@@ -8,7 +8,8 @@
 
 mod support;
 
-use procession::{Command, Keep};
+use procession::Keep;
+use support::pt_cmd;
 
 /// N, from `PROCESSION_R1_BYTES`.
 fn r1_bytes() -> usize {
@@ -18,10 +19,6 @@ fn r1_bytes() -> usize {
         256 << 20
     };
     support::env_usize("PROCESSION_R1_BYTES", default)
-}
-
-fn pt<const K: usize>(args: [&str; K]) -> Command {
-    Command::new(support::pt()).args(args)
 }
 
 /// `pattern(total)[total - len..]`, without building the whole pattern.
@@ -47,7 +44,7 @@ fn assert_pattern(data: &[u8], len: usize, what: &str) {
 fn r1_stdin_to_stdout_and_stderr_at_once() {
     let n = r1_bytes();
     eprintln!("PROCESSION_R1_BYTES = {n}");
-    let out = pt(["tee2"])
+    let out = pt_cmd(["tee2"])
         .stdin_bytes(support::pattern(n))
         .stdout_capture()
         .stderr_capture()
@@ -62,7 +59,7 @@ fn r1_stdin_to_stdout_and_stderr_at_once() {
 #[test]
 fn large_stdin_is_verified_by_the_child() {
     let n = r1_bytes();
-    let out = pt(["verify", &n.to_string()])
+    let out = pt_cmd(["verify", &n.to_string()])
         .stdin_bytes(support::pattern(n))
         .stderr_capture()
         .run()
@@ -73,7 +70,7 @@ fn large_stdin_is_verified_by_the_child() {
 #[test]
 fn large_stderr_alone_with_stdout_discarded() {
     let n = r1_bytes();
-    let out = pt(["write", "0", &n.to_string()])
+    let out = pt_cmd(["write", "0", &n.to_string()])
         .stdout_null()
         .stderr_capture()
         .run()
@@ -85,7 +82,7 @@ fn large_stderr_alone_with_stdout_discarded() {
 #[test]
 fn large_stream_into_null_while_the_other_is_captured() {
     let n = r1_bytes();
-    let out = pt(["write", &n.to_string(), "1000"])
+    let out = pt_cmd(["write", &n.to_string(), "1000"])
         .stdout_null()
         .stderr_capture()
         .run()
@@ -98,7 +95,7 @@ fn large_stream_into_null_while_the_other_is_captured() {
 fn capture_limit_over_a_large_stream_keeps_the_tail() {
     let n = r1_bytes();
     let limit = 64 * 1024 + 17;
-    let out = pt(["write", &n.to_string(), &n.to_string()])
+    let out = pt_cmd(["write", &n.to_string(), &n.to_string()])
         .stdout_capture_limit(limit, Keep::Tail)
         .stderr_capture_limit(100, Keep::Tail)
         .run()
@@ -112,7 +109,7 @@ fn capture_limit_over_a_large_stream_keeps_the_tail() {
 fn capture_limit_over_a_large_stream_keeps_the_head() {
     let n = r1_bytes();
     let limit = 64 * 1024 + 17;
-    let out = pt(["write", &n.to_string(), &n.to_string()])
+    let out = pt_cmd(["write", &n.to_string(), &n.to_string()])
         .stdout_capture_limit(limit, Keep::Head)
         .stderr_capture_limit(0, Keep::Head)
         .run()
@@ -125,6 +122,6 @@ fn capture_limit_over_a_large_stream_keeps_the_head() {
 #[test]
 fn large_read_bytes_round_trip() {
     let n = r1_bytes();
-    let bytes = pt(["write", &n.to_string()]).read_bytes().unwrap();
+    let bytes = pt_cmd(["write", &n.to_string()]).read_bytes().unwrap();
     assert_pattern(&bytes, n, "read_bytes");
 }

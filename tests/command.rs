@@ -18,7 +18,7 @@
 
 mod support;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -28,20 +28,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Event, Keep, SpawnFailure, cmd};
-use support::procfs;
+use support::{procfs, pt_cmd};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// `pt ARGS...` by its absolute path.
-fn pt<I, S>(args: I) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-{
-    Command::new(support::pt()).args(args)
-}
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -99,14 +90,14 @@ fn arguments_reach_the_child_byte_exact() {
         "unicode \u{2603}".as_bytes(),
     ];
     let os_args: Vec<&OsStr> = args.iter().map(|a| OsStr::from_bytes(a)).collect();
-    let got = pt(["argv"]).args(os_args).read_bytes().unwrap();
+    let got = pt_cmd(["argv"]).args(os_args).read_bytes().unwrap();
     assert_eq!(got, argv_bytes(&args));
 }
 
 #[test]
 fn arg_and_args_and_the_macro_agree() {
-    let one_by_one = pt(["argv"]).arg("a").arg("b c").arg("d");
-    let all_at_once = pt(["argv", "a", "b c", "d"]);
+    let one_by_one = pt_cmd(["argv"]).arg("a").arg("b c").arg("d");
+    let all_at_once = pt_cmd(["argv", "a", "b c", "d"]);
     let by_macro = cmd!(support::pt(), "argv", "a", "b c", "d");
     let want = argv_bytes(&[b"a", b"b c", b"d"]);
     for c in [one_by_one, all_at_once, by_macro] {
@@ -124,7 +115,7 @@ fn display_quotes_arguments_like_a_shell() {
 #[test]
 fn secret_argument_is_delivered_but_never_shown() {
     let secret = "hunter2-secret";
-    let c = pt(["argv", "--token"]).arg_secret(secret);
+    let c = pt_cmd(["argv", "--token"]).arg_secret(secret);
     assert_eq!(
         c.read_bytes().unwrap(),
         argv_bytes(&[b"--token", secret.as_bytes()])
@@ -140,7 +131,7 @@ fn secret_argument_is_redacted_in_errors() {
     let secret = "hunter2-secret";
     // stderr is discarded: `pt fail` echoes its message, which holds the
     // secret, and the child's own words are not ours to redact.
-    let exit = pt(["fail", "3", "denied"])
+    let exit = pt_cmd(["fail", "3", "denied"])
         .arg_secret(secret)
         .stderr_null()
         .run()
@@ -149,7 +140,10 @@ fn secret_argument_is_redacted_in_errors() {
         .arg_secret(secret)
         .run()
         .unwrap_err();
-    let invalid = pt(["argv", "a\0b"]).arg_secret(secret).run().unwrap_err();
+    let invalid = pt_cmd(["argv", "a\0b"])
+        .arg_secret(secret)
+        .run()
+        .unwrap_err();
     assert!(matches!(exit, Error::Exit(_)), "{exit:?}");
     assert!(matches!(missing, Error::Spawn(_)), "{missing:?}");
     assert!(matches!(invalid, Error::InvalidInput(_)), "{invalid:?}");
@@ -167,7 +161,7 @@ fn secret_argument_is_redacted_in_errors() {
 
 #[test]
 fn env_and_envs_set_variables() {
-    let out = pt(["env", "PROCESSION_A", "PROCESSION_B", "PROCESSION_C"])
+    let out = pt_cmd(["env", "PROCESSION_A", "PROCESSION_B", "PROCESSION_C"])
         .env("PROCESSION_A", "1=one")
         .envs([("PROCESSION_B", "two words"), ("PROCESSION_C", "")])
         .read()
@@ -180,7 +174,7 @@ fn env_and_envs_set_variables() {
 
 #[test]
 fn env_later_setting_wins_and_remove_applies_in_order() {
-    let out = pt(["env", "PROCESSION_A", "PROCESSION_B"])
+    let out = pt_cmd(["env", "PROCESSION_A", "PROCESSION_B"])
         .env("PROCESSION_A", "first")
         .env("PROCESSION_A", "second")
         .env("PROCESSION_B", "set")
@@ -193,17 +187,20 @@ fn env_later_setting_wins_and_remove_applies_in_order() {
 #[test]
 fn env_is_inherited_and_env_remove_removes_an_inherited_variable() {
     let ours = std::env::var_os("PATH").expect("the test runs with a PATH");
-    let inherited = pt(["env", "PATH"]).read_bytes().unwrap();
+    let inherited = pt_cmd(["env", "PATH"]).read_bytes().unwrap();
     let mut want = b"PATH=".to_vec();
     want.extend_from_slice(ours.as_bytes());
     want.push(b'\n');
     assert_eq!(inherited, want);
-    assert_eq!(pt(["env", "PATH"]).env_remove("PATH").read().unwrap(), "");
+    assert_eq!(
+        pt_cmd(["env", "PATH"]).env_remove("PATH").read().unwrap(),
+        ""
+    );
 }
 
 #[test]
 fn env_clear_starts_empty_and_keeps_later_settings() {
-    let out = pt(["env"])
+    let out = pt_cmd(["env"])
         .env("PROCESSION_BEFORE", "dropped")
         .env_clear()
         .env("PROCESSION_AFTER", "kept")
@@ -215,7 +212,7 @@ fn env_clear_starts_empty_and_keeps_later_settings() {
 #[test]
 fn env_non_utf8_value_reaches_the_child() {
     let value = OsStr::from_bytes(b"caf\xe9");
-    let out = pt(["env", "PROCESSION_RAW"])
+    let out = pt_cmd(["env", "PROCESSION_RAW"])
         .env("PROCESSION_RAW", value)
         .read_bytes()
         .unwrap();
@@ -312,7 +309,7 @@ fn bare_name_resolves_after_env_clear() {
 #[test]
 fn dir_sets_the_working_directory() {
     let tmp = TempDir::new("dir");
-    let out = pt(["pwd"]).dir(tmp.path()).read().unwrap();
+    let out = pt_cmd(["pwd"]).dir(tmp.path()).read().unwrap();
     let printed = PathBuf::from(out).canonicalize().unwrap();
     assert_eq!(printed, tmp.path().canonicalize().unwrap());
 }
@@ -357,13 +354,13 @@ fn relative_program_path_is_not_looked_up_on_path() {
 
 #[test]
 fn stdin_null_is_empty() {
-    assert_eq!(pt(["count"]).stdin_null().read().unwrap(), "0");
+    assert_eq!(pt_cmd(["count"]).stdin_null().read().unwrap(), "0");
 }
 
 #[test]
 fn stdin_inherit_runs() {
     // What the test harness gives as stdin is unknown: only that it runs.
-    let out = pt(["exit", "0"]).stdin_inherit().run().unwrap();
+    let out = pt_cmd(["exit", "0"]).stdin_inherit().run().unwrap();
     assert!(out.status.success());
 }
 
@@ -371,10 +368,16 @@ fn stdin_inherit_runs() {
 fn stdin_bytes_are_written_exactly() {
     let data = b"line one\nline two\0\xff".to_vec();
     assert_eq!(
-        pt(["cat"]).stdin_bytes(data.clone()).read_bytes().unwrap(),
+        pt_cmd(["cat"])
+            .stdin_bytes(data.clone())
+            .read_bytes()
+            .unwrap(),
         data
     );
-    assert_eq!(pt(["count"]).stdin_bytes(Vec::new()).read().unwrap(), "0");
+    assert_eq!(
+        pt_cmd(["count"]).stdin_bytes(Vec::new()).read().unwrap(),
+        "0"
+    );
 }
 
 #[test]
@@ -382,7 +385,7 @@ fn stdin_file_shares_the_file_position_across_runs() {
     let tmp = TempDir::new("stdin-file");
     let path = tmp.join("input");
     std::fs::write(&path, b"from a file").unwrap();
-    let c = pt(["cat"]).stdin_file(File::open(&path).unwrap());
+    let c = pt_cmd(["cat"]).stdin_file(File::open(&path).unwrap());
     assert_eq!(c.read().unwrap(), "from a file");
     // Documented: every run duplicates the one descriptor, so the second run
     // starts where the first left off: at the end.
@@ -394,7 +397,7 @@ fn stdin_path_is_opened_at_each_run() {
     let tmp = TempDir::new("stdin-path");
     let path = tmp.join("input");
     std::fs::write(&path, b"first").unwrap();
-    let c = pt(["cat"]).stdin_path(&path);
+    let c = pt_cmd(["cat"]).stdin_path(&path);
     assert_eq!(c.read().unwrap(), "first");
     std::fs::write(&path, b"second").unwrap();
     assert_eq!(c.read().unwrap(), "second");
@@ -402,7 +405,11 @@ fn stdin_path_is_opened_at_each_run() {
 
 #[test]
 fn stdin_pipe_streams_to_a_started_child() {
-    let handle = pt(["cat"]).stdin_pipe().stdout_capture().start().unwrap();
+    let handle = pt_cmd(["cat"])
+        .stdin_pipe()
+        .stdout_capture()
+        .start()
+        .unwrap();
     let mut stdin = handle.take_stdin().expect("a pipe");
     assert!(handle.take_stdin().is_none(), "taken twice");
     stdin.write_all(b"streamed ").unwrap();
@@ -413,7 +420,7 @@ fn stdin_pipe_streams_to_a_started_child() {
 
 #[test]
 fn take_stdin_is_none_without_stdin_pipe() {
-    let handle = pt(["exit", "0"]).stdin_null().start().unwrap();
+    let handle = pt_cmd(["exit", "0"]).stdin_null().start().unwrap();
     assert!(handle.take_stdin().is_none());
     assert!(handle.wait().unwrap().status.success());
 }
@@ -426,7 +433,7 @@ fn take_stdin_is_none_without_stdin_pipe() {
 fn stdout_and_stderr_inherit_run() {
     // The child writes nothing, so the test output stays clean: this only
     // shows that inheriting works and captures nothing.
-    let out = pt(["write", "0", "0"])
+    let out = pt_cmd(["write", "0", "0"])
         .stdout_inherit()
         .stderr_inherit()
         .run()
@@ -437,14 +444,14 @@ fn stdout_and_stderr_inherit_run() {
 
 #[test]
 fn null_discards_and_capture_keeps_each_stream() {
-    let out = pt(["write", "100000", "200000"])
+    let out = pt_cmd(["write", "100000", "200000"])
         .stdout_null()
         .stderr_capture()
         .run()
         .unwrap();
     assert!(out.stdout.is_empty());
     assert_eq!(out.stderr, support::pattern(200_000));
-    let out = pt(["write", "100000", "200000"])
+    let out = pt_cmd(["write", "100000", "200000"])
         .stdout_capture()
         .stderr_null()
         .run()
@@ -456,7 +463,7 @@ fn null_discards_and_capture_keeps_each_stream() {
 
 #[test]
 fn capture_limit_keeps_the_head() {
-    let out = pt(["write", "100000", "50000"])
+    let out = pt_cmd(["write", "100000", "50000"])
         .stdout_capture_limit(1000, Keep::Head)
         .stderr_capture_limit(7, Keep::Head)
         .run()
@@ -468,7 +475,7 @@ fn capture_limit_keeps_the_head() {
 
 #[test]
 fn capture_limit_keeps_the_tail() {
-    let out = pt(["write", "100000", "50000"])
+    let out = pt_cmd(["write", "100000", "50000"])
         .stdout_capture_limit(1000, Keep::Tail)
         .stderr_capture_limit(7, Keep::Tail)
         .run()
@@ -481,7 +488,7 @@ fn capture_limit_keeps_the_tail() {
 #[test]
 fn capture_limit_not_reached_is_not_truncated() {
     for keep in [Keep::Head, Keep::Tail] {
-        let out = pt(["write", "1000", "1000"])
+        let out = pt_cmd(["write", "1000", "1000"])
             .stdout_capture_limit(1000, keep)
             .stderr_capture_limit(5000, keep)
             .run()
@@ -496,7 +503,7 @@ fn capture_limit_not_reached_is_not_truncated() {
 fn stdout_and_stderr_to_open_files() {
     let tmp = TempDir::new("files");
     let (out_path, err_path) = (tmp.join("out"), tmp.join("err"));
-    pt(["lines", "4"])
+    pt_cmd(["lines", "4"])
         .stdout_file(File::create(&out_path).unwrap())
         .stderr_file(File::create(&err_path).unwrap())
         .run()
@@ -525,9 +532,9 @@ fn files_handed_in_reach_children_only_as_their_stdio() {
     std::fs::write(&input, b"").unwrap();
     // What a child has open without any file handed in: 0, 1 and 2, and
     // whatever this test process itself inherited without FD_CLOEXEC.
-    let baseline = pt(["fds"]).stdin_null().read().unwrap() + "\n";
+    let baseline = pt_cmd(["fds"]).stdin_null().read().unwrap() + "\n";
     assert!(baseline.starts_with("fds: 0 1 2"), "{baseline}");
-    pt(["fds"])
+    pt_cmd(["fds"])
         .stdin_file(inheritable(&input, false))
         .stdout_file(inheritable(&out, true))
         .stderr_file(inheritable(&err, true))
@@ -535,7 +542,7 @@ fn files_handed_in_reach_children_only_as_their_stdio() {
         .unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), baseline);
     // Every stage of a pipeline.
-    let output = (pt(["fds"]) | pt(["fds"]))
+    let output = (pt_cmd(["fds"]) | pt_cmd(["fds"]))
         .stdin_file(inheritable(&input, false))
         .stderr_file(inheritable(&err, true))
         .stdout_capture()
@@ -549,8 +556,8 @@ fn stdout_path_truncates_at_each_run() {
     let tmp = TempDir::new("stdout-path");
     let path = tmp.join("out");
     std::fs::write(&path, b"old content that is longer than the new\n").unwrap();
-    pt(["echo", "first"]).stdout_path(&path).run().unwrap();
-    pt(["echo", "second"]).stdout_path(&path).run().unwrap();
+    pt_cmd(["echo", "first"]).stdout_path(&path).run().unwrap();
+    pt_cmd(["echo", "second"]).stdout_path(&path).run().unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
 }
 
@@ -558,7 +565,7 @@ fn stdout_path_truncates_at_each_run() {
 fn stderr_path_truncates_at_each_run() {
     let tmp = TempDir::new("stderr-path");
     let path = tmp.join("err");
-    let c = |msg| pt(["fail", "0", msg]).stderr_path(&path);
+    let c = |msg| pt_cmd(["fail", "0", msg]).stderr_path(&path);
     c("a longer first message").run().unwrap();
     c("second").run().unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
@@ -570,7 +577,7 @@ fn stdout_and_stderr_append_keep_both_runs() {
     let (out_path, err_path) = (tmp.join("out"), tmp.join("err"));
     std::fs::write(&out_path, b"existing\n").unwrap();
     for _ in 0..2 {
-        pt(["lines", "2"])
+        pt_cmd(["lines", "2"])
             .stdout_append(&out_path)
             .stderr_append(&err_path)
             .run()
@@ -585,7 +592,7 @@ fn stdout_and_stderr_append_keep_both_runs() {
 
 #[test]
 fn stderr_to_stdout_merges_into_one_capture() {
-    let out = pt(["lines", "5"])
+    let out = pt_cmd(["lines", "5"])
         .stdout_capture()
         .stderr_to_stdout()
         .run()
@@ -593,7 +600,7 @@ fn stderr_to_stdout_merges_into_one_capture() {
     assert_eq!(out.stdout, b"out 0\nerr 1\nout 2\nerr 3\nout 4\n");
     assert!(out.stderr.is_empty());
     // `read` captures stdout, so stderr follows it there.
-    let both = pt(["lines", "3"]).stderr_to_stdout().read().unwrap();
+    let both = pt_cmd(["lines", "3"]).stderr_to_stdout().read().unwrap();
     assert_eq!(both, "out 0\nerr 1\nout 2");
 }
 
@@ -601,7 +608,7 @@ fn stderr_to_stdout_merges_into_one_capture() {
 fn stderr_to_stdout_shares_a_path() {
     let tmp = TempDir::new("merged-path");
     let path = tmp.join("both");
-    pt(["lines", "4"])
+    pt_cmd(["lines", "4"])
         .stdout_path(&path)
         .stderr_to_stdout()
         .run()
@@ -614,7 +621,7 @@ fn stderr_to_stdout_shares_a_path() {
 
 #[test]
 fn stdout_to_stderr_merges_into_stderr() {
-    let out = pt(["lines", "5"])
+    let out = pt_cmd(["lines", "5"])
         .stderr_capture()
         .stdout_to_stderr()
         .run()
@@ -625,7 +632,7 @@ fn stdout_to_stderr_merges_into_stderr() {
 
 #[test]
 fn swap_stdout_stderr_trades_places() {
-    let out = pt(["lines", "5"])
+    let out = pt_cmd(["lines", "5"])
         .stdout_capture()
         .stderr_capture_limit(1 << 20, Keep::Head)
         .swap_stdout_stderr()
@@ -638,8 +645,8 @@ fn swap_stdout_stderr_trades_places() {
 #[test]
 fn routes_apply_whatever_the_call_order() {
     let tmp = TempDir::new("order");
-    let route_first = pt(["lines", "4"]).stderr_to_stdout().stdout_capture();
-    let route_last = pt(["lines", "4"]).stdout_capture().stderr_to_stdout();
+    let route_first = pt_cmd(["lines", "4"]).stderr_to_stdout().stdout_capture();
+    let route_last = pt_cmd(["lines", "4"]).stdout_capture().stderr_to_stdout();
     assert_eq!(
         route_first.run().unwrap().stdout,
         route_last.run().unwrap().stdout
@@ -649,7 +656,7 @@ fn routes_apply_whatever_the_call_order() {
         b"out 0\nerr 1\nout 2\nerr 3\n"
     );
 
-    let swap_first = pt(["lines", "3"])
+    let swap_first = pt_cmd(["lines", "3"])
         .swap_stdout_stderr()
         .stderr_capture()
         .stdout_null();
@@ -660,7 +667,7 @@ fn routes_apply_whatever_the_call_order() {
     assert!(out.stdout.is_empty());
 
     let path = tmp.join("out");
-    pt(["lines", "2"])
+    pt_cmd(["lines", "2"])
         .stdout_to_stderr()
         .stderr_path(&path)
         .run()
@@ -674,7 +681,7 @@ fn routes_apply_whatever_the_call_order() {
 
 #[test]
 fn run_returns_status_output_and_stage() {
-    let out = pt(["lines", "3"])
+    let out = pt_cmd(["lines", "3"])
         .stdout_capture()
         .stderr_capture()
         .run()
@@ -696,7 +703,7 @@ fn run_returns_status_output_and_stage() {
 
 #[test]
 fn read_trims_trailing_newlines() {
-    let read = |input: &[u8]| pt(["cat"]).stdin_bytes(input.to_vec()).read().unwrap();
+    let read = |input: &[u8]| pt_cmd(["cat"]).stdin_bytes(input.to_vec()).read().unwrap();
     assert_eq!(read(b"hi\n"), "hi");
     assert_eq!(read(b"hi\r\n"), "hi");
     assert_eq!(read(b"hi\n\n\r\n"), "hi");
@@ -704,14 +711,14 @@ fn read_trims_trailing_newlines() {
     assert_eq!(read(b"  spaces kept  \n"), "  spaces kept  ");
     assert_eq!(read(b""), "");
     assert_eq!(
-        pt(["echo", "hello", "world"]).read().unwrap(),
+        pt_cmd(["echo", "hello", "world"]).read().unwrap(),
         "hello world"
     );
 }
 
 #[test]
 fn read_lossy_replaces_invalid_utf8() {
-    let out = pt(["cat"])
+    let out = pt_cmd(["cat"])
         .stdin_bytes(b"caf\xe9 ok\n".to_vec())
         .read_lossy()
         .unwrap();
@@ -722,21 +729,27 @@ fn read_lossy_replaces_invalid_utf8() {
 fn read_bytes_keeps_everything() {
     let data = b"\xff\x00raw\r\n\n".to_vec();
     assert_eq!(
-        pt(["cat"]).stdin_bytes(data.clone()).read_bytes().unwrap(),
+        pt_cmd(["cat"])
+            .stdin_bytes(data.clone())
+            .read_bytes()
+            .unwrap(),
         data
     );
 }
 
 #[test]
 fn read_fails_like_run_on_a_bad_exit() {
-    let err = pt(["fail", "5", "no"]).stderr_capture().read().unwrap_err();
+    let err = pt_cmd(["fail", "5", "no"])
+        .stderr_capture()
+        .read()
+        .unwrap_err();
     assert!(matches!(err, Error::Exit(_)), "{err:?}");
     assert_eq!(err.status().and_then(|s| s.code()), Some(5));
 }
 
 #[test]
 fn start_gives_pid_and_waits() {
-    let handle = pt(["ppid-wait"])
+    let handle = pt_cmd(["ppid-wait"])
         .stdin_pipe()
         .stdout_capture()
         .start()
@@ -770,7 +783,7 @@ fn start_gives_pid_and_waits() {
 
 #[test]
 fn start_pid_is_the_process_group() {
-    let handle = pt(["pgid"]).stdout_capture().start().unwrap();
+    let handle = pt_cmd(["pgid"]).stdout_capture().start().unwrap();
     let pid = handle.pid();
     let out = handle.into_output().unwrap();
     assert_eq!(out.stdout_str().unwrap().trim(), format!("{pid} {pid}"));
@@ -778,14 +791,17 @@ fn start_pid_is_the_process_group() {
 
 #[test]
 fn start_reports_a_failure_from_wait() {
-    let handle = pt(["fail", "4", "bad"]).stderr_capture().start().unwrap();
+    let handle = pt_cmd(["fail", "4", "bad"])
+        .stderr_capture()
+        .start()
+        .unwrap();
     let err = handle.wait().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(4));
     // Every call returns the same result, sharing one output (no copy).
     let again = handle.wait().unwrap_err();
     assert_eq!(again.to_string(), err.to_string());
     assert!(std::ptr::eq(again.output().unwrap(), err.output().unwrap()));
-    let timed_out = pt(["sleep", "30"])
+    let timed_out = pt_cmd(["sleep", "30"])
         .timeout(Duration::from_millis(20))
         .start()
         .unwrap();
@@ -802,7 +818,7 @@ fn start_reports_a_failure_from_wait() {
 
 #[test]
 fn lines_collects_stdout_lines() {
-    let lines: Vec<String> = pt(["lines", "5"])
+    let lines: Vec<String> = pt_cmd(["lines", "5"])
         .lines()
         .unwrap()
         .collect::<Result<_, _>>()
@@ -813,7 +829,7 @@ fn lines_collects_stdout_lines() {
 #[test]
 fn lines_drops_carriage_returns_and_keeps_a_last_partial_line() {
     let input = b"a\r\n\nb\r\n last".to_vec();
-    let lines: Vec<String> = pt(["cat"])
+    let lines: Vec<String> = pt_cmd(["cat"])
         .stdin_bytes(input)
         .lines()
         .unwrap()
@@ -825,8 +841,11 @@ fn lines_drops_carriage_returns_and_keeps_a_last_partial_line() {
 #[test]
 fn lines_reports_invalid_utf8_and_goes_on() {
     let input = b"good\nbad \xff\nafter\n".to_vec();
-    let items: Vec<Result<String, Error>> =
-        pt(["cat"]).stdin_bytes(input).lines().unwrap().collect();
+    let items: Vec<Result<String, Error>> = pt_cmd(["cat"])
+        .stdin_bytes(input)
+        .lines()
+        .unwrap()
+        .collect();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0].as_ref().unwrap(), "good");
     match &items[1] {
@@ -840,13 +859,13 @@ fn lines_reports_invalid_utf8_and_goes_on() {
 fn a_long_line_of_multibyte_characters_comes_whole() {
     // 30,000 euro signs: 90,000 bytes, more than a pipe read, in one line.
     let euros = "€".repeat(30_000);
-    let lines: Vec<String> = pt(["long-line", "€", "30000"])
+    let lines: Vec<String> = pt_cmd(["long-line", "€", "30000"])
         .lines()
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(lines == [euros.clone()], "the line came back changed");
-    let events: Vec<Event> = pt(["long-line", "€", "30000", "err"])
+    let events: Vec<Event> = pt_cmd(["long-line", "€", "30000", "err"])
         .events()
         .unwrap()
         .collect::<Result<_, _>>()
@@ -863,13 +882,13 @@ fn a_line_past_the_maximum_comes_in_pieces_that_say_so() {
     let euros = "€".repeat(30_000);
     for events in [false, true] {
         let items: Vec<Result<String, Error>> = if events {
-            let it = pt(["long-line", "€", "30000", "err"]).events().unwrap();
+            let it = pt_cmd(["long-line", "€", "30000", "err"]).events().unwrap();
             it.max_line(1000)
                 .filter(|e| !matches!(e, Ok(Event::Exit(_))))
                 .map(|e| e.map(|_| String::new()))
                 .collect()
         } else {
-            let it = pt(["long-line", "€", "30000"]).lines().unwrap();
+            let it = pt_cmd(["long-line", "€", "30000"]).lines().unwrap();
             it.max_line(1000).collect()
         };
         let mut joined = String::new();
@@ -892,7 +911,7 @@ fn a_line_past_the_maximum_comes_in_pieces_that_say_so() {
 
 #[test]
 fn lines_of_a_failing_command_end_with_the_error() {
-    let items: Vec<_> = pt(["fail", "3", "boom"])
+    let items: Vec<_> = pt_cmd(["fail", "3", "boom"])
         .stderr_capture()
         .lines()
         .unwrap()
@@ -909,7 +928,7 @@ fn lines_of_a_failing_command_end_with_the_error() {
 
 #[test]
 fn lines_then_the_error_of_a_failing_pipeline() {
-    let pipeline = pt(["fail", "4", "upstream"]) | pt(["echo", "x y"]);
+    let pipeline = pt_cmd(["fail", "4", "upstream"]) | pt_cmd(["echo", "x y"]);
     let items: Vec<_> = pipeline.stderr_null().lines().unwrap().collect();
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap(), "x y");
@@ -920,7 +939,7 @@ fn lines_then_the_error_of_a_failing_pipeline() {
 #[test]
 fn dropping_lines_early_kills_the_tree() {
     // The child prints its grandchild's pid, then holds on for a minute.
-    let mut lines = pt(["grandchild", "60", "1", "--hold", "60"])
+    let mut lines = pt_cmd(["grandchild", "60", "1", "--hold", "60"])
         .lines()
         .unwrap();
     let grandchild: u32 = lines.next().unwrap().unwrap().parse().unwrap();
@@ -947,7 +966,7 @@ fn dropping_lines_early_kills_the_tree() {
 #[test]
 fn events_come_in_arrival_order_then_the_exit() {
     // 50 ms between lines makes the order deterministic.
-    let events: Vec<Event> = pt(["lines", "5", "50"])
+    let events: Vec<Event> = pt_cmd(["lines", "5", "50"])
         .events()
         .unwrap()
         .collect::<Result<_, _>>()
@@ -969,14 +988,14 @@ fn events_come_in_arrival_order_then_the_exit() {
 
 #[test]
 fn events_end_after_the_exit() {
-    let mut events = pt(["exit", "0"]).events().unwrap();
+    let mut events = pt_cmd(["exit", "0"]).events().unwrap();
     assert!(matches!(events.next(), Some(Ok(Event::Exit(s))) if s.success()));
     assert!(events.next().is_none());
 }
 
 #[test]
 fn events_of_a_failing_command_end_with_the_error() {
-    let items: Vec<_> = pt(["fail", "6", "broken"]).events().unwrap().collect();
+    let items: Vec<_> = pt_cmd(["fail", "6", "broken"]).events().unwrap().collect();
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap(), &Event::Stderr("broken".into()));
     let err = items[1].as_ref().unwrap_err();
@@ -989,7 +1008,7 @@ fn events_of_a_failing_command_end_with_the_error() {
 
 #[test]
 fn non_zero_exit_is_an_exit_error() {
-    let err = pt(["exit", "3"]).run().unwrap_err();
+    let err = pt_cmd(["exit", "3"]).run().unwrap_err();
     let Error::Exit(exit) = &err else {
         panic!("expected Error::Exit, got {err:?}")
     };
@@ -1003,7 +1022,10 @@ fn non_zero_exit_is_an_exit_error() {
 #[test]
 fn death_by_signal_is_an_error_with_the_signal() {
     let tmp = TempDir::new("segv");
-    let err = pt(["kill-self", "SEGV"]).dir(tmp.path()).run().unwrap_err();
+    let err = pt_cmd(["kill-self", "SEGV"])
+        .dir(tmp.path())
+        .run()
+        .unwrap_err();
     assert!(matches!(err, Error::Exit(_)), "{err:?}");
     let status = err.status().unwrap();
     assert_eq!(status.signal(), Some(11));
@@ -1017,11 +1039,11 @@ fn death_by_signal_is_an_error_with_the_signal() {
 
 #[test]
 fn unchecked_accepts_any_exit() {
-    let out = pt(["exit", "3"]).unchecked().run().unwrap();
+    let out = pt_cmd(["exit", "3"]).unchecked().run().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(!out.status.success());
     let tmp = TempDir::new("unchecked");
-    let out = pt(["kill-self", "TERM"])
+    let out = pt_cmd(["kill-self", "TERM"])
         .dir(tmp.path())
         .unchecked()
         .run()
@@ -1032,24 +1054,29 @@ fn unchecked_accepts_any_exit() {
 #[test]
 fn ok_codes_accept_listed_codes_only() {
     assert_eq!(
-        pt(["exit", "1"]).ok_codes([1]).run().unwrap().status.code(),
+        pt_cmd(["exit", "1"])
+            .ok_codes([1])
+            .run()
+            .unwrap()
+            .status
+            .code(),
         Some(1)
     );
-    assert!(pt(["exit", "0"]).ok_codes([1]).run().is_ok());
-    let err = pt(["exit", "2"]).ok_codes([1]).run().unwrap_err();
+    assert!(pt_cmd(["exit", "0"]).ok_codes([1]).run().is_ok());
+    let err = pt_cmd(["exit", "2"]).ok_codes([1]).run().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(2));
 }
 
 #[test]
 fn exit_error_display_reads_like_a_shell() {
-    let c = pt(["fail", "3", "something", "bad"]).stderr_capture();
+    let c = pt_cmd(["fail", "3", "something", "bad"]).stderr_capture();
     let err = c.run().unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("command \"{c}\" exited with code 3: something bad")
     );
     // Without captured stderr there is no tail.
-    let c = pt(["exit", "7"]);
+    let c = pt_cmd(["exit", "7"]);
     assert_eq!(
         c.run().unwrap_err().to_string(),
         format!("command \"{c}\" exited with code 7")
@@ -1072,7 +1099,7 @@ fn error_source_leads_to_the_cause() {
         "{spawn:?}"
     );
 
-    let not_utf8 = pt(["cat"]).stdin_bytes(vec![0xff]).read().unwrap_err();
+    let not_utf8 = pt_cmd(["cat"]).stdin_bytes(vec![0xff]).read().unwrap_err();
     let source = not_utf8.source().expect("a source");
     assert!(
         source
@@ -1082,7 +1109,7 @@ fn error_source_leads_to_the_cause() {
     );
 
     // An exit status has no deeper cause.
-    assert!(pt(["exit", "1"]).run().unwrap_err().source().is_none());
+    assert!(pt_cmd(["exit", "1"]).run().unwrap_err().source().is_none());
 }
 
 /// The messages down an error's `source()` chain.
@@ -1111,7 +1138,7 @@ fn no_cause_is_shown_twice_down_the_chain() {
     let pool = procession::Pool::builder()
         .output(procession::JobOutput::Files("/dev/null/out".into()))
         .build();
-    let done: Vec<_> = pool.map([pt(["exit", "0"])]).collect();
+    let done: Vec<_> = pool.map([pt_cmd(["exit", "0"])]).collect();
     let io = done[0].error().expect("an error").clone();
     assert!(matches!(io, Error::Io(_)), "{io:?}");
     for err in [spawn, io] {
@@ -1124,7 +1151,7 @@ fn no_cause_is_shown_twice_down_the_chain() {
 
 #[test]
 fn errors_are_clone() {
-    let err = pt(["fail", "9", "cloned"])
+    let err = pt_cmd(["fail", "9", "cloned"])
         .stderr_capture()
         .run()
         .unwrap_err();
@@ -1154,12 +1181,12 @@ fn is_human(shown: &str) -> bool {
 fn stop_errors_show_durations_in_one_format() {
     let token = procession::CancelToken::new();
     token.cancel();
-    let cancelled = pt(["sleep", "30"]).cancel_on(&token).run().unwrap_err();
-    let past_deadline = pt(["sleep", "30"])
+    let cancelled = pt_cmd(["sleep", "30"]).cancel_on(&token).run().unwrap_err();
+    let past_deadline = pt_cmd(["sleep", "30"])
         .deadline(Instant::now() + Duration::from_millis(30))
         .run()
         .unwrap_err();
-    let timed_out = pt(["sleep", "30"])
+    let timed_out = pt_cmd(["sleep", "30"])
         .timeout(Duration::from_millis(300))
         .run()
         .unwrap_err();
@@ -1176,8 +1203,8 @@ fn stop_errors_show_durations_in_one_format() {
 
 #[test]
 fn read_captures_stdout_whatever_the_command_says() {
-    assert_eq!(pt(["echo", "hi"]).stdout_null().read().unwrap(), "hi");
-    let lines: Vec<String> = pt(["echo", "line"])
+    assert_eq!(pt_cmd(["echo", "hi"]).stdout_null().read().unwrap(), "hi");
+    let lines: Vec<String> = pt_cmd(["echo", "line"])
         .stdout_null()
         .lines()
         .unwrap()
@@ -1188,7 +1215,8 @@ fn read_captures_stdout_whatever_the_command_says() {
 
 #[test]
 fn events_error_keeps_the_stderr_tail() {
-    let items: Vec<Result<Event, Error>> = pt(["fail", "6", "broken"]).events().unwrap().collect();
+    let items: Vec<Result<Event, Error>> =
+        pt_cmd(["fail", "6", "broken"]).events().unwrap().collect();
     assert_eq!(items[0].as_ref().unwrap(), &Event::Stderr("broken".into()));
     let err = items.last().unwrap().as_ref().unwrap_err();
     assert!(
@@ -1205,15 +1233,15 @@ fn events_error_keeps_the_stderr_tail() {
 fn arg0_is_what_the_child_sees() {
     // By default the program as given, not the path found.
     assert_eq!(
-        pt(["argv0"]).read().unwrap(),
+        pt_cmd(["argv0"]).read().unwrap(),
         support::pt().to_str().unwrap()
     );
-    let renamed = pt(["argv0"]).arg0("renamed");
+    let renamed = pt_cmd(["argv0"]).arg0("renamed");
     assert_eq!(renamed.read().unwrap(), "renamed");
     // Errors and Display still show the program.
-    assert_eq!(renamed.to_string(), pt(["argv0"]).to_string());
+    assert_eq!(renamed.to_string(), pt_cmd(["argv0"]).to_string());
     // On a pipeline, the last stage's.
-    let p = (pt(["echo", "x"]) | pt(["argv0"])).arg0("last");
+    let p = (pt_cmd(["echo", "x"]) | pt_cmd(["argv0"])).arg0("last");
     assert_eq!(p.read().unwrap(), "last");
 }
 
@@ -1228,10 +1256,10 @@ fn our_ids() -> (u32, u32) {
 #[test]
 fn uid_and_gid_to_the_current_ids_work() {
     let (uid, gid) = our_ids();
-    let out = pt(["ids"]).uid(uid).gid(gid).read().unwrap();
+    let out = pt_cmd(["ids"]).uid(uid).gid(gid).read().unwrap();
     assert_eq!(out, format!("{uid} {gid}"));
     // A pipeline's ids apply to every stage.
-    let stages = (pt(["ids"]).stdout_capture() | pt(["ids"]))
+    let stages = (pt_cmd(["ids"]).stdout_capture() | pt_cmd(["ids"]))
         .uid(uid)
         .gid(gid)
         .stdout_capture()
@@ -1253,7 +1281,7 @@ const NOBODY_CHILD_VAR: &str = "PROCESSION_TEST_NOBODY_CHILD";
 #[test]
 fn uid_that_may_not_be_switched_to_is_a_clear_spawn_error() {
     // An id the kernel rejects outright, for anybody.
-    let err = pt(["ids"]).uid(u32::MAX).run().unwrap_err();
+    let err = pt_cmd(["ids"]).uid(u32::MAX).run().unwrap_err();
     let Error::Spawn(spawn) = &err else {
         panic!("{err}")
     };
@@ -1296,9 +1324,9 @@ fn switch_to_root_is_denied() {
 
 fn assert_switch_to_root_is_denied() {
     for (c, ids) in [
-        (pt(["ids"]).uid(0), "uid 0"),
-        (pt(["ids"]).gid(0), "gid 0"),
-        (pt(["ids"]).uid(0).gid(0), "uid 0 and gid 0"),
+        (pt_cmd(["ids"]).uid(0), "uid 0"),
+        (pt_cmd(["ids"]).gid(0), "gid 0"),
+        (pt_cmd(["ids"]).uid(0).gid(0), "uid 0 and gid 0"),
     ] {
         let err = c.run().unwrap_err();
         let Error::Spawn(spawn) = &err else {
@@ -1332,7 +1360,7 @@ fn setsid_hook(std_cmd: &mut std::process::Command) -> std::io::Result<()> {
 #[test]
 fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
     let ours = rustix::process::getsid(None).unwrap().as_raw_pid() as u32;
-    let handle = pt(["session"])
+    let handle = pt_cmd(["session"])
         .new_session()
         .before_spawn(setsid_hook)
         .stdout_capture()
@@ -1349,7 +1377,7 @@ fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
     // Grandchildren in the new session hold stdout; the timeout stops them
     // all through the session's group.
     let started = Instant::now();
-    let err = pt(["grandchild", "30", "2", "--hold", "30"])
+    let err = pt_cmd(["grandchild", "30", "2", "--hold", "30"])
         .new_session()
         .before_spawn(setsid_hook)
         .stdout_capture()
@@ -1376,7 +1404,7 @@ fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
 #[test]
 fn new_session_without_setsid_is_refused_and_the_child_killed() {
     let started = Instant::now();
-    let err = pt(["sleep", "30"]).new_session().run().unwrap_err();
+    let err = pt_cmd(["sleep", "30"]).new_session().run().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
     let Error::InvalidInput(e) = &err else {
         panic!("{err}")
@@ -1389,8 +1417,8 @@ fn new_session_without_setsid_is_refused_and_the_child_killed() {
 #[test]
 fn new_session_in_a_pipeline_is_invalid_input() {
     for p in [
-        (pt(["echo", "x"]) | pt(["cat"])).new_session(),
-        pt(["echo", "x"]) | pt(["cat"]).new_session(),
+        (pt_cmd(["echo", "x"]) | pt_cmd(["cat"])).new_session(),
+        pt_cmd(["echo", "x"]) | pt_cmd(["cat"]).new_session(),
     ] {
         let err = p.before_spawn(setsid_hook).run().unwrap_err();
         let Error::InvalidInput(e) = &err else {
@@ -1404,8 +1432,8 @@ fn new_session_in_a_pipeline_is_invalid_input() {
 fn before_spawn_runs_for_every_stage_of_every_run() {
     let calls = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let p =
-        Command::pipeline([pt(["echo", "a"]), pt(["cat"]), pt(["cat"])]).before_spawn(move |_| {
+    let p = Command::pipeline([pt_cmd(["echo", "a"]), pt_cmd(["cat"]), pt_cmd(["cat"])])
+        .before_spawn(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
@@ -1415,8 +1443,8 @@ fn before_spawn_runs_for_every_stage_of_every_run() {
     assert_eq!(calls.load(Ordering::SeqCst), 6);
 
     // A stage's own hook runs for it alone, after the pipeline's.
-    let p = (pt(["env", "WHO"]).stdout_capture()
-        | pt(["env", "WHO"]).before_spawn(|c| {
+    let p = (pt_cmd(["env", "WHO"]).stdout_capture()
+        | pt_cmd(["env", "WHO"]).before_spawn(|c| {
             c.env("WHO", "stage");
             Ok(())
         }))
@@ -1433,7 +1461,7 @@ fn before_spawn_runs_for_every_stage_of_every_run() {
 #[test]
 fn before_spawn_cannot_take_away_the_pipes_or_the_group() {
     use std::os::unix::process::CommandExt;
-    let out = (pt(["pgid"]).stdout_capture() | pt(["pgid"]))
+    let out = (pt_cmd(["pgid"]).stdout_capture() | pt_cmd(["pgid"]))
         .before_spawn(|c| {
             c.stdout(std::process::Stdio::null()).process_group(0);
             Ok(())
@@ -1452,8 +1480,8 @@ fn before_spawn_cannot_take_away_the_pipes_or_the_group() {
 
 #[test]
 fn before_spawn_error_is_a_spawn_error_and_stops_earlier_stages() {
-    let p =
-        pt(["sleep", "30"]) | pt(["cat"]).before_spawn(|_| Err(std::io::Error::other("no ticket")));
+    let p = pt_cmd(["sleep", "30"])
+        | pt_cmd(["cat"]).before_spawn(|_| Err(std::io::Error::other("no ticket")));
     let started = Instant::now();
     let err = p.run().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10), "did not hang");

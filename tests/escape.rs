@@ -19,19 +19,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use procession::{Command, Error, Handle, InvalidInput, Pool, StopSequence};
-use support::procfs;
+use support::{procfs, pt_cmd};
 
 /// The timeout of the tests that stop a tree.
 const LIMIT: Duration = Duration::from_millis(300);
 
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
-
 /// `pt escape HOW 100`: prints the pid of a `pt sleep 100` that left the
 /// group.
 fn escaper(how: &str) -> Command {
-    pt(&["escape", how, "100"])
+    pt_cmd(&["escape", how, "100"])
 }
 
 fn first_pid(text: &[u8]) -> u32 {
@@ -69,7 +65,7 @@ fn start_and_read(cmd: Command) -> (Handle, String, BufReader<UnixStream>) {
 fn cgroups_work() -> bool {
     // `pt escape ... --after-eof` reads its stdin to the end before it
     // looks: the run closes it once the spawn (and the move) is over.
-    in_cgroup(pt(&["cgroup"]).cgroup(true))
+    in_cgroup(pt_cmd(&["cgroup"]).cgroup(true))
 }
 
 /// Whether `command` (`pt cgroup`) finds itself in a run's own cgroup.
@@ -82,7 +78,7 @@ fn in_cgroup(command: Command) -> bool {
 
 /// `pt escape HOW 100`, once the run is set up, in a cgroup of its own.
 fn contained(how: &str) -> Command {
-    pt(&["escape", how, "100", "--after-eof"])
+    pt_cmd(&["escape", how, "100", "--after-eof"])
         .stdin_bytes("")
         .cgroup(true)
 }
@@ -125,7 +121,7 @@ fn terminate_and_drop_stop_descendants_that_left_the_group() {
 #[test]
 fn a_pipeline_timeout_stops_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
-        let err = (escaper(how) | pt(&["cat"]))
+        let err = (escaper(how) | pt_cmd(&["cat"]))
             .stdout_capture()
             .timeout(LIMIT)
             .run()
@@ -190,7 +186,7 @@ fn a_cgroup_holds_the_command() {
         return;
     }
     // Without it, the command is where we are.
-    assert!(!in_cgroup(pt(&["cgroup"])));
+    assert!(!in_cgroup(pt_cmd(&["cgroup"])));
 }
 
 #[test]
@@ -210,7 +206,7 @@ fn a_cgroup_stops_descendants_that_left_group_and_parent() {
     assert!(!stopped.output().incomplete, "{err}");
     assert!(stopped.output().escaped.is_empty(), "{err}");
 
-    let err = (contained("double-fork") | pt(&["cat"]))
+    let err = (contained("double-fork") | pt_cmd(&["cat"]))
         .cgroup(true)
         .stdout_capture()
         .timeout(LIMIT)
@@ -230,9 +226,12 @@ fn a_cgroup_stops_descendants_that_left_group_and_parent() {
 
     // And real `setsid -f`, where installed.
     if Path::new("/usr/bin/setsid").exists() {
-        // `read` waits until the run is set up (see `contained`).
+        // `read` waits until the run is set up (see `contained`). The
+        // escaper's duration names it: ours, not another copy's of this
+        // test running meanwhile.
+        let secs = format!("101.{}", std::process::id());
         let script = format!(
-            "read go; setsid -f {} sleep 101.5; exec {} sleep 100",
+            "read go; setsid -f {} sleep {secs}; exec {} sleep 100",
             support::pt().display(),
             support::pt().display()
         );
@@ -249,7 +248,7 @@ fn a_cgroup_stops_descendants_that_left_group_and_parent() {
             .filter(|p| {
                 procfs::is_live(*p)
                     && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
-                        c.ends_with(b"sleep\x00101.5\x00")
+                        c.ends_with(format!("sleep\0{secs}\0").as_bytes())
                             && c.starts_with(support::pt().as_os_str().as_encoded_bytes())
                     })
             })
@@ -311,14 +310,14 @@ fn without_a_cgroup_escaped_processes_are_named() {
 // ---------------------------------------------------------------------------
 
 fn sigrtmin() -> i32 {
-    pt(&["sigrtmin"]).read().unwrap().parse().unwrap()
+    pt_cmd(&["sigrtmin"]).read().unwrap().parse().unwrap()
 }
 
 #[test]
 fn signal_reaches_each_process_once() {
     let rtmin = sigrtmin();
     // A real-time signal queues: a second send is a second delivery.
-    let (handle, ready, mut rest) = start_and_read(pt(&["count-signal", &rtmin.to_string()]));
+    let (handle, ready, mut rest) = start_and_read(pt_cmd(&["count-signal", &rtmin.to_string()]));
     assert_eq!(ready, "ready");
     handle.signal(rtmin).unwrap();
     handle.wait().unwrap();
@@ -355,7 +354,7 @@ fn a_stop_sequence_sends_each_signal_once_and_real_time_signals_too() {
     let seq = StopSequence::new()
         .then(rtmin, Duration::from_secs(30))
         .then(9, Duration::from_millis(100));
-    let err = pt(&["count-signal", &rtmin.to_string()])
+    let err = pt_cmd(&["count-signal", &rtmin.to_string()])
         .stdout_capture()
         .stop_sequence(seq)
         .timeout(LIMIT)
@@ -371,7 +370,7 @@ fn a_stop_sequence_sends_each_signal_once_and_real_time_signals_too() {
 fn signals_that_cannot_be_sent_are_invalid_input() {
     for bad in [0, -1, 32, 99] {
         let seq = StopSequence::new().then(bad, Duration::from_millis(100));
-        let err = pt(&["sleep", "10"])
+        let err = pt_cmd(&["sleep", "10"])
             .stop_sequence(seq)
             .timeout(LIMIT)
             .run()
@@ -385,7 +384,7 @@ fn signals_that_cannot_be_sent_are_invalid_input() {
             "{err}"
         );
     }
-    let handle = pt(&["sleep", "10"]).start().unwrap();
+    let handle = pt_cmd(&["sleep", "10"]).start().unwrap();
     for bad in [0, 99] {
         let err = handle.signal(bad).unwrap_err();
         let Error::InvalidInput(e) = &err else {

@@ -16,22 +16,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Failure, JobOutput, Keep, Pool, Retry, StopSequence};
-use support::procfs;
+use support::{procfs, pt, pt_cmd};
 
 /// An upper bound on "did not hang", generous for a shared, noisy machine.
 const HANG: Duration = Duration::from_secs(30);
-
-fn pt() -> &'static Path {
-    support::pt()
-}
-
-fn pt_cmd(args: &[&str]) -> Command {
-    Command::new(pt()).args(args)
-}
 
 // ---------------------------------------------------------------------------
 // 1. Durations too long to add to now are no limit

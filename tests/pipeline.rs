@@ -22,16 +22,11 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error, Event, InvalidInput, Output, SpawnFailure};
-use support::procfs;
+use support::{procfs, pt_cmd};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// `pt ARGS...` as a command.
-fn pt<const N: usize>(args: [&str; N]) -> Command {
-    Command::new(support::pt()).args(args)
-}
 
 static PROCESS_STATE: RwLock<()> = RwLock::new(());
 
@@ -94,9 +89,9 @@ fn unique_secs() -> String {
 /// The crate starts its one background thread the first time `start()` is
 /// used; start it before measuring.
 fn warm_up() {
-    let handle = pt(["exit", "0"]).start().expect("start");
+    let handle = pt_cmd(["exit", "0"]).start().expect("start");
     handle.wait().expect("warm-up run");
-    assert_eq!(pt(["echo", "w"]).read().expect("warm-up read"), "w");
+    assert_eq!(pt_cmd(["echo", "w"]).read().expect("warm-up read"), "w");
 }
 
 /// A directory of our own under the system's temporary directory.
@@ -132,7 +127,7 @@ fn sorted_lines(bytes: &[u8]) -> Vec<String> {
 /// Three `pt cat` stages that run until the caller drops the stdin pipe,
 /// started. No stop request is needed to end them.
 fn start_three_cats() -> (procession::Handle, os_pipe::PipeWriter) {
-    let handle = (pt(["cat"]) | pt(["cat"]) | pt(["cat"]))
+    let handle = (pt_cmd(["cat"]) | pt_cmd(["cat"]) | pt_cmd(["cat"]))
         .stdin_pipe()
         .stdout_null()
         .start()
@@ -159,11 +154,11 @@ fn assert_gone(pids: &[u32]) {
 
 /// `pt echo hello` then `n - 1` distinct pass-through stages.
 fn stages(n: usize) -> Vec<Command> {
-    let mut stages = vec![pt(["echo", "hello"])];
+    let mut stages = vec![pt_cmd(["echo", "hello"])];
     for i in 1..n {
         // `head` with a large count passes its input through, and the
         // different counts make every stage's display distinct.
-        stages.push(pt(["head", &(100 + i).to_string()]));
+        stages.push(pt_cmd(["head", &(100 + i).to_string()]));
     }
     stages
 }
@@ -192,15 +187,18 @@ fn lengths_one_to_five_built_three_ways() {
 #[test]
 fn nested_pipelines_flatten_but_configured_groups_keep_their_options() {
     let _g = shared();
-    let plain = (pt(["echo", "a"]) | pt(["cat"])) | (pt(["cat"]) | pt(["cat"]));
+    let plain = (pt_cmd(["echo", "a"]) | pt_cmd(["cat"])) | (pt_cmd(["cat"]) | pt_cmd(["cat"]));
     let out = plain.stdout_capture().run().unwrap();
     assert_eq!(out.stages.len(), 4);
     assert_eq!(out.stdout, b"a\n");
 
     // A group with its own options is still a part of the pipeline: its
     // env applies to its stages only.
-    let group = (pt(["env", "G"]).stdout_capture() | pt(["env", "G"])).env("G", "in");
-    let out = (group | pt(["env", "G"])).stdout_capture().run().unwrap();
+    let group = (pt_cmd(["env", "G"]).stdout_capture() | pt_cmd(["env", "G"])).env("G", "in");
+    let out = (group | pt_cmd(["env", "G"]))
+        .stdout_capture()
+        .run()
+        .unwrap();
     assert_eq!(out.stages.len(), 3);
     assert_eq!(out.stages[0].stdout, b"G=in\n");
     assert_eq!(
@@ -217,12 +215,12 @@ fn nested_pipelines_flatten_but_configured_groups_keep_their_options() {
 fn stdin_bytes_feed_the_first_stage() {
     let _g = shared();
     let n = 1 << 20;
-    let out = (pt(["cat"]) | pt(["cat"]) | pt(["verify", &n.to_string()]))
+    let out = (pt_cmd(["cat"]) | pt_cmd(["cat"]) | pt_cmd(["verify", &n.to_string()]))
         .stdin_bytes(support::pattern(n))
         .run()
         .unwrap();
     assert!(out.status.success());
-    let count = (pt(["cat"]) | pt(["count"]))
+    let count = (pt_cmd(["cat"]) | pt_cmd(["count"]))
         .stdin_bytes(vec![b'x'; 100_000])
         .read()
         .unwrap();
@@ -233,7 +231,7 @@ fn stdin_bytes_feed_the_first_stage() {
 fn stdin_pipe_feeds_the_first_stage() {
     use std::io::Write;
     let _g = shared();
-    let handle = (pt(["cat"]) | pt(["count"]))
+    let handle = (pt_cmd(["cat"]) | pt_cmd(["count"]))
         .stdin_pipe()
         .stdout_capture()
         .start()
@@ -247,7 +245,7 @@ fn stdin_pipe_feeds_the_first_stage() {
 #[test]
 fn stdout_capture_captures_the_last_stage_only() {
     let _g = shared();
-    let out = (pt(["write", "1000"]) | pt(["count"]))
+    let out = (pt_cmd(["write", "1000"]) | pt_cmd(["count"]))
         .stdout_capture()
         .run()
         .unwrap();
@@ -258,7 +256,7 @@ fn stdout_capture_captures_the_last_stage_only() {
 #[test]
 fn every_run_mode_works_on_a_pipeline() {
     let _g = shared();
-    let pipeline = pt(["echo", "one two"]) | pt(["cat"]) | pt(["cat"]);
+    let pipeline = pt_cmd(["echo", "one two"]) | pt_cmd(["cat"]) | pt_cmd(["cat"]);
     assert_eq!(pipeline.read().unwrap(), "one two");
     assert_eq!(pipeline.read_bytes().unwrap(), b"one two\n");
 
@@ -271,7 +269,7 @@ fn every_run_mode_works_on_a_pipeline() {
     let out = handle.into_output().unwrap();
     assert_eq!(out.stdout, b"one two\n");
 
-    let lines: Vec<String> = (pt(["lines", "5"]) | pt(["cat"]))
+    let lines: Vec<String> = (pt_cmd(["lines", "5"]) | pt_cmd(["cat"]))
         .stderr_null()
         .lines()
         .unwrap()
@@ -283,7 +281,7 @@ fn every_run_mode_works_on_a_pipeline() {
 #[test]
 fn events_merge_every_stage_stderr_with_the_last_stdout() {
     let _g = shared();
-    let events: Vec<Event> = (pt(["lines", "4"]) | pt(["cat"]))
+    let events: Vec<Event> = (pt_cmd(["lines", "4"]) | pt_cmd(["cat"]))
         .events()
         .unwrap()
         .collect::<Result<_, _>>()
@@ -305,7 +303,7 @@ fn events_merge_every_stage_stderr_with_the_last_stdout() {
 fn lines_end_with_the_pipeline_error() {
     let _g = shared();
     let items: Vec<Result<String, Error>> =
-        (pt(["echo", "a"]) | pt(["cat"]) | pt(["exit", "3"]) | pt(["echo", "b"]))
+        (pt_cmd(["echo", "a"]) | pt_cmd(["cat"]) | pt_cmd(["exit", "3"]) | pt_cmd(["echo", "b"]))
             .lines()
             .unwrap()
             .collect();
@@ -320,7 +318,7 @@ fn lines_end_with_the_pipeline_error() {
 #[test]
 fn env_applies_to_every_stage_and_a_stage_wins() {
     let _g = shared();
-    let show = || pt(["env", "A", "B"]);
+    let show = || pt_cmd(["env", "A", "B"]);
     let out = Command::pipeline([
         show().stdout_capture(),
         show().env("B", "stage").stdout_capture(),
@@ -346,10 +344,10 @@ fn dir_applies_to_every_stage_and_a_stage_wins() {
     std::fs::create_dir(base.join("sub")).unwrap();
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap();
     let out = Command::pipeline([
-        pt(["pwd"]).stdout_capture(),
-        pt(["pwd"]).dir(&other).stdout_capture(),
-        pt(["pwd"]).dir("sub").stdout_capture(),
-        pt(["pwd"]),
+        pt_cmd(["pwd"]).stdout_capture(),
+        pt_cmd(["pwd"]).dir(&other).stdout_capture(),
+        pt_cmd(["pwd"]).dir("sub").stdout_capture(),
+        pt_cmd(["pwd"]),
     ])
     .dir(&base)
     .stdout_capture()
@@ -367,7 +365,7 @@ fn dir_applies_to_every_stage_and_a_stage_wins() {
 #[test]
 fn a_middle_stage_redirection_wins_over_the_pipeline() {
     let _g = shared();
-    let out = (pt(["echo", "hi"]) | pt(["tee2"]).stderr_null() | pt(["tee2"]))
+    let out = (pt_cmd(["echo", "hi"]) | pt_cmd(["tee2"]).stderr_null() | pt_cmd(["tee2"]))
         .stdout_capture()
         .stderr_capture()
         .run()
@@ -384,7 +382,7 @@ fn the_last_stage_stdout_path_wins_over_the_capture() {
     let _g = shared();
     let dir = temp_dir("path");
     let file = dir.join("out.txt");
-    let pipeline = pt(["echo", "to file"]) | pt(["cat"]).stdout_path(&file);
+    let pipeline = pt_cmd(["echo", "to file"]) | pt_cmd(["cat"]).stdout_path(&file);
     let out = pipeline.clone().stdout_capture().run().unwrap();
     assert_eq!(out.stdout, b"");
     assert_eq!(std::fs::read(&file).unwrap(), b"to file\n");
@@ -397,7 +395,7 @@ fn the_last_stage_stdout_path_wins_over_the_capture() {
 #[test]
 fn a_middle_stage_stdout_elsewhere_gives_the_next_stage_end_of_file() {
     let _g = shared();
-    let out = (pt(["echo", "x"]) | pt(["cat"]).stdout_capture() | pt(["count"]))
+    let out = (pt_cmd(["echo", "x"]) | pt_cmd(["cat"]).stdout_capture() | pt_cmd(["count"]))
         .stdout_capture()
         .run()
         .unwrap();
@@ -413,7 +411,7 @@ fn a_middle_stage_stdout_elsewhere_gives_the_next_stage_end_of_file() {
 fn stderr_to_stdout_on_a_stage_feeds_the_next_stage() {
     let _g = shared();
     // `a 2>&1 | b`
-    let out = (pt(["fail", "0", "via pipe"]).stderr_to_stdout() | pt(["count"]))
+    let out = (pt_cmd(["fail", "0", "via pipe"]).stderr_to_stdout() | pt_cmd(["count"]))
         .stderr_capture()
         .stdout_capture()
         .run()
@@ -421,7 +419,7 @@ fn stderr_to_stdout_on_a_stage_feeds_the_next_stage() {
     assert_eq!(out.stdout, b"9\n");
     assert_eq!(out.stderr, b"");
     // `{ a | b; } 2>&1`: every stage's stderr joins the pipeline's stdout.
-    let text = (pt(["fail", "0", "first"]) | pt(["cat"]))
+    let text = (pt_cmd(["fail", "0", "first"]) | pt_cmd(["cat"]))
         .stderr_to_stdout()
         .read()
         .unwrap();
@@ -448,10 +446,12 @@ fn stderr_is_inherited_by_default() {
 #[test]
 fn stderr_capture_on_the_pipeline_merges_all_stages() {
     let _g = shared();
-    let out = (pt(["fail", "0", "one"]) | pt(["fail", "0", "two"]) | pt(["fail", "0", "three"]))
-        .stderr_capture()
-        .run()
-        .unwrap();
+    let out = (pt_cmd(["fail", "0", "one"])
+        | pt_cmd(["fail", "0", "two"])
+        | pt_cmd(["fail", "0", "three"]))
+    .stderr_capture()
+    .run()
+    .unwrap();
     assert_eq!(sorted_lines(&out.stderr), ["one", "three", "two"]);
     assert!(out.stages.iter().all(|s| s.stderr.is_empty()));
 }
@@ -459,7 +459,7 @@ fn stderr_capture_on_the_pipeline_merges_all_stages() {
 #[test]
 fn stderr_capture_on_a_stage_is_reported_in_its_stage() {
     let _g = shared();
-    let out = (pt(["fail", "0", "one"]).stderr_capture() | pt(["fail", "0", "two"]))
+    let out = (pt_cmd(["fail", "0", "one"]).stderr_capture() | pt_cmd(["fail", "0", "two"]))
         .stderr_null()
         .run()
         .unwrap();
@@ -467,7 +467,7 @@ fn stderr_capture_on_a_stage_is_reported_in_its_stage() {
     assert_eq!(out.stages[1].stderr, b"");
     assert_eq!(out.stderr, b"");
 
-    let out = (pt(["fail", "0", "one"]) | pt(["fail", "0", "two"]).stderr_capture())
+    let out = (pt_cmd(["fail", "0", "one"]) | pt_cmd(["fail", "0", "two"]).stderr_capture())
         .stderr_capture()
         .run()
         .unwrap();
@@ -483,11 +483,11 @@ fn stderr_capture_on_a_stage_is_reported_in_its_stage() {
 fn every_stage_status_is_reported_in_order() {
     let _g = shared();
     let out = Command::pipeline([
-        pt(["exit", "3"]),
-        pt(["exit", "0"]),
-        pt(["exit", "5"]),
-        pt(["kill-self", "TERM"]),
-        pt(["exit", "0"]),
+        pt_cmd(["exit", "3"]),
+        pt_cmd(["exit", "0"]),
+        pt_cmd(["exit", "5"]),
+        pt_cmd(["kill-self", "TERM"]),
+        pt_cmd(["exit", "0"]),
     ])
     .unchecked()
     .run()
@@ -504,7 +504,7 @@ fn every_stage_status_is_reported_in_order() {
 #[test]
 fn the_rightmost_failing_stage_decides() {
     let _g = shared();
-    let err = (pt(["exit", "3"]) | pt(["exit", "4"]) | pt(["exit", "0"]))
+    let err = (pt_cmd(["exit", "3"]) | pt_cmd(["exit", "4"]) | pt_cmd(["exit", "0"]))
         .run()
         .unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(4));
@@ -513,12 +513,14 @@ fn the_rightmost_failing_stage_decides() {
     };
     assert_eq!(
         exit.stage(),
-        Some((1, pt(["exit", "4"]).to_string().as_str()))
+        Some((1, pt_cmd(["exit", "4"]).to_string().as_str()))
     );
     assert_eq!(codes(exit.output()), [Some(3), Some(4), Some(0)]);
 
     // A single-stage pipeline still names its stage.
-    let err = Command::pipeline([pt(["exit", "6"])]).run().unwrap_err();
+    let err = Command::pipeline([pt_cmd(["exit", "6"])])
+        .run()
+        .unwrap_err();
     let Error::Exit(exit) = &err else {
         panic!("{err:?}")
     };
@@ -529,7 +531,7 @@ fn the_rightmost_failing_stage_decides() {
 fn a_checked_failure_beats_an_unchecked_one() {
     let _g = shared();
     // The unchecked failure is to the right, yet the checked one decides.
-    let err = (pt(["exit", "3"]) | pt(["exit", "4"]).unchecked() | pt(["cat"]))
+    let err = (pt_cmd(["exit", "3"]) | pt_cmd(["exit", "4"]).unchecked() | pt_cmd(["cat"]))
         .run()
         .unwrap_err();
     assert_eq!(err.status().and_then(|s| s.code()), Some(3));
@@ -539,13 +541,13 @@ fn a_checked_failure_beats_an_unchecked_one() {
     assert_eq!(exit.stage().map(|(i, _)| i), Some(0));
 
     // Only an unchecked stage fails: no error, and its status is the status.
-    let out = (pt(["exit", "0"]) | pt(["exit", "4"]).unchecked() | pt(["cat"]))
+    let out = (pt_cmd(["exit", "0"]) | pt_cmd(["exit", "4"]).unchecked() | pt_cmd(["cat"]))
         .run()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
 
     // A code the stage allows is a success.
-    let out = (pt(["exit", "1"]).ok_codes([1]) | pt(["cat"]))
+    let out = (pt_cmd(["exit", "1"]).ok_codes([1]) | pt_cmd(["cat"]))
         .run()
         .unwrap();
     assert!(out.status.success());
@@ -555,10 +557,13 @@ fn a_checked_failure_beats_an_unchecked_one() {
 #[test]
 fn unchecked_on_the_whole_pipeline() {
     let _g = shared();
-    let out = (pt(["exit", "3"]) | pt(["exit", "0"]) | pt(["exit", "2"]) | pt(["exit", "0"]))
-        .unchecked()
-        .run()
-        .unwrap();
+    let out = (pt_cmd(["exit", "3"])
+        | pt_cmd(["exit", "0"])
+        | pt_cmd(["exit", "2"])
+        | pt_cmd(["exit", "0"]))
+    .unchecked()
+    .run()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(codes(&out), [Some(3), Some(0), Some(2), Some(0)]);
 }
@@ -566,8 +571,8 @@ fn unchecked_on_the_whole_pipeline() {
 #[test]
 fn the_error_names_the_failing_stage() {
     let _g = shared();
-    let boom = pt(["fail", "4", "boom"]);
-    let pipeline = pt(["echo", "x"]) | boom.clone() | pt(["cat"]);
+    let boom = pt_cmd(["fail", "4", "boom"]);
+    let pipeline = pt_cmd(["echo", "x"]) | boom.clone() | pt_cmd(["cat"]);
     let err = pipeline.clone().stderr_capture().run().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -580,8 +585,8 @@ fn the_error_names_the_failing_stage() {
     assert_eq!(exit.stderr_tail(), "boom");
 
     // Without a capture there is no tail; a signal reads as one.
-    let killed = pt(["kill-self", "KILL"]);
-    let pipeline = pt(["echo", "x"]) | pt(["cat"]) | killed.clone();
+    let killed = pt_cmd(["kill-self", "KILL"]);
+    let pipeline = pt_cmd(["echo", "x"]) | pt_cmd(["cat"]) | killed.clone();
     let err = pipeline.run().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -592,7 +597,7 @@ fn the_error_names_the_failing_stage() {
 #[test]
 fn a_stage_own_stderr_explains_its_failure() {
     let _g = shared();
-    let pipeline = pt(["fail", "0", "noise"]) | pt(["fail", "5", "cause"]).stderr_capture();
+    let pipeline = pt_cmd(["fail", "0", "noise"]) | pt_cmd(["fail", "5", "cause"]).stderr_capture();
     let err = pipeline.stderr_null().run().unwrap_err();
     let Error::Exit(exit) = &err else {
         panic!("{err:?}")
@@ -645,11 +650,14 @@ fn assert_sigpipe_is_success(pipeline: &Command, expected: &str) {
 #[test]
 fn sigpipe_after_the_reader_exited_is_success() {
     let _g = shared();
-    assert_sigpipe_is_success(&(pt(["yes"]) | pt(["head", "1"])), "y\n");
-    assert_sigpipe_is_success(&(pt(["yes"]) | pt(["cat"]) | pt(["head", "2"])), "y\ny\n");
+    assert_sigpipe_is_success(&(pt_cmd(["yes"]) | pt_cmd(["head", "1"])), "y\n");
+    assert_sigpipe_is_success(
+        &(pt_cmd(["yes"]) | pt_cmd(["cat"]) | pt_cmd(["head", "2"])),
+        "y\ny\n",
+    );
     let read: Vec<_> = (0..sigpipe_runs())
         .map(|_| {
-            (pt(["yes"]) | pt(["head", "1"]))
+            (pt_cmd(["yes"]) | pt_cmd(["head", "1"]))
                 .read()
                 .map_err(|e| e.to_string())
         })
@@ -682,7 +690,7 @@ fn sigpipe_while_the_reader_runs_is_a_failure() {
     let _g = shared();
     // The reader closed its input early.
     let closer = reader_outliving_the_producer(true);
-    let pipeline = pt(["yes"]) | closer;
+    let pipeline = pt_cmd(["yes"]) | closer;
     let err = pipeline.timeout(Duration::from_secs(30)).run().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.signal()), Some(13), "{err}");
     let Error::Exit(exit) = &err else {
@@ -693,7 +701,7 @@ fn sigpipe_while_the_reader_runs_is_a_failure() {
 
     // The pipe led nowhere: the next stage reads /dev/null instead.
     let elsewhere = reader_outliving_the_producer(false).stdin_null();
-    let err = (pt(["yes"]) | elsewhere)
+    let err = (pt_cmd(["yes"]) | elsewhere)
         .timeout(Duration::from_secs(30))
         .run()
         .unwrap_err();
@@ -728,9 +736,9 @@ fn a_started_pipeline_exposes_every_pid_and_its_group() {
 fn each_stage_reports_the_group_it_runs_in() {
     let _g = shared();
     let handle = Command::pipeline([
-        pt(["pgid"]).stdout_capture(),
-        pt(["pgid"]).stdout_capture(),
-        pt(["pgid"]),
+        pt_cmd(["pgid"]).stdout_capture(),
+        pt_cmd(["pgid"]).stdout_capture(),
+        pt_cmd(["pgid"]),
     ])
     .stdout_capture()
     .start()
@@ -754,7 +762,7 @@ fn each_stage_reports_the_group_it_runs_in() {
 /// lost; it must not be what ends the run.
 fn stop_all_stages(stop: impl FnOnce(&procession::Handle), signal: i32) {
     let safety = Duration::from_secs(10);
-    let handle = (pt(["sleep", "30"]) | pt(["sleep", "30"]) | pt(["sleep", "30"]))
+    let handle = (pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]))
         .timeout(safety)
         .start()
         .unwrap();
@@ -788,7 +796,7 @@ fn kill_stops_every_stage() {
 fn a_timeout_stops_every_stage() {
     let _g = shared();
     let started = Instant::now();
-    let err = (pt(["sleep", "30"]) | pt(["sleep", "30"]) | pt(["sleep", "30"]))
+    let err = (pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]))
         .timeout(Duration::from_millis(200))
         .run()
         .unwrap_err();
@@ -831,7 +839,7 @@ fn an_empty_group_inside_a_pipeline_is_invalid() {
     // A group with options of its own is kept as a group, so it cannot
     // silently vanish from the pipeline it was put in.
     let empty_group = Command::pipeline(Vec::new()).env("A", "1");
-    let pipeline = empty_group | pt(["echo", "x"]);
+    let pipeline = empty_group | pt_cmd(["echo", "x"]);
     let result = pipeline.clone().stdout_capture().run();
     let Err(Error::InvalidInput(invalid)) = &result else {
         panic!("{pipeline:?} ran as {result:?}");
@@ -849,7 +857,7 @@ fn assert_missing_stage(n: usize, bad: usize, program: &str, failure: SpawnFailu
             if i == bad {
                 Command::new(program).arg("x")
             } else {
-                pt(["sleep", &marker])
+                pt_cmd(["sleep", &marker])
             }
         })
         .collect();
@@ -921,24 +929,25 @@ fn assert_leaves_nothing(name: &str, scenario: impl FnOnce()) {
 fn no_thread_or_descriptor_is_left_however_a_pipeline_ends() {
     let _g = exclusive();
     warm_up();
-    let three_sleeps = || pt(["sleep", "30"]) | pt(["sleep", "30"]) | pt(["sleep", "30"]);
+    let three_sleeps =
+        || pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]) | pt_cmd(["sleep", "30"]);
     // Short, so a lost stop request (see `stop_all_stages`) costs little here:
     // this test is about what is left behind, not about how fast a stop is.
-    let short_sleeps = || pt(["sleep", "2"]) | pt(["sleep", "2"]) | pt(["sleep", "2"]);
-    let echo_cat = || pt(["echo", "x"]) | pt(["cat"]);
+    let short_sleeps = || pt_cmd(["sleep", "2"]) | pt_cmd(["sleep", "2"]) | pt_cmd(["sleep", "2"]);
+    let echo_cat = || pt_cmd(["echo", "x"]) | pt_cmd(["cat"]);
     assert_leaves_nothing("success", || {
         let out = echo_cat().stdout_capture().stderr_capture().run().unwrap();
         assert_eq!(out.stdout, b"x\n");
     });
     assert_leaves_nothing("stdin bytes", || {
-        let out = (pt(["cat"]) | pt(["count"]))
+        let out = (pt_cmd(["cat"]) | pt_cmd(["count"]))
             .stdin_bytes(vec![0; 300_000])
             .read()
             .unwrap();
         assert_eq!(out, "300000");
     });
     assert_leaves_nothing("failure", || {
-        let err = (pt(["fail", "3", "no"]) | pt(["cat"]))
+        let err = (pt_cmd(["fail", "3", "no"]) | pt_cmd(["cat"]))
             .stderr_capture()
             .run();
         assert_eq!(err.unwrap_err().status().and_then(|s| s.code()), Some(3));
@@ -972,16 +981,17 @@ fn no_thread_or_descriptor_is_left_however_a_pipeline_ends() {
         assert!(handle.wait().unwrap_err().timeout().is_some());
     });
     assert_leaves_nothing("lines dropped early", || {
-        let mut lines = (pt(["yes"]) | pt(["cat"])).lines().unwrap();
+        let mut lines = (pt_cmd(["yes"]) | pt_cmd(["cat"])).lines().unwrap();
         assert_eq!(lines.next().unwrap().unwrap(), "y");
         drop(lines);
     });
     assert_leaves_nothing("events to the end", || {
-        let events = (pt(["lines", "4"]) | pt(["cat"])).events().unwrap();
+        let events = (pt_cmd(["lines", "4"]) | pt_cmd(["cat"])).events().unwrap();
         assert_eq!(events.count(), 5);
     });
     assert_leaves_nothing("spawn failure", || {
-        let err = (pt(["sleep", "30"]) | Command::new("/nonexistent/x") | pt(["cat"])).run();
+        let err =
+            (pt_cmd(["sleep", "30"]) | Command::new("/nonexistent/x") | pt_cmd(["cat"])).run();
         assert!(matches!(err, Err(Error::Spawn(_))));
     });
 }
@@ -989,7 +999,7 @@ fn no_thread_or_descriptor_is_left_however_a_pipeline_ends() {
 #[test]
 fn unchecked_on_the_pipeline_beats_a_stage_s_own_codes() {
     let _guard = shared();
-    let out = (pt(["exit", "3"]).ok_codes([2]) | pt(["cat"]))
+    let out = (pt_cmd(["exit", "3"]).ok_codes([2]) | pt_cmd(["cat"]))
         .stdin_null()
         .unchecked()
         .run()

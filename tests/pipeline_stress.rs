@@ -11,11 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Error};
-use support::procfs;
-
-fn pt<const N: usize>(args: [&str; N]) -> Command {
-    Command::new(support::pt()).args(args)
-}
+use support::{procfs, pt_cmd};
 
 /// How one pipeline is run.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +32,7 @@ const MODES: [Mode; 5] = [
 ];
 
 fn echo_cat() -> Command {
-    pt(["echo", "x"]) | pt(["cat"])
+    pt_cmd(["echo", "x"]) | pt_cmd(["cat"])
 }
 
 /// Runs one pipeline and checks its result.
@@ -61,7 +57,9 @@ fn run_once(mode: Mode) {
             assert_eq!(lines, ["x"]);
         }
         Mode::Failing => {
-            let err = (pt(["echo", "x"]) | pt(["exit", "1"])).run().unwrap_err();
+            let err = (pt_cmd(["echo", "x"]) | pt_cmd(["exit", "1"]))
+                .run()
+                .unwrap_err();
             let Error::Exit(exit) = &err else {
                 panic!("{err:?}")
             };

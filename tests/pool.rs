@@ -11,7 +11,7 @@
 
 mod support;
 
-use support::procfs;
+use support::{procfs, pt_cmd};
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -26,11 +26,6 @@ use procession::{
     Command, Done, Error, Failure, Halt, HaltReason, JobEvent, JobOutput, Keep, Pool, Retry,
     StopCause, Summary, Threshold,
 };
-
-/// A `pt` command.
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
 
 /// A fresh empty directory under the system's temporary directory.
 fn temp_dir(name: &str) -> PathBuf {
@@ -65,7 +60,7 @@ fn seqs(done: &[Done]) -> Vec<u64> {
 fn runs_at_most_n_at_once_each_in_its_own_slot() {
     let pool = Pool::new(3);
     let done: Vec<Done> = pool
-        .as_completed((0..9).map(|_| pt(&["sleep", "0.1"])))
+        .as_completed((0..9).map(|_| pt_cmd(&["sleep", "0.1"])))
         .collect();
     assert_eq!(done.len(), 9);
     let slack = Duration::from_millis(1);
@@ -100,7 +95,7 @@ fn runs_at_most_n_at_once_each_in_its_own_slot() {
 #[test]
 fn map_reports_in_input_order_and_as_completed_in_finishing_order() {
     let pool = Pool::new(3);
-    let jobs = || ["0.6", "0.3", "0"].map(|s| pt(&["sleep", s]));
+    let jobs = || ["0.6", "0.3", "0"].map(|s| pt_cmd(&["sleep", s]));
     assert_eq!(seqs(&pool.map(jobs()).collect::<Vec<_>>()), [1, 2, 3]);
     assert_eq!(
         seqs(&pool.as_completed(jobs()).collect::<Vec<_>>()),
@@ -115,7 +110,7 @@ fn input_is_pulled_only_as_slots_free_up() {
     // An endless input: only what is pulled can ever run.
     let jobs = (0..).map(|_| {
         pulled.set(pulled.get() + 1);
-        pt(&["exit", "0"])
+        pt_cmd(&["exit", "0"])
     });
     let mut done = pool.as_completed(jobs);
     // Two slots, and at most four jobs per slot prepared ahead of them:
@@ -145,9 +140,9 @@ fn the_reorder_window_bounds_what_map_starts_ahead() {
             }
         })
         .build();
-    let jobs = [pt(&["sleep", "0.3"])]
+    let jobs = [pt_cmd(&["sleep", "0.3"])]
         .into_iter()
-        .chain((0..6).map(|_| pt(&["exit", "0"])));
+        .chain((0..6).map(|_| pt_cmd(&["exit", "0"])));
     let mut done = pool.map(jobs);
     assert_eq!(done.next().unwrap().seq(), 1);
     assert_eq!(
@@ -161,7 +156,7 @@ fn the_reorder_window_bounds_what_map_starts_ahead() {
 #[test]
 fn a_pipeline_is_a_job() {
     let pool = Pool::new(2);
-    let job = pt(&["write", "1000"]) | pt(&["count"]);
+    let job = pt_cmd(&["write", "1000"]) | pt_cmd(&["count"]);
     let done: Vec<Done> = pool.map([job.stdout_capture()]).collect();
     assert_eq!(done[0].output().unwrap().stdout_lossy().trim(), "1000");
     assert_eq!(done[0].output().unwrap().stages.len(), 2);
@@ -178,10 +173,10 @@ fn the_default_pool_has_one_job_per_core() {
 fn a_job_that_cannot_start_is_its_own_result() {
     let pool = Pool::new(2);
     let jobs = [
-        pt(&["exit", "0"]),
+        pt_cmd(&["exit", "0"]),
         Command::new("procession-no-such-program"),
-        pt(&["exit", "0"]).dir("/procession/no/such/dir"),
-        pt(&["exit", "0"]),
+        pt_cmd(&["exit", "0"]).dir("/procession/no/such/dir"),
+        pt_cmd(&["exit", "0"]),
     ];
     let done: Vec<Done> = pool.map(jobs).collect();
     let failures: Vec<_> = done.iter().map(Done::failure).collect();
@@ -200,7 +195,7 @@ fn a_job_that_cannot_start_is_its_own_result() {
 fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
     let pool = Pool::new(2);
     let handles: Vec<_> = (0..5)
-        .map(|i| pool.submit(pt(&["exit", &(i % 2).to_string()])))
+        .map(|i| pool.submit(pt_cmd(&["exit", &(i % 2).to_string()])))
         .collect();
     pool.close();
     let summary = pool.join();
@@ -213,7 +208,7 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
         let done = handle.try_done().expect("joined");
         assert_eq!(done.is_success(), i % 2 == 0);
     }
-    let late = pool.submit(pt(&["exit", "0"]));
+    let late = pool.submit(pt_cmd(&["exit", "0"]));
     assert_eq!(late.done().failure(), Some(Failure::Skipped));
     let err = late.wait().unwrap_err();
     let Error::Skipped(skipped) = &err else {
@@ -230,7 +225,7 @@ fn submitted_jobs_run_without_a_waiter_and_join_counts_them() {
 #[test]
 fn waiting_on_a_job_handle_shares_the_output() {
     let pool = Pool::new(1);
-    let job = pool.submit(pt(&["fail", "3", "why"]).stderr_capture());
+    let job = pool.submit(pt_cmd(&["fail", "3", "why"]).stderr_capture());
     let (first, second) = (job.wait().unwrap_err(), job.wait().unwrap_err());
     assert_eq!(first.output().unwrap().stderr, b"why\n");
     assert!(std::ptr::eq(
@@ -246,11 +241,11 @@ fn waiting_on_a_job_handle_shares_the_output() {
 #[test]
 fn join_without_close_waits_for_what_was_submitted() {
     let pool = Pool::new(2);
-    let job = pool.submit(pt(&["echo", "hi"]).stdout_capture());
+    let job = pool.submit(pt_cmd(&["echo", "hi"]).stdout_capture());
     assert_eq!(pool.join().succeeded, 1);
     assert_eq!(job.try_done().unwrap().output().unwrap().stdout, b"hi\n");
     // Still open: more can be submitted.
-    assert!(pool.submit(pt(&["exit", "0"])).wait().is_ok());
+    assert!(pool.submit(pt_cmd(&["exit", "0"])).wait().is_ok());
     assert!(job.wait_timeout(Duration::from_millis(1)).is_some());
 }
 
@@ -271,7 +266,7 @@ fn submit_and_wait_started(
         })
         .build();
     let handles = (0..jobs)
-        .map(|_| pool.submit(pt(&["grandchild", "30", "1", "--hold", "30"]).stdout_capture()))
+        .map(|_| pool.submit(pt_cmd(&["grandchild", "30", "1", "--hold", "30"]).stdout_capture()))
         .collect();
     (pool, handles, rx)
 }
@@ -317,12 +312,12 @@ fn terminate_stops_every_tree_and_skips_the_queue() {
         )
     );
     assert_eq!(
-        pool.submit(pt(&["exit", "0"])).done().failure(),
+        pool.submit(pt_cmd(&["exit", "0"])).done().failure(),
         Some(Failure::Skipped)
     );
     assert_eq!(pool.join().halted, Some(HaltReason::Terminated));
     // A batch after terminate runs nothing.
-    let summary = pool.as_completed([pt(&["exit", "0"])]).finish();
+    let summary = pool.as_completed([pt_cmd(&["exit", "0"])]).finish();
     assert_eq!((summary.finished, summary.skipped), (0, 1));
 }
 
@@ -358,9 +353,9 @@ fn dropping_a_batch_early_kills_its_running_jobs() {
         })
         .build();
     let jobs = [
-        pt(&["sleep", "30"]),
-        pt(&["sleep", "30"]),
-        pt(&["sleep", "0.5"]),
+        pt_cmd(&["sleep", "30"]),
+        pt_cmd(&["sleep", "30"]),
+        pt_cmd(&["sleep", "0.5"]),
     ];
     let mut done = pool.as_completed(jobs);
     assert_eq!(done.next().unwrap().seq(), 3);
@@ -384,8 +379,8 @@ fn a_job_timeout_stops_the_whole_tree() {
         .timeout(Duration::from_millis(300))
         .build();
     let jobs = [
-        pt(&["grandchild", "30", "2", "--hold", "30"]).stdout_capture(),
-        pt(&["exit", "0"]),
+        pt_cmd(&["grandchild", "30", "2", "--hold", "30"]).stdout_capture(),
+        pt_cmd(&["exit", "0"]),
     ];
     let done: Vec<Done> = pool.map(jobs).collect();
     assert_eq!(done[0].failure(), Some(Failure::Timeout));
@@ -405,7 +400,7 @@ fn a_job_timeout_stops_the_whole_tree() {
 fn the_deadline_stops_running_jobs_and_starts_no_more() {
     let deadline = Instant::now() + Duration::from_millis(500);
     let pool = Pool::builder().jobs(2).deadline(deadline).build();
-    let mut done = pool.as_completed((0..5).map(|_| pt(&["sleep", "30"])));
+    let mut done = pool.as_completed((0..5).map(|_| pt_cmd(&["sleep", "30"])));
     let reports: Vec<Done> = done.by_ref().collect();
     let summary = done.summary();
     assert!(Instant::now() < deadline + Duration::from_secs(10));
@@ -431,9 +426,9 @@ enum Kind {
 
 fn job_of(kind: Kind) -> Command {
     match kind {
-        Kind::Ok => pt(&["exit", "0"]),
-        Kind::Fail => pt(&["exit", "1"]),
-        Kind::Long => pt(&["sleep", "30"]),
+        Kind::Ok => pt_cmd(&["exit", "0"]),
+        Kind::Fail => pt_cmd(&["exit", "1"]),
+        Kind::Long => pt_cmd(&["sleep", "30"]),
     }
 }
 
@@ -561,25 +556,25 @@ fn fails_once() -> Command {
     std::fs::write(&path, b"x").unwrap();
     let file = File::open(&path).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
-    pt(&["verify", "0"]).stdin_file(file).stderr_null()
+    pt_cmd(&["verify", "0"]).stdin_file(file).stderr_null()
 }
 
 #[test]
 fn retry_rules() {
     let ms = Duration::from_millis;
-    let timeout = || pt(&["sleep", "10"]).timeout(ms(50));
+    let timeout = || pt_cmd(&["sleep", "10"]).timeout(ms(50));
     // (rule, job, attempts, final failure)
     type Row = (Retry, Command, u32, Option<Failure>);
     let table: Vec<Row> = vec![
         (
             Retry::default(),
-            pt(&["exit", "2"]),
+            pt_cmd(&["exit", "2"]),
             1,
             Some(Failure::Exit(2)),
         ),
         (
             Retry::attempts(3),
-            pt(&["exit", "2"]),
+            pt_cmd(&["exit", "2"]),
             3,
             Some(Failure::Exit(2)),
         ),
@@ -592,13 +587,13 @@ fn retry_rules() {
         ),
         (
             Retry::attempts(2),
-            pt(&["kill-self", "SEGV"]),
+            pt_cmd(&["kill-self", "SEGV"]),
             2,
             Some(Failure::Signal(11)),
         ),
         (
             Retry::attempts(2).on_signal(false),
-            pt(&["kill-self", "SEGV"]),
+            pt_cmd(&["kill-self", "SEGV"]),
             1,
             Some(Failure::Signal(11)),
         ),
@@ -638,7 +633,7 @@ fn a_retry_waits_its_delay_without_holding_a_slot() {
         .build();
     let t0 = Instant::now();
     let done: Vec<Done> = pool
-        .as_completed([pt(&["exit", "1"]), pt(&["exit", "0"])])
+        .as_completed([pt_cmd(&["exit", "1"]), pt_cmd(&["exit", "0"])])
         .collect();
     // The second job ran in the only slot while the first waited.
     assert_eq!(seqs(&done), [2, 1]);
@@ -652,7 +647,7 @@ fn a_retry_waits_its_delay_without_holding_a_slot() {
 #[test]
 fn discard_and_capture_with_a_limit() {
     let discard = Pool::builder().jobs(1).output(JobOutput::Discard).build();
-    let done: Vec<Done> = discard.map([pt(&["write", "1M", "1M"])]).collect();
+    let done: Vec<Done> = discard.map([pt_cmd(&["write", "1M", "1M"])]).collect();
     let out = done[0].output().unwrap();
     assert!(out.stdout.is_empty() && out.stderr.is_empty() && done[0].is_success());
 
@@ -664,7 +659,10 @@ fn discard_and_capture_with_a_limit() {
         })
         .build();
     let done: Vec<Done> = capture
-        .map([pt(&["write", "10M", "3M"]), pt(&["write", "10", "0"])])
+        .map([
+            pt_cmd(&["write", "10M", "3M"]),
+            pt_cmd(&["write", "10", "0"]),
+        ])
         .collect();
     let big = done[0].output().unwrap();
     assert_eq!((big.stdout.len(), big.stderr.len()), (1000, 1000));
@@ -682,7 +680,7 @@ fn files_in_a_results_directory() {
         .output(JobOutput::Files(dir.clone()))
         .build();
     let summary = pool
-        .as_completed((1..=3).map(|i| pt(&["write", &(100 * i).to_string(), "7"])))
+        .as_completed((1..=3).map(|i| pt_cmd(&["write", &(100 * i).to_string(), "7"])))
         .finish();
     assert_eq!(summary.succeeded, 3);
     for seq in 1..=3 {
@@ -718,7 +716,7 @@ fn output_child() {
     // Job k prints 4k lines, 2 ms apart: longer jobs finish later.
     let jobs = (1..=4)
         .rev()
-        .map(|k: usize| pt(&["lines", &(4 * k).to_string(), "2"]));
+        .map(|k: usize| pt_cmd(&["lines", &(4 * k).to_string(), "2"]));
     let summary = if ordered {
         pool.map(jobs).finish()
     } else {
@@ -762,9 +760,9 @@ fn grouped_spill_child() {
             .build()
     };
     let jobs = [
-        pt(&["write", "300000", "100000"]),
-        pt(&["exit", "0"]),
-        pt(&["write", "1000"]),
+        pt_cmd(&["write", "300000", "100000"]),
+        pt_cmd(&["exit", "0"]),
+        pt_cmd(&["write", "1000"]),
     ];
     let jobs = jobs.into_iter().zip(&dirs).map(|(c, dir)| c.spill_dir(dir));
     let done: Vec<_> = pool.map(jobs).collect();
@@ -905,7 +903,7 @@ fn jobs_see_their_seq_and_slot() {
         })
         .build();
     let done: Vec<Done> = pool
-        .map((0..4).map(|_| pt(&["env", "PROCESSION_SEQ", "PROCESSION_SLOT"])))
+        .map((0..4).map(|_| pt_cmd(&["env", "PROCESSION_SEQ", "PROCESSION_SLOT"])))
         .collect();
     for d in &done {
         let want = format!("PROCESSION_SEQ={}\nPROCESSION_SLOT={}\n", d.seq(), d.slot());
@@ -928,7 +926,7 @@ fn job_env_false_leaves_the_environment_as_it_is() {
         })
         .build();
     let names = ["env", "PROCESSION_SEQ", "PROCESSION_SLOT", "PATH"];
-    for d in pool.map((0..3).map(|_| pt(&names))) {
+    for d in pool.map((0..3).map(|_| pt_cmd(&names))) {
         let out = d.output().unwrap().stdout_lossy();
         assert!(!out.contains("PROCESSION_"), "{out}");
         // The rest of the environment is inherited as usual.
@@ -941,8 +939,8 @@ fn jobs_read_nothing_unless_told() {
     let pool = Pool::new(1);
     let done: Vec<Done> = pool
         .map([
-            pt(&["count"]).stdout_capture(),
-            pt(&["count"]).stdin_bytes("abc").stdout_capture(),
+            pt_cmd(&["count"]).stdout_capture(),
+            pt_cmd(&["count"]).stdin_bytes("abc").stdout_capture(),
         ])
         .collect();
     assert_eq!(done[0].output().unwrap().stdout_lossy().trim(), "0");
@@ -954,9 +952,9 @@ fn exit_codes_and_signals_are_reported() {
     let pool = Pool::new(3);
     let done: Vec<Done> = pool
         .map([
-            pt(&["exit", "4"]),
-            pt(&["kill-self", "TERM"]),
-            pt(&["exit", "0"]),
+            pt_cmd(&["exit", "4"]),
+            pt_cmd(&["kill-self", "TERM"]),
+            pt_cmd(&["exit", "0"]),
         ])
         .collect();
     assert_eq!(done[0].status().and_then(|s| s.code()), Some(4));
@@ -991,7 +989,8 @@ fn events_for_every_start_and_finish() {
             log.lock().unwrap().push(entry);
         })
         .build();
-    pool.map([pt(&["exit", "0"]), pt(&["exit", "1"])]).finish();
+    pool.map([pt_cmd(&["exit", "0"]), pt_cmd(&["exit", "1"])])
+        .finish();
     let mut got = events.lock().unwrap().clone();
     got.sort();
     assert_eq!(
@@ -1010,7 +1009,7 @@ fn a_panicking_callback_fails_only_its_job() {
             _ => {}
         })
         .build();
-    let done: Vec<Done> = pool.map((0..5).map(|_| pt(&["exit", "0"]))).collect();
+    let done: Vec<Done> = pool.map((0..5).map(|_| pt_cmd(&["exit", "0"]))).collect();
     assert_eq!(done.len(), 5);
     let failures: Vec<_> = done.iter().map(Done::failure).collect();
     assert_eq!(
@@ -1030,7 +1029,9 @@ fn a_panicking_callback_fails_only_its_job() {
     }
     // The pool goes on working.
     assert_eq!(
-        pool.as_completed([pt(&["exit", "0"])]).finish().succeeded,
+        pool.as_completed([pt_cmd(&["exit", "0"])])
+            .finish()
+            .succeeded,
         1
     );
 }
@@ -1058,11 +1059,11 @@ fn the_job_log_parses_back() {
         .as_secs_f64();
     let pool = Pool::builder().jobs(2).joblog(log.clone()).build();
     let jobs = [
-        pt(&["exit", "0"]),
-        pt(&["exit", "3"]),
-        pt(&["kill-self", "SEGV"]),
+        pt_cmd(&["exit", "0"]),
+        pt_cmd(&["exit", "3"]),
+        pt_cmd(&["kill-self", "SEGV"]),
         Command::new("procession-no-such-program"),
-        pt(&["echo", "a\tb"]).stdout_null(),
+        pt_cmd(&["echo", "a\tb"]).stdout_null(),
     ];
     pool.as_completed(jobs).finish();
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
@@ -1124,7 +1125,7 @@ fn the_job_log_has_a_line_per_attempt() {
         .retry(Retry::attempts(3))
         .joblog(log.clone())
         .build();
-    let jobs = [pt(&["exit", "2"]), fails_once(), pt(&["exit", "0"])];
+    let jobs = [pt_cmd(&["exit", "2"]), fails_once(), pt_cmd(&["exit", "0"])];
     let summary = pool.as_completed(jobs).finish();
     assert_eq!((summary.retries, summary.joblog_lost), (3, 0));
     let rows: Vec<(String, String)> = joblog_rows(&log)
@@ -1162,7 +1163,7 @@ fn a_halt_logs_a_waiting_retry_once() {
     // failure (not retried) halts the batch, which reports the first
     // without retrying it.
     let started = Instant::now();
-    let jobs = [pt(&["exit", "3"]), pt(&["kill-self", "SEGV"])];
+    let jobs = [pt_cmd(&["exit", "3"]), pt_cmd(&["kill-self", "SEGV"])];
     let summary = pool.as_completed(jobs).finish();
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -1203,7 +1204,7 @@ fn a_job_log_that_cannot_be_written_is_reported() {
     let full = File::options().write(true).open("/dev/full").unwrap();
     let pool = Pool::builder().jobs(2).joblog(full).build();
     let summary = pool
-        .as_completed((0..5).map(|_| pt(&["exit", "0"])))
+        .as_completed((0..5).map(|_| pt_cmd(&["exit", "0"])))
         .finish();
     assert_eq!((summary.succeeded, summary.joblog_lost), (5, 5));
     let Some(Error::Io(e)) = pool.joblog_error() else {
@@ -1223,7 +1224,7 @@ fn a_job_log_that_cannot_be_written_is_reported() {
     let pool = Pool::builder().jobs(2).joblog(log).build();
     assert!(pool.joblog_error().is_none());
     let summary = pool
-        .as_completed((0..50).map(|_| pt(&["exit", "0"])))
+        .as_completed((0..50).map(|_| pt_cmd(&["exit", "0"])))
         .finish();
     assert_eq!(summary.succeeded, 50);
     let text = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
@@ -1232,7 +1233,7 @@ fn a_job_log_that_cannot_be_written_is_reported() {
     assert_eq!(summary.joblog_lost, 50 - whole, "{text}");
     assert!(pool.joblog_error().is_some());
     // The submitted jobs' summary counts them too.
-    pool.submit(pt(&["exit", "0"]));
+    pool.submit(pt_cmd(&["exit", "0"]));
     pool.close();
     assert_eq!(pool.join().joblog_lost, 1);
 }
@@ -1242,7 +1243,7 @@ fn a_job_log_that_cannot_be_written_is_reported() {
 fn a_progress_bar_is_not_drawn_without_a_terminal() {
     let pool = Pool::builder().jobs(2).progress(true).build();
     let summary = pool
-        .as_completed((0..4).map(|_| pt(&["exit", "0"])))
+        .as_completed((0..4).map(|_| pt_cmd(&["exit", "0"])))
         .finish();
     assert_eq!(summary.succeeded, 4);
 }
@@ -1306,7 +1307,7 @@ mod duct_jobs {
 fn a_commands_own_shorter_timeout_still_applies() {
     let pool = Pool::builder().timeout(Duration::from_secs(60)).build();
     let own = Duration::from_millis(100);
-    let done: Vec<Done> = pool.map([pt(&["sleep", "30"]).timeout(own)]).collect();
+    let done: Vec<Done> = pool.map([pt_cmd(&["sleep", "30"]).timeout(own)]).collect();
     assert_eq!(done[0].failure(), Some(Failure::Timeout));
     let limit = done[0]
         .error()
@@ -1325,7 +1326,7 @@ fn the_pool_and_its_results_cross_threads() {
     // A pool shared by scoped threads runs their batches side by side, in
     // its one set of slots.
     let pool = Pool::new(2);
-    let job = || pt(&["sleep", "0.05"]);
+    let job = || pt_cmd(&["sleep", "0.05"]);
     let done: Vec<Done> = std::thread::scope(|s| {
         let a = s.spawn(|| pool.as_completed((0..6).map(|_| job())).collect::<Vec<_>>());
         let b = s.spawn(|| pool.map((0..6).map(|_| job())).collect::<Vec<_>>());

@@ -15,14 +15,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use procession::{Command, Failure, JobOutput, Pool};
+use support::pt_cmd;
 
 const CHILD: &str = "PROCESSION_POOL_OUTPUT_CASE";
 const REPORT: &str = "PROCESSION_POOL_OUTPUT_REPORT";
-
-/// A `pt` command.
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
 
 /// A report file for one case.
 fn report_path(case: &str) -> PathBuf {
@@ -63,7 +59,7 @@ fn child() {
 /// stdout is gone.
 fn endless_batch(output: JobOutput) -> String {
     let pool = Pool::builder().jobs(2).output(output).build();
-    let jobs = std::iter::repeat_with(|| pt(&["echo", "a line"]));
+    let jobs = std::iter::repeat_with(|| pt_cmd(&["echo", "a line"]));
     let summary = pool.as_completed(jobs).finish();
     format!("{:?} {}", summary.halted, summary.finished)
 }
@@ -80,12 +76,12 @@ fn paused_stdout() -> String {
             .timeout(Duration::from_millis(500))
             .output(JobOutput::Tagged)
             .build();
-        let jobs = (0..4).map(|_| pt(&["yes", "a line of output"]));
+        let jobs = (0..4).map(|_| pt_cmd(&["yes", "a line of output"]));
         for done in pool.as_completed(jobs) {
             let _ = tx.send((done.failure(), done.elapsed()));
         }
     });
-    let handle = pt(&["sleep", "30"])
+    let handle = pt_cmd(&["sleep", "30"])
         .timeout(Duration::from_millis(200))
         .start()
         .unwrap();
@@ -116,7 +112,7 @@ fn read_report(path: &PathBuf) -> String {
 /// harness's first two lines and one line of the jobs.
 fn into_head(case: &str) -> (String, String) {
     let report = report_path(case);
-    let out = (child_command(case, &report).stderr_null() | pt(&["head", "3"]))
+    let out = (child_command(case, &report).stderr_null() | pt_cmd(&["head", "3"]))
         // Generous: the batch is endless unless it notices.
         .timeout(Duration::from_secs(60))
         .stdout_capture()

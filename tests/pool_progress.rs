@@ -16,18 +16,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use procession::{Command, Pool};
+use support::pt_cmd;
 
 const CHILD: &str = "PROCESSION_POOL_PROGRESS_CASE";
-
-/// A `pt` command.
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
 
 /// A job that runs until the test closes the child's stdin (or, should the
 /// test never do so, until the pool's timeout).
 fn held() -> Command {
-    pt(&["cat"]).stdin_inherit()
+    pt_cmd(&["cat"]).stdin_inherit()
 }
 
 /// Not a test of its own: the child's side of each case.
@@ -43,7 +39,11 @@ fn child() {
     match case.as_str() {
         "final" => {
             let pool = builder.progress_interval(Duration::from_secs(3600)).build();
-            let jobs = [pt(&["exit", "0"]), pt(&["exit", "1"]), pt(&["exit", "0"])];
+            let jobs = [
+                pt_cmd(&["exit", "0"]),
+                pt_cmd(&["exit", "1"]),
+                pt_cmd(&["exit", "0"]),
+            ];
             pool.as_completed(jobs).finish();
         }
         "tick" => {
@@ -53,20 +53,24 @@ fn child() {
         "submit" => {
             let pool = builder.progress_interval(Duration::from_millis(20)).build();
             pool.submit(held());
-            pool.submit(pt(&["exit", "0"]));
+            pool.submit(pt_cmd(&["exit", "0"]));
             pool.close();
             pool.join();
         }
         "terminal" => {
             let pool = builder.progress_interval(Duration::from_millis(20)).build();
             let jobs = [
-                pt(&["exit", "0"]),
-                pt(&["lines", "6", "20"]),
-                pt(&["lines", "6", "20"]),
+                pt_cmd(&["exit", "0"]),
+                pt_cmd(&["lines", "6", "20"]),
+                pt_cmd(&["lines", "6", "20"]),
             ];
             for done in pool.as_completed(jobs) {
                 pool.suspend(|| println!("own {}", done.seq()));
             }
+        }
+        "first" => {
+            let pool = builder.build();
+            pool.map([pt_cmd(&["lines", "2", "300"])]).finish();
         }
         other => panic!("unknown case {other}"),
     }
@@ -172,10 +176,9 @@ fn visible_lines(raw: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn on_a_terminal_job_output_and_own_lines_are_written_above_the_bar() {
-    // `script` runs the child on a pseudo-terminal and copies what it
-    // writes there to its stdout.
+/// Runs `case` in a child on a pseudo-terminal (`script` copies what the
+/// child writes there to its stdout); returns what it wrote.
+fn on_terminal(case: &str) -> String {
     let exe = std::env::current_exe().unwrap();
     let line = format!(
         "'{}' --exact child --nocapture --test-threads=1",
@@ -183,12 +186,32 @@ fn on_a_terminal_job_output_and_own_lines_are_written_above_the_bar() {
     );
     let out = std::process::Command::new("script")
         .args(["-qfec", &line, "/dev/null"])
-        .env(CHILD, "terminal")
+        .env(CHILD, case)
         .stdin(Stdio::null())
         .output()
         .expect("script (util-linux) runs the child on a pseudo-terminal");
-    let raw = String::from_utf8_lossy(&out.stdout);
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{raw:?}");
+    raw
+}
+
+#[test]
+fn on_a_terminal_the_bar_is_drawn_as_soon_as_the_batch_starts() {
+    // The only job writes a line, and its second one a while later: the
+    // bar was there before the first, which comes above it.
+    let raw = on_terminal("first");
+    let bar = raw.find(" 0/1 jobs, 0 failed").expect("no bar drawn");
+    let line = raw.find("out 0\r\n").expect("no job line");
+    assert!(bar < line, "{raw:?}");
+}
+
+#[test]
+fn on_a_terminal_job_output_and_own_lines_are_written_above_the_bar() {
+    // The harness's `test child ... ` has no newline: the bar, drawn
+    // first, erases it, so the first job's first line is on a line of its
+    // own (before the bar was drawn at once, it came after that text now
+    // and then).
+    let raw = on_terminal("terminal");
     assert!(raw.contains(" jobs, 0 failed"), "no bar drawn: {raw:?}");
     let shown = visible_lines(&raw);
     // Each job's lines (twice: two jobs), and the program's own lines, on

@@ -13,7 +13,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use procession::{Command, Error, JobOutput, Keep, Output, Pool};
+use procession::{Error, JobOutput, Keep, Output, Pool};
+use support::pt_cmd;
 
 const LIMIT: usize = 1 << 20;
 
@@ -24,10 +25,6 @@ fn bytes() -> usize {
         64 << 20
     };
     support::env_usize("PROCESSION_SPILL_BYTES", default)
-}
-
-fn pt<const K: usize>(args: [&str; K]) -> Command {
-    Command::new(support::pt()).args(args)
 }
 
 /// A fresh, empty directory for one test's spill files.
@@ -80,7 +77,7 @@ fn assert_spilled_stdout(out: &Output, n: usize, what: &str) {
 fn run_spills_stdout_and_stderr_past_the_limit_and_keeps_every_byte() {
     let n = bytes();
     let dir = spill_dir("run");
-    let out = pt(["write", &n.to_string(), &(n / 2).to_string()])
+    let out = pt_cmd(["write", &n.to_string(), &(n / 2).to_string()])
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .stderr_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
@@ -104,7 +101,7 @@ fn run_spills_stdout_and_stderr_past_the_limit_and_keeps_every_byte() {
 #[test]
 fn output_within_the_limit_stays_in_memory() {
     let dir = spill_dir("small");
-    let out = pt(["write", &LIMIT.to_string()])
+    let out = pt_cmd(["write", &LIMIT.to_string()])
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
         .run()
@@ -121,7 +118,7 @@ fn output_within_the_limit_stays_in_memory() {
 fn start_and_wait_spill() {
     let n = bytes();
     let dir = spill_dir("start");
-    let handle = pt(["write", &n.to_string()])
+    let handle = pt_cmd(["write", &n.to_string()])
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
         .start()
@@ -141,7 +138,7 @@ fn start_and_wait_spill() {
 #[test]
 fn dropping_a_handle_mid_spill_leaves_no_file() {
     let dir = spill_dir("drop");
-    let handle = pt(["write-hold", &(4 * LIMIT).to_string(), "30"])
+    let handle = pt_cmd(["write-hold", &(4 * LIMIT).to_string(), "30"])
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
         .start()
@@ -169,8 +166,8 @@ fn a_pipeline_spills_its_stdout_and_a_stage_its_own_stderr() {
     let n = bytes();
     let dir = spill_dir("pipeline");
     let first =
-        pt(["write", &n.to_string(), &n.to_string()]).stderr_capture_limit(LIMIT, Keep::Spill);
-    let out = (first | pt(["cat"]))
+        pt_cmd(["write", &n.to_string(), &n.to_string()]).stderr_capture_limit(LIMIT, Keep::Spill);
+    let out = (first | pt_cmd(["cat"]))
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
         .run()
@@ -199,7 +196,7 @@ fn a_pool_spills_each_jobs_capture() {
             keep: Keep::Spill,
         })
         .build();
-    let jobs = (0..4).map(|_| pt(["write", &n.to_string()]).spill_dir(&dir));
+    let jobs = (0..4).map(|_| pt_cmd(["write", &n.to_string()]).spill_dir(&dir));
     let done: Vec<_> = pool.map(jobs).collect();
     assert_eq!(done.len(), 4);
     for (i, d) in done.iter().enumerate() {
@@ -213,7 +210,7 @@ fn a_pool_spills_each_jobs_capture() {
 #[test]
 fn a_spill_dir_that_does_not_exist_is_an_error_that_names_it() {
     let dir = spill_dir("missing").join("not-there");
-    let err = pt(["write", &(4 * LIMIT).to_string()])
+    let err = pt_cmd(["write", &(4 * LIMIT).to_string()])
         .stdout_capture_limit(LIMIT, Keep::Spill)
         .spill_dir(&dir)
         .run()
@@ -264,7 +261,7 @@ fn a_full_disk_is_an_error_that_says_how_much_was_kept() {
     };
     let limit = 64 * 1024;
     let n = 8 << 20;
-    let err = pt(["write", &n.to_string()])
+    let err = pt_cmd(["write", &n.to_string()])
         .stdout_capture_limit(limit, Keep::Spill)
         .spill_dir(&fs.0)
         .run()

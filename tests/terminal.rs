@@ -264,6 +264,21 @@ fn holds_the_terminal(pid: u32) -> bool {
     fields.len() > 5 && fields[2] == fields[5]
 }
 
+/// Whether `ancestor` is among the ancestors of `pid`.
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut pid = pid;
+    while let Some(stat) = procfs::stat(pid) {
+        if stat.ppid == ancestor {
+            return true;
+        }
+        if stat.ppid <= 1 {
+            return false;
+        }
+        pid = stat.ppid;
+    }
+    false
+}
+
 /// The `@@pid N` values in `text`.
 fn pids(text: &str) -> Vec<u32> {
     text.lines()
@@ -329,7 +344,15 @@ impl Shell {
         }
         // pty.spawn copies our pipe to the terminal and the terminal to our
         // pipe; bash runs with the terminal as its controlling terminal.
-        let relay = "import pty, sys; pty.spawn(sys.argv[1:])";
+        // The signals of the keys and of job control start at their
+        // defaults, as from a terminal emulator: a shell leaves a signal
+        // that was ignored when it started ignored in its jobs, and a test
+        // suite started in the background of a script (`cargo test &`)
+        // ignores SIGINT and SIGQUIT, so Ctrl-C would reach nobody.
+        let relay = "import pty, signal as s, sys; \
+                     [s.signal(n, s.SIG_DFL) for n in \
+                     (s.SIGINT, s.SIGQUIT, s.SIGTSTP, s.SIGTTIN, s.SIGTTOU)]; \
+                     pty.spawn(sys.argv[1:])";
         let mut child = std::process::Command::new("python3")
             .args(["-c", relay, "bash", "--norc", "--noprofile", "-i"])
             .env("PS1", "$ ")
@@ -520,10 +543,13 @@ fn a_command_that_inherits_the_terminal_can_use_it() {
     shell.screen.expect("@@handle-read through-a-handle");
     shell.screen.expect("@@interrupt");
     // The sleep holds the terminal: Ctrl-C reaches it, and then the program.
+    // (Ours: another copy of this test may be running a sleep of its own.)
+    let shell_pid = shell.child.id();
     let sleeper = procfs::eventually(LIMIT, || {
         procfs::all_pids().into_iter().any(|p| {
             std::fs::read_to_string(format!("/proc/{p}/cmdline"))
                 .is_ok_and(|c| c.contains("sleep\u{0}30"))
+                && descends_from(p, shell_pid)
                 && holds_the_terminal(p)
         })
     });

@@ -17,12 +17,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use procession::{CancelToken, Command, Error, Event, Handle, Output, StopSequence, cmd};
-use support::procfs;
+use support::{procfs, pt};
 
 /// The timeout or deadline of the run-mode tests.
 const LIMIT: Duration = Duration::from_millis(300);
@@ -33,10 +32,6 @@ const SLACK: Duration = Duration::from_secs(5);
 /// The timeout of the R2 tests, and the grace of the default stop sequence.
 const R2_TIMEOUT: Duration = Duration::from_millis(200);
 const DEFAULT_GRACE: Duration = Duration::from_secs(1);
-
-fn pt() -> &'static Path {
-    support::pt()
-}
 
 // ---------------------------------------------------------------------------
 // What is left of a process tree

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use procession::{Command, Pool, Retry};
+use procession::{Pool, Retry};
+use support::pt_cmd;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -172,19 +173,15 @@ fn spans(name: &str, marker: &str) -> Vec<(u64, Seen)> {
     found
 }
 
-fn pt(args: &[&str]) -> Command {
-    Command::new(support::pt()).args(args)
-}
-
 #[test]
 fn a_run_has_a_span_with_its_command_pid_status_and_duration() {
     collector();
-    let ok = pt(&["echo", "run-ok"])
+    let ok = pt_cmd(&["echo", "run-ok"])
         .arg_secret("hunter2")
         .stdout_capture()
         .run()
         .unwrap();
-    let failed = pt(&["fail", "3", "run-failed"]).stderr_null().run();
+    let failed = pt_cmd(&["fail", "3", "run-failed"]).stderr_null().run();
 
     let runs = spans("run", "run-ok");
     assert_eq!(runs.len(), 1, "{runs:#?}");
@@ -216,8 +213,8 @@ fn a_pool_job_has_a_span_with_its_runs_as_children() {
     let pool = Pool::builder().jobs(2).retry(Retry::attempts(2)).build();
     let done: Vec<_> = caller.in_scope(|| {
         pool.map([
-            pt(&["echo", "job-ok"]).stdout_null(),
-            pt(&["fail", "4", "job-failed"]).stderr_null(),
+            pt_cmd(&["echo", "job-ok"]).stdout_null(),
+            pt_cmd(&["fail", "4", "job-failed"]).stderr_null(),
         ])
         .collect()
     });

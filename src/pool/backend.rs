@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 #[cfg(any(test, feature = "duct"))]
 use crate::error::{ExitError, SpawnError, SpawnFailure, StoppedError};
-use crate::exec::Exec;
 #[cfg(any(test, feature = "duct"))]
 use crate::output::{Output, Stage};
 use crate::reactor::OnDone;
+use crate::run::Exec;
 #[cfg(any(test, feature = "duct"))]
 use crate::status::ExitStatus;
 

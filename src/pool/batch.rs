@@ -43,7 +43,7 @@ use super::output::{self, JobOutput, Sinks, Spool};
 use super::policy::{self, HaltAction, StopCause};
 use super::report::{Reporter, callback_error};
 use super::window::Outbox;
-use crate::spawn::Stream;
+use crate::redirect::Stream;
 use crate::trace::Span;
 
 /// The most jobs a batch prepares ahead of free slots.

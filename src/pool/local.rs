@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::command::Command;
 use crate::control::{Control, Gate, Request};
 use crate::error::Error;
+use crate::plan::Mode;
 use crate::reactor::OnDone;
-use crate::spawn::Mode;
 
 use super::backend::{Backend, Caps, Launch, Started, StopHow, Stopper, Watch};
 use super::job::Job;

@@ -653,8 +653,8 @@ impl PoolBuilder {
     /// Reports each batch's progress (jobs finished, failures, elapsed
     /// time, ETA) on stderr.
     ///
-    /// When stderr is a terminal, a bar is drawn (jobs given to
-    /// [`submit`](Pool::submit) show a spinner until
+    /// When stderr is a terminal, a bar is drawn as soon as a batch starts
+    /// (jobs given to [`submit`](Pool::submit) show a spinner until
     /// [`close`](Pool::close) tells their total, then a bar); when the batch
     /// ends, its last state stays as a line. Everything the pool writes to
     /// the terminal is written above the bar, and so is the output of jobs

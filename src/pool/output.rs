@@ -11,8 +11,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::capture::Keep;
 use crate::control::Gate;
-use crate::exec::{Line, LineSink};
-use crate::spawn::Stream;
+use crate::redirect::Stream;
+use crate::run::{Line, LineSink};
 use crate::sync::lock;
 
 /// Where each job's stdout and stderr go. Set with

@@ -258,7 +258,11 @@ mod term {
                 WITHOUT_TOTAL
             }));
             bar.set_message("0 failed");
-            Term(Some(bars().add(bar)))
+            let bar = bars().add(bar);
+            // Drawn now, before any job starts: not only once the first
+            // job ends, with whatever the jobs wrote until then below it.
+            bar.tick();
+            Term(Some(bar))
         }
 
         pub(super) fn drawn(&self) -> bool {

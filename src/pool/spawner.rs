@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::error::catch_panic;
-use crate::exec::Exec;
 use crate::reactor::{self, OnDone};
+use crate::run::Exec;
 use crate::sync::lock;
 use crate::sys::Waker;
 

@@ -15,6 +15,7 @@
 pub mod examples;
 pub mod procfs;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -30,6 +31,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub fn pt() -> &'static Path {
     static PT: OnceLock<PathBuf> = OnceLock::new();
     PT.get_or_init(build_pt)
+}
+
+/// A procession command that runs `pt` with `args`, e.g.
+/// `pt_cmd(["sleep", "1"])`.
+pub fn pt_cmd<I>(args: I) -> procession::Command
+where
+    I: IntoIterator,
+    I::Item: AsRef<OsStr>,
+{
+    procession::Command::new(pt()).args(args.into_iter().map(|a| a.as_ref().to_owned()))
 }
 
 /// Directory holding `pt` (and nothing else of interest), for PATH-lookup

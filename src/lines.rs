@@ -1,13 +1,13 @@
-//! Line-by-line iterators over a running command's output.
+//! The [`Lines`] and [`Events`] iterators over a running command's output.
 
 use std::sync::{Arc, Mutex, TryLockError, Weak};
 
 use crate::control::Request;
 use crate::error::{Error, LineTooLongError, NotUtf8Error};
-use crate::exec::{Exec, Line};
 use crate::reactor;
+use crate::redirect::Stream;
+use crate::run::{Exec, Line};
 use crate::signals::Settle;
-use crate::spawn::Stream;
 use crate::status::ExitStatus;
 use crate::sync::lock;
 use crate::sys::Waker;
@@ -45,6 +45,10 @@ pub enum Event {
 /// that the iterating thread holds only inside `next`.
 struct Driver {
     slot: Arc<Mutex<Parked>>,
+    /// The command line, for errors.
+    command: String,
+    /// The longest line handed out whole.
+    max: usize,
 }
 
 struct Parked {
@@ -55,19 +59,33 @@ struct Parked {
 impl Driver {
     fn new(exec: Exec) -> Result<Driver, Error> {
         let waker = reactor::local_waker(&exec)?;
+        let command = exec.display().to_string();
+        let max = exec.max_line();
         let slot = Arc::new(Mutex::new(Parked {
             exec: Some(exec),
             waker,
         }));
         let settle: Weak<Mutex<Parked>> = Arc::downgrade(&slot);
         crate::signals::register_settle(settle as Weak<dyn Settle>);
-        Ok(Driver { slot })
+        Ok(Driver { slot, command, max })
     }
 
     fn set_max_line(&mut self, max: usize) {
         if let Some(exec) = &mut lock(&self.slot).exec {
             exec.set_max_line(max);
         }
+        self.max = max.max(crate::run::MIN_MAX_LINE);
+    }
+
+    /// The error item for a piece of an overlong line.
+    fn too_long(&self, line: Line) -> Error {
+        Error::LineTooLong(Box::new(LineTooLongError {
+            command: self.command.clone(),
+            stderr: line.stream == Stream::Stderr,
+            bytes: line.bytes,
+            max: self.max,
+            ends_line: line.ends_line,
+        }))
     }
 
     /// The next line, or at the end the run's outcome (once).
@@ -101,17 +119,6 @@ impl Settle for Mutex<Parked> {
         }
         true
     }
-}
-
-/// The error item for a piece of an overlong line.
-fn too_long(command: &str, max: usize, line: Line) -> Error {
-    Error::LineTooLong(Box::new(LineTooLongError {
-        command: command.to_string(),
-        stderr: line.stream == Stream::Stderr,
-        bytes: line.bytes,
-        max,
-        ends_line: line.ends_line,
-    }))
 }
 
 impl Drop for Driver {
@@ -151,18 +158,12 @@ impl Drop for Driver {
 #[must_use = "dropping Lines kills the command at once: iterate over it"]
 pub struct Lines {
     driver: Driver,
-    command: String,
-    max: usize,
 }
 
 impl Lines {
     pub(crate) fn new(exec: Exec) -> Result<Lines, Error> {
-        let command = exec.display().to_string();
-        let max = exec.max_line();
         Ok(Lines {
             driver: Driver::new(exec)?,
-            command,
-            max,
         })
     }
 
@@ -186,7 +187,6 @@ impl Lines {
     /// ```
     pub fn max_line(mut self, max: usize) -> Lines {
         self.driver.set_max_line(max);
-        self.max = max.max(crate::exec::MIN_MAX_LINE);
         self
     }
 }
@@ -196,10 +196,10 @@ impl Iterator for Lines {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.driver.next()? {
-            Ok(line) if line.overlong => Some(Err(too_long(&self.command, self.max, line))),
+            Ok(line) if line.overlong => Some(Err(self.driver.too_long(line))),
             Ok(line) => Some(String::from_utf8(line.bytes).map_err(|source| {
                 Error::NotUtf8(Box::new(NotUtf8Error {
-                    command: self.command.clone(),
+                    command: self.driver.command.clone(),
                     source,
                 }))
             })),
@@ -212,7 +212,7 @@ impl Iterator for Lines {
 impl std::fmt::Debug for Lines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lines")
-            .field("command", &self.command)
+            .field("command", &self.driver.command)
             .finish()
     }
 }
@@ -236,18 +236,12 @@ impl std::fmt::Debug for Lines {
 #[must_use = "dropping Events kills the command at once: iterate over it"]
 pub struct Events {
     driver: Driver,
-    command: String,
-    max: usize,
 }
 
 impl Events {
     pub(crate) fn new(exec: Exec) -> Result<Events, Error> {
-        let command = exec.display().to_string();
-        let max = exec.max_line();
         Ok(Events {
             driver: Driver::new(exec)?,
-            command,
-            max,
         })
     }
 
@@ -269,7 +263,6 @@ impl Events {
     /// ```
     pub fn max_line(mut self, max: usize) -> Events {
         self.driver.set_max_line(max);
-        self.max = max.max(crate::exec::MIN_MAX_LINE);
         self
     }
 }
@@ -279,7 +272,7 @@ impl Iterator for Events {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.driver.next()? {
-            Ok(line) if line.overlong => Err(too_long(&self.command, self.max, line)),
+            Ok(line) if line.overlong => Err(self.driver.too_long(line)),
             Ok(line) => {
                 let text = String::from_utf8_lossy(&line.bytes).into_owned();
                 Ok(match line.stream {
@@ -296,7 +289,7 @@ impl Iterator for Events {
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Events")
-            .field("command", &self.command)
+            .field("command", &self.driver.command)
             .finish()
     }
 }

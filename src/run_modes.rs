@@ -1,15 +1,18 @@
-//! The run methods of [`Command`].
+//! The run modes of [`Command`] (`run`, `read`, `start`, `lines`,
+//! `events`), and the one entry that plans and spawns a run, which the pool
+//! calls too.
 
 use std::time::Instant;
 
 use crate::command::Command;
 use crate::error::{Error, InvalidInput, NotUtf8Error};
-use crate::exec::Exec;
 use crate::handle::Handle;
+use crate::lines::{Events, Lines};
 use crate::output::Output;
+use crate::plan::{self, Mode};
 use crate::reactor;
-use crate::spawn::{self, Mode};
-use crate::stream::{Events, Lines};
+use crate::run::Exec;
+use crate::spawn;
 
 impl Command {
     /// Runs the command to the end and returns its [`Output`].
@@ -189,7 +192,7 @@ impl Command {
             ));
         }
         let started = Instant::now();
-        let plan = spawn::plan(self, mode, started)?;
+        let plan = plan::plan(self, mode, started)?;
         let mut spawned = spawn::spawn(&plan)?;
         let stdin = spawned.caller_stdin.take();
         if stdin.is_some() && mode != Mode::Start {

@@ -1,0 +1,239 @@
+//! Descriptors: close-on-exec and non-blocking flags, `/dev/null`, pipes,
+//! nameless temporary files, non-blocking reads and writes, `poll`, and the
+//! eventfd that wakes it.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+
+/// Marks a descriptor handed to us close-on-exec, so that children get it
+/// only where we place it (as their stdin, stdout or stderr), never at its
+/// own number. A failure (not possible for an open descriptor) leaves it as
+/// it was.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
+    use rustix::io::FdFlags;
+    if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+        if !flags.contains(FdFlags::CLOEXEC) {
+            let _ = rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
+/// A new temporary file in `dir` that has no name: the system removes it
+/// when its last descriptor closes, on every path (a crash included).
+///
+/// `O_TMPFILE` where the file system supports it; elsewhere the portable
+/// way, [`named_then_unlinked`]: a file created under a unique name and
+/// unlinked at once.
+pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
+    let flags =
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+    match rustix::fs::open(dir, flags, rustix::fs::Mode::from_raw_mode(0o600)) {
+        Ok(fd) => Ok(File::from(fd)),
+        // File systems without O_TMPFILE (a missing directory fails there
+        // too, with its own error).
+        Err(_) => named_then_unlinked(dir),
+    }
+}
+
+/// A file created in `dir` under a name no one else uses, and unlinked
+/// before it is returned.
+fn named_then_unlinked(dir: &Path) -> io::Result<File> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".procession-spool-{}-{n}", std::process::id()));
+        match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads from `file` at `offset`, leaving its file offset alone (`pread`),
+/// so that readers sharing the file do not disturb each other.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    Ok(rustix::io::pread(file, buf, offset)?)
+}
+
+/// A copy of a `/dev/null` descriptor opened once for the whole process:
+/// read-only for a child's stdin, write-only for its stdout or stderr.
+/// `dup` costs a fraction of what opening the path again would on every
+/// spawn (as `Stdio::null` does). `None` if `/dev/null` cannot be opened.
+pub(crate) fn dev_null(write: bool) -> Option<OwnedFd> {
+    static READ: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    static WRITE: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    let (cell, mode) = if write {
+        (&WRITE, rustix::fs::OFlags::WRONLY)
+    } else {
+        (&READ, rustix::fs::OFlags::RDONLY)
+    };
+    let flags = mode | rustix::fs::OFlags::CLOEXEC;
+    let fd =
+        cell.get_or_init(|| rustix::fs::open("/dev/null", flags, rustix::fs::Mode::empty()).ok());
+    fd.as_ref()?.try_clone().ok()
+}
+
+/// A new pipe, both ends close-on-exec.
+pub(crate) fn pipe() -> io::Result<(os_pipe::PipeReader, os_pipe::PipeWriter)> {
+    os_pipe::pipe()
+}
+
+/// Switches a pipe end to non-blocking mode, for the poll loop.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Reads what is available. `Ok(None)`: nothing now (would block).
+/// `Ok(Some(0))`: end of file.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What one non-blocking write did.
+pub(crate) enum Wrote {
+    Bytes(usize),
+    WouldBlock,
+    /// The reader has gone (`EPIPE`): nobody wants the rest.
+    Closed,
+}
+
+/// Writes what fits now. `SIGPIPE` is ignored by the Rust runtime, so a
+/// closed reader is `EPIPE`, which we report as [`Wrote::Closed`].
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Wrote> {
+    loop {
+        match rustix::io::write(fd, buf) {
+            Ok(n) => return Ok(Wrote::Bytes(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(Wrote::WouldBlock),
+            Err(rustix::io::Errno::PIPE) => return Ok(Wrote::Closed),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What the poll loop asks of one descriptor.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None`: no limit).
+/// Fills `ready` with one flag per descriptor: readable, writable, hung up or
+/// in error (the caller finds out which by reading or writing).
+pub(crate) fn poll(
+    fds: &[(BorrowedFd<'_>, Interest)],
+    timeout: Option<Duration>,
+    ready: &mut Vec<bool>,
+) -> io::Result<()> {
+    let mut pollfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|(fd, interest)| {
+            let flags = match interest {
+                Interest::Read => PollFlags::IN,
+                Interest::Write => PollFlags::OUT,
+            };
+            PollFd::from_borrowed_fd(*fd, flags)
+        })
+        .collect();
+    let timeout = timeout.map(|d| {
+        // ppoll takes a timespec: nanosecond precision, no rounding to ms.
+        rustix::event::Timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        }
+    });
+    match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
+        // A signal interrupted the wait: report nothing ready; the caller
+        // re-checks its timers and polls again.
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    ready.clear();
+    ready.extend(pollfds.iter().map(|p| !p.revents().is_empty()));
+    Ok(())
+}
+
+/// A way for other threads to wake a poll loop: an eventfd.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        Ok(Waker { fd })
+    }
+
+    /// Makes the poll loop return. Cheap; safe from any thread.
+    pub(crate) fn wake(&self) {
+        // A full counter (never in practice) still leaves the fd readable.
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+    }
+
+    /// Clears the wake-up so the next poll blocks again.
+    pub(crate) fn reset(&self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut buf);
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waker_wakes_poll() {
+        let waker = Waker::new().unwrap();
+        waker.wake();
+        let mut ready = Vec::new();
+        poll(
+            &[(waker.fd(), Interest::Read)],
+            Some(Duration::from_secs(5)),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, [true]);
+        waker.reset();
+        poll(
+            &[(waker.fd(), Interest::Read)],
+            Some(Duration::ZERO),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, [false]);
+    }
+}
