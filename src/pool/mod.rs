@@ -16,7 +16,9 @@
 //!   (start it, learn it ended, stop it); `local.rs`: the backend that runs
 //!   jobs on this machine; `duct.rs`: duct expressions as jobs; `fake.rs`
 //!   (tests only) a backend that runs nothing, and `contract.rs` the
-//!   suite every backend passes.
+//!   suite every backend passes; `srun.rs` the rules that read srun's own
+//!   lines, for the Slurm backend to come (compiled for its tests only
+//!   until that backend, behind a feature `slurm`, uses it).
 //! - `job.rs`: jobs and their reports; `policy.rs`: the retry and halt
 //!   rules as pure functions; `output.rs`, `joblog.rs` and `progress.rs`:
 //!   the outputs.
@@ -45,6 +47,8 @@ mod policy;
 mod progress;
 mod report;
 mod spawner;
+#[cfg(test)]
+mod srun;
 mod submit;
 mod window;
 
