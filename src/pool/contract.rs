@@ -368,6 +368,20 @@ fn callbacks_see_each_job_start_then_finish_once(h: &impl Harness) {
     }
 }
 
+fn a_panicking_callback_fails_its_job(h: &impl Harness) {
+    let builder = Pool::builder().jobs(1).on_event(|event| {
+        if let JobEvent::Finished(done) = event {
+            assert_ne!(done.seq(), 2, "the callback fails on job 2");
+        }
+    });
+    let (pool, _) = pool(h, builder);
+    let failures: Vec<_> = pool
+        .map(["ok", "ok", "ok"].map(|s| h.job(s)))
+        .map(|d| d.failure())
+        .collect();
+    assert_eq!(failures, [None, Some(Failure::Other), None]);
+}
+
 macro_rules! contract {
     ($module:ident, $harness:expr) => {
         mod $module {
@@ -416,6 +430,10 @@ macro_rules! contract {
             #[test]
             fn callbacks() {
                 callbacks_see_each_job_start_then_finish_once(&$harness);
+            }
+            #[test]
+            fn panicking_callback() {
+                a_panicking_callback_fails_its_job(&$harness);
             }
         }
     };
