@@ -96,7 +96,9 @@ pub(crate) struct Caps {
     pub(crate) stream_lines: bool,
 }
 
-/// Stops a running attempt; harmless once it is over.
+/// Stops a running attempt; harmless once it is over. `stop` only asks:
+/// the attempt's end is reported later, never on the calling thread (the
+/// pool may call it while holding its own lock).
 pub(crate) trait Stopper: Send + Sync {
     fn stop(&self, how: StopHow);
 }

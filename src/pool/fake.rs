@@ -194,7 +194,8 @@ impl Backend for Fake {
     }
 }
 
-/// Stops a held attempt: it ends as stopped, once.
+/// Stops a held attempt: it ends as stopped, once, reported from another
+/// thread (a stopper may be called under the pool's lock, see [`Stopper`]).
 struct FakeStopper {
     fake: Fake,
     seq: u64,
@@ -202,7 +203,9 @@ struct FakeStopper {
 
 impl Stopper for FakeStopper {
     fn stop(&self, how: StopHow) {
-        self.fake.release(self.seq, Status::Stopped(how));
+        let fake = self.fake.clone();
+        let seq = self.seq;
+        std::thread::spawn(move || fake.release(seq, Status::Stopped(how)));
     }
 }
 
