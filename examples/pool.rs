@@ -40,6 +40,10 @@
 //!   a summary of the batch.
 //! - As in Python, the four tasks start at once and finish in any order; the
 //!   fifth starts when the first one ends.
+//! - "Waiting for all subprocess done..." comes before the tasks' lines, as
+//!   in the article's output: `main` holds stdout while it submits the tasks
+//!   and prints it, so the events (printed from the pool's thread) wait for
+//!   it. The tasks start at once all the same.
 //!
 //! It prints the article's lines, then, after a blank line, what procession
 //! adds (lines starting with `#`):
@@ -61,6 +65,8 @@
 //!
 //! # procession: 5 tasks, 4 at a time: 5 succeeded, 0 failed.
 //! ```
+
+use std::io::Write;
 
 use procession::{JobEvent, Pool, cmd};
 
@@ -93,10 +99,12 @@ fn main() {
             _ => {}
         })
         .build();
+    let mut stdout = std::io::stdout().lock();
     for i in 0..5 {
         p.submit(cmd!("sleep", format!("{:.3}", random_secs(i))));
     }
-    println!("Waiting for all subprocess done...");
+    writeln!(stdout, "Waiting for all subprocess done...").expect("stdout");
+    drop(stdout);
     p.close();
     let summary = p.join();
     println!("All subprocess done");

@@ -87,6 +87,9 @@ pub struct Output {
     /// ([`Command::cgroup`](crate::Command::cgroup)), it is only seen, and
     /// named here, when it holds one of the run's pipes.
     ///
+    /// Linux only: the processes are found in `/proc`. On macOS and FreeBSD
+    /// this is always empty (see the README's "Platform and MSRV").
+    ///
     /// ```
     /// use std::time::Duration;
     /// # fn main() -> Result<(), procession::Error> {
@@ -96,9 +99,11 @@ pub struct Output {
     ///     .stderr_null()
     ///     .run()?;
     /// assert!(out.incomplete);
+    /// # if cfg!(all(target_os = "linux", not(procession_portable))) {
     /// assert_eq!(out.escaped.len(), 1);
     /// assert_eq!(out.escaped[0].command, "sleep 5");
     /// # procession::cmd!("kill", out.escaped[0].pid.to_string()).run()?;
+    /// # }
     /// # Ok(()) }
     /// ```
     pub escaped: Vec<Escaped>,

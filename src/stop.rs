@@ -111,17 +111,17 @@ impl StopSequence {
     /// use std::time::Duration;
     /// use procession::{cmd, StopSequence};
     ///
-    /// // SIGHUP first, then SIGKILL.
-    /// let hangup = StopSequence::new()
-    ///     .then(1, Duration::from_millis(100))
+    /// // SIGUSR1 first, then SIGKILL.
+    /// let usr1 = StopSequence::new()
+    ///     .then(10, Duration::from_millis(100))
     ///     .then(9, Duration::from_millis(100));
-    /// assert_eq!(hangup.to_string(), "HUP,100,KILL,100");
+    /// assert_eq!(usr1.to_string(), "USR1,100,KILL,100");
     /// let err = cmd!("sleep", "10")
-    ///     .stop_sequence(hangup)
+    ///     .stop_sequence(usr1)
     ///     .timeout(Duration::from_millis(20))
     ///     .run()
     ///     .unwrap_err();
-    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(1));
+    /// assert_eq!(err.status().and_then(|s| s.signal()), Some(10));
     /// ```
     pub fn then(mut self, signal: i32, wait: Duration) -> StopSequence {
         self.steps.push((signal, wait));
@@ -374,6 +374,7 @@ mod tests {
         assert_eq!(seq(0).invalid_signal(), Some(0));
         assert_eq!(seq(99).invalid_signal(), Some(99));
         assert_eq!(seq(-3).invalid_signal(), Some(-3));
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         assert_eq!(seq(crate::sys::SIGRTMIN).invalid_signal(), None);
         assert_eq!(StopSequence::new().invalid_signal(), None);
     }

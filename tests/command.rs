@@ -65,6 +65,28 @@ impl Drop for TempDir {
     }
 }
 
+/// `pt` under a name of its own (a symlink in `dir`), so that its processes
+/// can be told from every other test's, even as zombies: the kernel names a
+/// process (`/proc/PID/comm`, kept by a zombie) after the file it ran. The
+/// name is at most 15 bytes, the length the kernel keeps.
+fn marked_pt(dir: &TempDir, tag: &str) -> (PathBuf, String) {
+    let name = format!("pt{tag}{}", std::process::id());
+    assert!(name.len() <= 15, "{name} is too long for a process name");
+    let path = dir.join(&name);
+    std::os::unix::fs::symlink(support::pt(), &path).expect("symlink pt");
+    (path, name)
+}
+
+/// The children of this process, live or zombie, named `name`.
+fn children_named(name: &str) -> Vec<(u32, char)> {
+    procfs::children()
+        .into_iter()
+        .filter(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .collect()
+}
+
 /// The `argv` output `pt argv` prints for `args`: each argument, then NUL.
 fn argv_bytes(args: &[&[u8]]) -> Vec<u8> {
     args.iter()
@@ -1403,15 +1425,27 @@ fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
 
 #[test]
 fn new_session_without_setsid_is_refused_and_the_child_killed() {
+    let dir = TempDir::new("new-session");
+    let (marked, name) = marked_pt(&dir, "ns");
+    // The name tells the child apart from every other test's.
+    let handle = Command::new(&marked).args(["sleep", "30"]).start().unwrap();
+    assert_eq!(children_named(&name).len(), 1, "the marked child is seen");
+    handle.kill();
+    let _ = handle.wait();
     let started = Instant::now();
-    let err = pt_cmd(["sleep", "30"]).new_session().run().unwrap_err();
+    let err = Command::new(&marked)
+        .args(["sleep", "30"])
+        .new_session()
+        .run()
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
     let Error::InvalidInput(e) = &err else {
         panic!("{err}")
     };
     assert_eq!(e.problem(), &procession::InvalidInput::SessionNotCreated);
     assert!(err.to_string().contains("before_spawn hook"), "{err}");
-    assert!(procfs::zombie_children().is_empty(), "the child was reaped");
+    // Only this test's child: another test's may be a zombie for a moment.
+    assert_eq!(children_named(&name), [], "the child was reaped");
 }
 
 #[test]
@@ -1480,8 +1514,17 @@ fn before_spawn_cannot_take_away_the_pipes_or_the_group() {
 
 #[test]
 fn before_spawn_error_is_a_spawn_error_and_stops_earlier_stages() {
-    let p = pt_cmd(["sleep", "30"])
-        | pt_cmd(["cat"]).before_spawn(|_| Err(std::io::Error::other("no ticket")));
+    let dir = TempDir::new("before-spawn");
+    let (marked, name) = marked_pt(&dir, "bs");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen_in_hook = seen.clone();
+    let hook_name = name.clone();
+    let p = Command::new(&marked).args(["sleep", "30"])
+        | pt_cmd(["cat"]).before_spawn(move |_| {
+            // Stage 0 runs by now: the name tells it from other tests' children.
+            seen_in_hook.store(children_named(&hook_name).len(), Ordering::SeqCst);
+            Err(std::io::Error::other("no ticket"))
+        });
     let started = Instant::now();
     let err = p.run().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10), "did not hang");
@@ -1495,5 +1538,8 @@ fn before_spawn_error_is_a_spawn_error_and_stops_earlier_stages() {
             .ends_with("the before_spawn hook failed: no ticket"),
         "{err}"
     );
-    assert!(procfs::zombie_children().is_empty(), "stage 0 was reaped");
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "stage 0 was seen running");
+    // Only this test's stage 0: another test's child may be a zombie for a
+    // moment.
+    assert_eq!(children_named(&name), [], "stage 0 was reaped");
 }

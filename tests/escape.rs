@@ -88,6 +88,10 @@ fn contained(how: &str) -> Command {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn a_timeout_stops_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let err = escaper(how)
@@ -103,6 +107,10 @@ fn a_timeout_stops_descendants_that_left_the_group() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn terminate_and_drop_stop_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let (handle, pid, _reader) = start_and_read(escaper(how));
@@ -119,6 +127,10 @@ fn terminate_and_drop_stop_descendants_that_left_the_group() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn a_pipeline_timeout_stops_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let err = (escaper(how) | pt_cmd(&["cat"]))
@@ -132,6 +144,10 @@ fn a_pipeline_timeout_stops_descendants_that_left_the_group() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn a_pool_timeout_stops_descendants_that_left_the_group() {
     let pool = Pool::builder().jobs(2).timeout(LIMIT).build();
     let jobs = [
@@ -148,6 +164,10 @@ fn a_pool_timeout_stops_descendants_that_left_the_group() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn coreutils_timeout_and_its_child_are_stopped() {
     if !Path::new("/usr/bin/timeout").exists() && !Path::new("/bin/timeout").exists() {
         eprintln!("skipped: no coreutils timeout");
@@ -278,6 +298,10 @@ fn a_pool_timeout_with_cgroups_stops_double_forks() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn without_a_cgroup_escaped_processes_are_named() {
     let err = escaper("double-fork")
         .stdout_capture()
@@ -327,16 +351,21 @@ fn signal_reaches_each_process_once() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "needs /proc, which the portable mode does not use (as macOS and FreeBSD have none)"
+)]
 fn signal_reaches_descendants_that_left_the_group() {
     for how in ["setsid", "setpgid"] {
         let (handle, pid, _reader) = start_and_read(escaper(how));
         let pid: u32 = pid.parse().unwrap();
-        // SIGHUP ends `pt sleep` (outside the group) and `pt escape` (in it).
-        handle.signal(1).unwrap();
+        // SIGTERM ends `pt sleep` (outside the group) and `pt escape` (in
+        // it). Not SIGHUP: under `nohup` the children inherit it ignored.
+        handle.signal(15).unwrap();
         let err = handle.wait().unwrap_err();
         assert_eq!(
             err.status().and_then(|s| s.signal()),
-            Some(1),
+            Some(15),
             "{how}: {err}"
         );
         // Not a stop: the run does not wait for it to die.

@@ -239,6 +239,10 @@ fn fail_after_spawn(what: &str, attempt: fn() -> Result<(), Error>) -> Error {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "the portable mode wakes the poll loop through a pipe, not an eventfd"
+)]
 fn a_run_whose_eventfd_cannot_be_created_leaves_no_child() {
     if !playing("a_run_whose_eventfd_cannot_be_created_leaves_no_child") {
         return play_in_child("a_run_whose_eventfd_cannot_be_created_leaves_no_child", &[]);
@@ -258,6 +262,10 @@ fn a_run_whose_eventfd_cannot_be_created_leaves_no_child() {
 }
 
 #[test]
+#[cfg_attr(
+    procession_portable,
+    ignore = "the portable mode wakes the poll loop through a pipe, not an eventfd"
+)]
 fn a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child() {
     if !playing("a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child") {
         return play_in_child(
@@ -433,6 +441,41 @@ fn a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing() {
         assert_eq!(out.stderr, b"err 1\n");
         assert_eq!(done.attempts(), 1, "job #{}", done.seq());
     }
+    passed();
+}
+
+#[test]
+fn a_pool_short_of_descriptors_for_output_files_waits_for_a_running_job() {
+    // Setting up a job's output files is part of its start: descriptors
+    // short for them, or for the spawn that hands them to the job, while
+    // another job runs are a reason to wait, as for any spawn.
+    let name = "a_pool_short_of_descriptors_for_output_files_waits_for_a_running_job";
+    if !playing(name) {
+        return play_in_child(name, &[]);
+    }
+    let dir = std::env::temp_dir().join(format!("procession-limits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pool = Pool::builder()
+        .jobs(2)
+        .output(JobOutput::Files(dir.clone()))
+        .build();
+    // Warm up: whatever the crate opens once and keeps is open now.
+    assert_eq!(pool.map([pt_cmd(&["lines", "1"])]).finish().succeeded, 1);
+    // Room for one job and the files of the next, not for two jobs and
+    // the files of those prepared ahead.
+    limit_fds(procfs::open_fds() as u64 + 11);
+    let jobs = (0..8).map(|_| pt_cmd(&["lines", "3", "150"]));
+    let done: Vec<_> = pool.map(jobs).collect();
+    assert_eq!(done.len(), 8);
+    for done in &done {
+        if let Err(e) = done.result() {
+            panic!("job #{} failed: {e}", done.seq());
+        }
+        assert_eq!(done.attempts(), 1, "job #{}", done.seq());
+        let out = std::fs::read(dir.join(format!("{}/stdout", done.seq()))).unwrap();
+        assert_eq!(out, b"out 0\nout 2\n", "job #{}", done.seq());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     passed();
 }
 

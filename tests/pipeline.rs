@@ -908,15 +908,19 @@ fn a_stage_that_cannot_start_stops_the_others() {
 fn assert_leaves_nothing(name: &str, scenario: impl FnOnce()) {
     let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
     scenario();
-    assert_eq!(
-        procfs::open_fds(),
-        fds,
-        "{name}: descriptors before and after"
+    // At most as many descriptors and threads: a leak adds one, but what an
+    // earlier test left to end in the background (a thread exiting, pipes
+    // drained until their last writer exits) may have been counted before
+    // and be gone after.
+    let after = procfs::open_fds();
+    assert!(
+        after <= fds,
+        "{name}: descriptors before and after: {fds}, {after}"
     );
-    assert_eq!(
-        procfs::own_threads(),
-        threads,
-        "{name}: threads before and after"
+    let after = procfs::own_threads();
+    assert!(
+        after <= threads,
+        "{name}: threads before and after: {threads}, {after}"
     );
     assert_eq!(
         procfs::zombie_children(),

@@ -17,7 +17,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use procession::{CancelToken, Command, Error, Event, Handle, Output, StopSequence, cmd};
@@ -25,6 +27,11 @@ use support::{procfs, pt};
 
 /// The timeout or deadline of the run-mode tests.
 const LIMIT: Duration = Duration::from_millis(300);
+
+/// The longer limits a run-mode test tries, in turn, when its child was
+/// stopped before it wrote its first line (a loaded machine can take longer
+/// than `LIMIT` to start it): the last one is long enough for any load.
+const LONGER_LIMITS: [Duration; 2] = [Duration::from_secs(3), Duration::from_secs(30)];
 
 /// Slack for "returns quickly" on a shared, noisy machine.
 const SLACK: Duration = Duration::from_secs(5);
@@ -178,35 +185,78 @@ fn split_error(mut items: Vec<Result<String, Error>>) -> (Vec<String>, Error) {
     (lines, error)
 }
 
-/// A timeout or deadline of `LIMIT` stops `cmd` in `mode`, and the error
-/// says so and keeps the output read before.
-fn check_stopped_by_limit(mode: Mode, limit: Limit, cmd: Command) {
-    let what = format!("{mode:?} with a {limit:?} on {cmd}");
+/// A timeout or deadline stops the command `make` builds in `mode`, and
+/// the error says so and keeps the output read before.
+///
+/// `make` is given a file that the command's last stage creates once it
+/// wrote its first line (`PT_READY`). Where the file exists after the stop,
+/// that line must be in the output; where it does not, the child was
+/// stopped before it got that far (a loaded machine can take longer than
+/// `LIMIT` to start it): the output can hold at most that line, and the
+/// check runs again with a longer limit. Every other check holds at every
+/// limit.
+fn check_stopped_by_limit(mode: Mode, limit: Limit, make: impl Fn(&Path) -> Command) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    for (i, duration) in std::iter::once(LIMIT).chain(LONGER_LIMITS).enumerate() {
+        let ready = std::env::temp_dir().join(format!(
+            "procession-termination-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let wrote_first_line = check_stopped_once(mode, limit, duration, make(&ready), &ready);
+        let _ = std::fs::remove_file(&ready);
+        if wrote_first_line {
+            return;
+        }
+        eprintln!("{mode:?}/{limit:?}: stopped before its first line (try {i}); trying longer");
+    }
+    panic!("{mode:?} with a {limit:?}: the child wrote no line in {LONGER_LIMITS:?}");
+}
+
+/// One run of [`check_stopped_by_limit`] with a limit of `duration`:
+/// whether the command wrote its first line (created `ready`) before the
+/// stop.
+fn check_stopped_once(
+    mode: Mode,
+    limit: Limit,
+    duration: Duration,
+    cmd: Command,
+    ready: &Path,
+) -> bool {
+    let what = format!("{mode:?} with a {limit:?} of {duration:?} on {cmd}");
     let started = Instant::now();
-    let deadline = started + LIMIT;
+    let deadline = started + duration;
     let cmd = match limit {
-        Limit::Timeout => cmd.timeout(LIMIT),
+        Limit::Timeout => cmd.timeout(duration),
         Limit::Deadline => cmd.deadline(deadline),
     };
     let (lines, error) = run_until_error(mode, cmd);
     let wall = started.elapsed();
+    // Created, if at all, before the child was stopped: the error is only
+    // reported once every process of the run is gone.
+    let wrote_first_line = ready.exists();
     let stopped = error
         .timeout()
         .unwrap_or_else(|| panic!("{what}: expected Error::Timeout, got {error:?}"));
-    match mode {
+    let output = match mode {
         // The iterators hand the lines out as they come.
-        Mode::Lines | Mode::Events => assert_eq!(lines, ["out 0"], "{what}"),
-        _ => assert_eq!(
-            String::from_utf8_lossy(stopped.partial_stdout()),
-            "out 0\n",
-            "{what}: partial stdout"
-        ),
+        Mode::Lines | Mode::Events => lines.iter().map(|l| format!("{l}\n")).collect(),
+        _ => String::from_utf8_lossy(stopped.partial_stdout()).into_owned(),
+    };
+    if wrote_first_line {
+        assert_eq!(output, "out 0\n", "{what}: partial output");
+    } else {
+        // Stopped before the first line was done: it may be in, or not.
+        assert!(
+            output.is_empty() || output == "out 0\n",
+            "{what}: partial output {output:?}"
+        );
     }
     match limit {
         Limit::Timeout => {
-            assert_eq!(stopped.limit(), Some(LIMIT), "{what}");
+            assert_eq!(stopped.limit(), Some(duration), "{what}");
             assert!(
-                stopped.elapsed() >= LIMIT,
+                stopped.elapsed() >= duration,
                 "{what}: elapsed {:?}",
                 stopped.elapsed()
             );
@@ -224,15 +274,20 @@ fn check_stopped_by_limit(mode: Mode, limit: Limit, cmd: Command) {
         "{what}: elapsed {:?} > wall {wall:?}",
         stopped.elapsed()
     );
-    assert!(wall < LIMIT + SLACK, "{what}: took {wall:?}");
+    assert!(wall < duration + SLACK, "{what}: took {wall:?}");
     let signal = error.status().and_then(|s| s.signal());
     assert_eq!(signal, Some(15), "{what}: stopped by SIGTERM");
+    wrote_first_line
 }
 
 fn check_mode(mode: Mode) {
     for limit in [Limit::Timeout, Limit::Deadline] {
-        check_stopped_by_limit(mode, limit, first_line_then_sleep());
-        check_stopped_by_limit(mode, limit, first_line_then_sleep() | cmd!(pt(), "cat"));
+        check_stopped_by_limit(mode, limit, |ready| {
+            first_line_then_sleep().env("PT_READY", ready)
+        });
+        check_stopped_by_limit(mode, limit, |ready| {
+            first_line_then_sleep() | cmd!(pt(), "cat").env("PT_READY", ready)
+        });
     }
 }
 

@@ -384,7 +384,9 @@ impl<'p, I: Input> Batch<'p, I> {
     }
 
     /// Prepares one attempt and queues it for a slot. A job whose output
-    /// files cannot be set up is reported at once, with that error.
+    /// files cannot be set up is queued too: its start fails with that
+    /// error (or, for want of descriptors while others run, it is prepared
+    /// again later: see `dispatch::waits_for_descriptors`).
     fn prepare(
         &mut self,
         job: Job,
@@ -397,7 +399,7 @@ impl<'p, I: Input> Batch<'p, I> {
             Some((done, span)) => (Some(done), span),
             None => (None, Span::job(seq, &job)),
         };
-        let mut run = Running {
+        let run = Running {
             job,
             attempt,
             slot: 0,
@@ -411,28 +413,39 @@ impl<'p, I: Input> Batch<'p, I> {
             last,
             span,
         };
-        match self.sinks_for(seq, &mut run) {
-            Ok(sinks) => {
-                let prepared = Prepared {
-                    key: (self.id, seq),
-                    job: run.job.clone(),
-                    sinks,
-                    span: run.span.clone(),
-                };
-                self.running.insert(seq, run);
-                self.inner.prepare(prepared);
-            }
-            Err(error) => {
-                run.arrivals.never_spawned();
-                self.running.insert(seq, run);
-                self.complete(Completion {
-                    seq,
-                    result: Err(error),
-                    ended: Instant::now(),
-                    paused: false,
-                });
-            }
+        self.queue(seq, run, false);
+    }
+
+    /// Sets up the output of an attempt and queues it for a slot.
+    fn queue(&mut self, seq: u64, mut run: Running, requeued: bool) {
+        let since = self.inner.since();
+        let prepared = Prepared {
+            key: (self.id, seq),
+            job: run.job.clone(),
+            sinks: self.sinks_for(seq, &mut run),
+            span: run.span.clone(),
+            since,
+            requeued,
+        };
+        self.running.insert(seq, run);
+        self.inner.prepare(prepared);
+    }
+
+    /// Sets up again the output files of an attempt that could not have
+    /// them for want of descriptors while others ran, and queues it anew;
+    /// unless the batch stopped meanwhile.
+    fn prepare_again(&mut self, seq: u64) {
+        let Some(run) = self.running.get(&seq) else {
+            return;
+        };
+        if run.stopped.is_some() || self.phase.halted().is_some() || self.terminated {
+            self.unprepare(seq);
+            return;
         }
+        let Some(run) = self.running.remove(&seq) else {
+            return;
+        };
+        self.queue(seq, run, true);
     }
 
     /// Where this attempt's output goes, creating its files if needed.
@@ -478,6 +491,7 @@ impl<'p, I: Input> Batch<'p, I> {
             match message {
                 Message::Started(spawned) => self.started(spawned),
                 Message::Done(completion) => self.complete(completion),
+                Message::Again(seq) => self.prepare_again(seq),
             }
         }
     }
@@ -795,7 +809,7 @@ impl<I: Input> Batch<'_, I> {
                     result: Ok(started),
                     ..
                 }) => started.stopper.stop(StopHow::Kill),
-                Message::Started(Spawned { seq, .. }) => {
+                Message::Started(Spawned { seq, .. }) | Message::Again(seq) => {
                     self.running.remove(&seq);
                 }
                 Message::Done(completion) => {

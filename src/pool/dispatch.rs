@@ -16,6 +16,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
@@ -35,13 +36,61 @@ use crate::trace::Span;
 /// A running attempt's key: its batch and sequence number.
 pub(crate) type Key = (u64, u64);
 
+/// An attempt to stop at once, and how.
+type StopNow = Option<(Arc<dyn Stopper>, StopHow)>;
+
 /// An attempt ready to start as soon as a slot is free.
 pub(crate) struct Prepared {
     pub(crate) key: Key,
     pub(crate) job: Job,
-    pub(crate) sinks: Sinks,
+    /// Where its output goes, or why that could not be set up: such an
+    /// attempt still goes through a spawn, which fails with that error, so
+    /// that one rule judges every failure to start (see
+    /// [`waits_for_descriptors`]).
+    pub(crate) sinks: Result<Sinks, Error>,
     /// The job's span: its attempts' runs are its children.
     pub(crate) span: Span,
+    /// For sinks that failed: the pool's counts from before they were set
+    /// up.
+    pub(crate) since: Since,
+    /// It went back to the queue once for want of descriptors.
+    pub(crate) requeued: bool,
+}
+
+/// How many attempts gave their descriptors back so far, read before an
+/// attempt starts: what changes meanwhile may be what it ran short of.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Since {
+    /// Attempts that ended, or failed to start for good.
+    ends: u64,
+    /// Attempts that went back to the queue for want of descriptors.
+    yields: u64,
+}
+
+/// Whether an attempt that could not start (or whose output files could
+/// not be set up) goes back to the queue to try again once descriptors are
+/// given back, rather than fail. Only when the system was out of
+/// descriptors or processes (`exhausted`: `EMFILE`, `ENFILE`, `EAGAIN`),
+/// and then:
+///
+/// - while other attempts run or are being started (`others`): one of them
+///   will end (or fail) and give its descriptors back;
+/// - if one ended meanwhile (`ended`): it may have held them;
+/// - if another went back to the queue meanwhile (`yielded`), unless this
+///   one already did (`requeued`): two spawns short of descriptors at the
+///   same time do not both fail, and two cannot keep yielding to each
+///   other.
+///
+/// Otherwise nothing running is going to give descriptors back: the
+/// attempt fails.
+pub(crate) fn waits_for_descriptors(
+    exhausted: bool,
+    others: bool,
+    ended: bool,
+    yielded: bool,
+    requeued: bool,
+) -> bool {
+    exhausted && (others || ended || (yielded && !requeued))
 }
 
 /// One batch's side of the shared state.
@@ -91,8 +140,8 @@ pub(crate) struct State {
     /// The lowest slot never used yet.
     fresh: usize,
     /// A spawn failed for want of descriptors or processes while other
-    /// attempts ran: nothing starts until one of them ends (and gives its
-    /// descriptors back).
+    /// attempts ran or were being started: nothing starts until one of them
+    /// ends or fails to start (and gives its descriptors back).
     starved: bool,
     /// Every running attempt of every batch; `None` while it is being
     /// spawned.
@@ -113,6 +162,9 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     cv: Condvar,
     next_batch: std::sync::atomic::AtomicU64,
+    /// How many attempts gave their descriptors back: see [`Since`].
+    ends: AtomicU64,
+    yields: AtomicU64,
 }
 
 impl Inner {
@@ -127,11 +179,21 @@ impl Inner {
             state: Mutex::new(state),
             cv: Condvar::new(),
             next_batch: Default::default(),
+            ends: AtomicU64::new(0),
+            yields: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// How many attempts gave their descriptors back so far.
+    pub(crate) fn since(&self) -> Since {
+        Since {
+            ends: self.ends.load(Ordering::SeqCst),
+            yields: self.yields.load(Ordering::SeqCst),
+        }
     }
 
     /// Wakes every thread waiting on the pool.
@@ -257,6 +319,8 @@ impl Inner {
                 job,
                 sinks,
                 span,
+                since,
+                requeued,
             } = prepared;
             // To queue the attempt again as it was, if the system is out of
             // descriptors or processes.
@@ -265,23 +329,31 @@ impl Inner {
                 job: job.clone(),
                 sinks: sinks.clone(),
                 span: span.clone(),
+                since,
+                requeued: true,
+            };
+            // Read before the spawn takes any descriptor; for sinks that
+            // failed, before they were set up.
+            let since = match &sinks {
+                Ok(_) => inner.since(),
+                Err(_) => since,
             };
             let at = Instant::now();
             let time = SystemTime::now();
-            let launch = Launch {
-                seq: key.1,
-                slot,
-                timeout: inner.config.timeout,
-                deadline: inner.config.deadline,
-                job_env: inner.config.job_env,
-                sinks,
-            };
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
             let mut result = catch_panic(|| {
                 if skipped {
                     return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
+                let launch = Launch {
+                    seq: key.1,
+                    slot,
+                    timeout: inner.config.timeout,
+                    deadline: inner.config.deadline,
+                    job_env: inner.config.job_env,
+                    sinks: sinks?,
+                };
                 span.in_scope(|| inner.backend.start(&job, launch, on_done))
             })
             .unwrap_or_else(|message| {
@@ -301,7 +373,7 @@ impl Inner {
                 time,
                 paused: false,
             };
-            inner.spawned(key, slot, spawned, again);
+            inner.spawned(key, slot, spawned, (again, requeued), since);
             run
         })
     }
@@ -318,6 +390,7 @@ impl Inner {
             let (wake, tasks) = {
                 let mut state = inner.lock();
                 state.finish(key, slot);
+                inner.ends.fetch_add(1, Ordering::SeqCst);
                 state.starved = false;
                 let ok = result.is_ok();
                 let paused = pause_on_failure && !ok;
@@ -355,47 +428,48 @@ impl Inner {
     /// starts ([`Wake::starts`]): usually it learns of the start
     /// with the attempt's end, in one wake instead of two.
     ///
-    /// A spawn that failed for want of descriptors or processes is not the
-    /// job's failure while other attempts run: it goes back to the front of
-    /// its batch's queue as `again`, and nothing starts until one of them
-    /// ends. With nothing else running, it fails the attempt as usual.
-    fn spawned(self: &Arc<Self>, key: Key, slot: usize, mut spawned: Spawned, again: Prepared) {
+    /// A spawn (or the setting up of the output files before it) that
+    /// failed for want of descriptors or processes is not the job's failure
+    /// while other attempts run or gave descriptors back since it began
+    /// (see [`waits_for_descriptors`]): it goes back to the front of its
+    /// batch's queue as `again` (or, if its output files failed, back to its
+    /// batch to set them up again), and while others run nothing starts
+    /// until one of them ends. Otherwise it fails the attempt as usual.
+    fn spawned(
+        self: &Arc<Self>,
+        key: Key,
+        slot: usize,
+        spawned: Spawned,
+        (again, requeued): (Prepared, bool),
+        since: Since,
+    ) {
         let (stop_now, wake, tasks) = {
             let mut state = self.lock();
             let exhausted = spawned.result.as_ref().is_err_and(Error::is_exhaustion);
-            if exhausted && state.others_started(key) {
+            let others = state.running.keys().any(|other| *other != key);
+            let now = self.since();
+            let ended = now.ends != since.ends;
+            let yielded = now.yields != since.yields;
+            if waits_for_descriptors(exhausted, others, ended, yielded, requeued) {
+                self.yields.fetch_add(1, Ordering::SeqCst);
                 state.finish(key, slot);
-                state.starved = true;
+                // With nothing else running, no end will come to restart
+                // it: it tries again at once.
+                state.starved = others;
+                let mut wake = false;
                 if let Some(shared) = state.batches.get_mut(&key.0) {
-                    shared.prepared.push_front(again);
-                }
-                return;
-            }
-            let mut tasks = Vec::new();
-            let wants_starts = state
-                .batches
-                .get(&key.0)
-                .is_none_or(|shared| shared.wake.starts);
-            let wake = state.waiters > 0 && (wants_starts || spawned.result.is_err());
-            let stop_now = match &spawned.result {
-                Ok(started) => state
-                    .started(key, &started.stopper)
-                    .map(|how| (started.stopper.clone(), how)),
-                Err(_) => {
-                    state.finish(key, slot);
-                    // A terminated pool starts nothing anyway.
-                    spawned.paused = self.config.halt != Halt::Never && !spawned.skipped;
-                    if let Some(shared) = state.batches.get_mut(&key.0) {
-                        shared.pauses += usize::from(spawned.paused);
+                    if again.sinks.is_ok() {
+                        shared.prepared.push_front(again);
+                    } else {
+                        shared.inbox.push_back(Message::Again(key.1));
+                        wake = state.waiters > 0;
                     }
-                    tasks = self.dispatch(&mut state);
-                    None
                 }
-            };
-            if let Some(shared) = state.batches.get_mut(&key.0) {
-                shared.inbox.push_back(Message::Started(spawned));
+                let tasks = self.dispatch(&mut state);
+                (None, wake, tasks)
+            } else {
+                self.report_start(&mut state, key, slot, spawned)
             }
-            (stop_now, wake, tasks)
         };
         if let Some((stopper, how)) = stop_now {
             stopper.stop(how);
@@ -404,6 +478,47 @@ impl Inner {
             self.notify();
         }
         run_all(tasks);
+    }
+
+    /// Records a spawn's outcome (see [`spawned`](Self::spawned)): what
+    /// to stop at once, whether to wake the waiting threads, and what to
+    /// start next.
+    fn report_start(
+        self: &Arc<Self>,
+        state: &mut State,
+        key: Key,
+        slot: usize,
+        mut spawned: Spawned,
+    ) -> (StopNow, bool, Vec<Task>) {
+        let mut tasks = Vec::new();
+        let wants_starts = state
+            .batches
+            .get(&key.0)
+            .is_none_or(|shared| shared.wake.starts);
+        let wake = state.waiters > 0 && (wants_starts || spawned.result.is_err());
+        let stop_now = match &spawned.result {
+            Ok(started) => state
+                .started(key, &started.stopper)
+                .map(|how| (started.stopper.clone(), how)),
+            Err(_) => {
+                state.finish(key, slot);
+                self.ends.fetch_add(1, Ordering::SeqCst);
+                // What waited for descriptors may have waited for this
+                // spawn's.
+                state.starved = false;
+                // A terminated pool starts nothing anyway.
+                spawned.paused = self.config.halt != Halt::Never && !spawned.skipped;
+                if let Some(shared) = state.batches.get_mut(&key.0) {
+                    shared.pauses += usize::from(spawned.paused);
+                }
+                tasks = self.dispatch(state);
+                None
+            }
+        };
+        if let Some(shared) = state.batches.get_mut(&key.0) {
+            shared.inbox.push_back(Message::Started(spawned));
+        }
+        (stop_now, wake, tasks)
     }
 
     /// Stops every running attempt of every batch, and marks the pool so
@@ -471,14 +586,6 @@ impl State {
         }
     }
 
-    /// Whether an attempt other than `key` has started and not ended: its
-    /// end is sure to come.
-    fn others_started(&self, key: Key) -> bool {
-        self.running
-            .iter()
-            .any(|(other, stopper)| *other != key && stopper.is_some())
-    }
-
     fn has_free_slot(&self, jobs: usize) -> bool {
         !self.free.is_empty() || self.fresh <= jobs
     }
@@ -509,6 +616,27 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_short_of_descriptors_waits_only_for_what_can_give_them_back() {
+        // (exhausted, others, ended, yielded, requeued) -> waits
+        let table = [
+            ((false, true, true, true, false), false),
+            ((true, false, false, false, false), false),
+            ((true, true, false, false, false), true),
+            ((true, true, false, false, true), true),
+            ((true, false, true, false, true), true),
+            ((true, false, false, true, false), true),
+            ((true, false, false, true, true), false),
+        ];
+        for ((exhausted, others, ended, yielded, requeued), waits) in table {
+            assert_eq!(
+                waits_for_descriptors(exhausted, others, ended, yielded, requeued),
+                waits,
+                "{exhausted} {others} {ended} {yielded} {requeued}"
+            );
+        }
+    }
 
     #[test]
     fn slots_are_taken_lowest_first_and_made_as_needed() {

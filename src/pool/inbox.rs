@@ -19,6 +19,10 @@ pub(crate) enum Message {
     Started(Spawned),
     /// The attempt is over.
     Done(Completion),
+    /// The attempt's output files could not be set up for want of
+    /// descriptors while other attempts ran: set them up again and queue
+    /// it anew (see `dispatch::waits_for_descriptors`).
+    Again(u64),
 }
 
 /// An attempt's start, reported by the spawning thread.
@@ -52,6 +56,7 @@ impl Message {
         match self {
             Message::Started(spawned) => spawned.seq,
             Message::Done(completion) => completion.seq,
+            Message::Again(seq) => *seq,
         }
     }
 }
@@ -74,12 +79,6 @@ impl Arrivals {
         }
     }
 
-    /// The attempt will not be reported as started (it failed before its
-    /// spawn): its end is handled as it comes.
-    pub(crate) fn never_spawned(&mut self) {
-        self.spawning = false;
-    }
-
     /// A report came: what to handle now, in order. An end that overtakes
     /// its start is held back, and handed over right after the start.
     pub(crate) fn arrive(&mut self, message: Message) -> [Option<Message>; 2] {
@@ -94,6 +93,8 @@ impl Arrivals {
                 let early = self.early.take().map(Message::Done);
                 [Some(Message::Started(spawned)), early]
             }
+            // Not started: its start is still to come, after its new spawn.
+            Message::Again(seq) => [Some(Message::Again(seq)), None],
         }
     }
 }
@@ -128,6 +129,7 @@ mod tests {
         match message {
             Message::Started(_) => 'S',
             Message::Done(_) => 'E',
+            Message::Again(_) => 'A',
         }
     }
 
@@ -138,29 +140,21 @@ mod tests {
             ("SE", "SE"),
             ("ES", "SE"), // the end overtook its start
             ("S", "S"),
-            ("E", ""), // held until the start comes
+            ("E", ""),    // held until the start comes
+            ("AS", "AS"), // its output files are set up again first
         ];
         for (arrived, handled) in table {
             let mut arrivals = Arrivals::new();
             let mut out = String::new();
             for c in arrived.chars() {
-                let message = if c == 'S' { start(1) } else { end(1) };
+                let message = match c {
+                    'S' => start(1),
+                    'A' => Message::Again(1),
+                    _ => end(1),
+                };
                 out.extend(arrivals.arrive(message).iter().flatten().map(letter));
             }
             assert_eq!(out, *handled, "{arrived}");
         }
-    }
-
-    #[test]
-    fn an_attempt_never_spawned_has_its_end_handled_at_once() {
-        let mut arrivals = Arrivals::new();
-        arrivals.never_spawned();
-        let handled: String = arrivals
-            .arrive(end(1))
-            .iter()
-            .flatten()
-            .map(letter)
-            .collect();
-        assert_eq!(handled, "E");
     }
 }

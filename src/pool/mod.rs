@@ -364,7 +364,7 @@ impl Pool {
     /// Runs `f` with every progress bar of this process hidden, then draws
     /// them again: print your own lines to the terminal inside it, and they
     /// stay above the bars instead of leaving stale copies of them behind
-    /// (see [`PoolBuilder::progress`]). Without a bar on the screen (or
+    /// (see `PoolBuilder::progress`, feature `progress`). Without a bar on the screen (or
     /// without the `progress` feature), it just runs `f`.
     ///
     /// # Examples

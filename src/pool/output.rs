@@ -41,9 +41,8 @@ pub enum JobOutput {
     /// As each command says (the default): inherited unless the command
     /// redirects or captures it.
     ///
-    /// Under a progress bar (see
-    /// [`PoolBuilder::progress`](crate::PoolBuilder::progress), when stderr
-    /// is a terminal), a child writing straight to the terminal would
+    /// Under a progress bar (`PoolBuilder::progress`, feature `progress`,
+    /// when stderr is a terminal), a child writing straight to the terminal would
     /// scribble over the bar and leave stale copies of it in the
     /// scrollback. So while a bar is drawn, a command's stdout and stderr
     /// that would be inherited are read through pipes instead and written

@@ -11,6 +11,10 @@
 //! end of file or abandoned after the drain time, and, if the run is being
 //! stopped, its process group is empty or the stop sequence is over.
 //!
+//! Why this file is long: it is the one place where the run's state is
+//! changed, event by event (an exit, a readable or writable pipe, a request,
+//! a timer); what can be said without that state lives in the files below.
+//!
 //! | File          | Holds                                                  |
 //! |---------------|--------------------------------------------------------|
 //! | `mod.rs`      | [`Exec`]: its processes, pipes and timers, driven      |
@@ -355,10 +359,11 @@ impl Exec {
     /// When the run next needs attention without any descriptor being ready.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         let polling = self.procs.iter().any(|p| p.pidfd.is_none() && !p.done())
-            || self
-                .stopping
-                .as_ref()
-                .is_some_and(|s| !s.empty && s.members.iter().any(|m| m.fd.is_none() && !m.exited));
+            || self.stopping.as_ref().is_some_and(|s| {
+                !s.empty
+                    && (!sys::LISTS_PROCESSES
+                        || s.members.iter().any(|m| m.fd.is_none() && !m.exited))
+            });
         let tick = polling.then(|| Instant::now() + TICK);
         let terminal =
             (self.terminal.is_some() && !self.all_reaped()).then(|| Instant::now() + TERMINAL_TICK);

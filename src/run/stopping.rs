@@ -180,7 +180,10 @@ impl Exec {
         if stopping.empty || stopping.members.iter().any(|m| m.fd.is_some() && !m.exited) {
             return;
         }
-        let alive = !self.look_at_tree(true).is_empty();
+        // Without a process list (macOS, the BSDs), signal 0 tells whether
+        // the group still has a process (zombies included).
+        let alive = !self.look_at_tree(true).is_empty()
+            || (!sys::LISTS_PROCESSES && sys::group_exists(self.pgid));
         if let Some(stopping) = &mut self.stopping {
             stopping.empty = !alive;
         }

@@ -77,8 +77,15 @@ fn unescape_mount(field: &str) -> String {
 
 impl Cgroup {
     /// Creates a cgroup for one run. Fails where there is no unified
-    /// hierarchy or this process may not create a cgroup under its own.
+    /// hierarchy or this process may not create a cgroup under its own, and
+    /// always outside Linux and in the portable mode.
     pub(crate) fn create() -> io::Result<Cgroup> {
+        if !cfg!(all(target_os = "linux", not(procession_portable))) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cgroups exist on Linux only",
+            ));
+        }
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let home = own_cgroup().ok_or_else(|| {

@@ -31,6 +31,7 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) {
 /// `O_TMPFILE` where the file system supports it; elsewhere the portable
 /// way, [`named_then_unlinked`]: a file created under a unique name and
 /// unlinked at once.
+#[cfg(all(target_os = "linux", not(procession_portable)))]
 pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
     let flags =
         rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
@@ -40,6 +41,12 @@ pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
         // too, with its own error).
         Err(_) => named_then_unlinked(dir),
     }
+}
+
+/// macOS, the BSDs and the portable mode on Linux: no `O_TMPFILE`.
+#[cfg(not(all(target_os = "linux", not(procession_portable))))]
+pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
+    named_then_unlinked(dir)
 }
 
 /// A file created in `dir` under a name no one else uses, and unlinked
@@ -179,31 +186,63 @@ pub(crate) fn poll(
     Ok(())
 }
 
-/// A way for other threads to wake a poll loop: an eventfd.
+/// A way for other threads to wake a poll loop: an eventfd on Linux; a
+/// non-blocking pipe on macOS, the BSDs and in the portable mode on Linux.
 #[derive(Debug)]
 pub(crate) struct Waker {
+    /// The descriptor the poll loop watches (the eventfd, or the pipe's
+    /// read end).
     fd: OwnedFd,
+    /// The pipe's write end; `None` for an eventfd (written through `fd`).
+    #[cfg_attr(all(target_os = "linux", not(procession_portable)), allow(dead_code))]
+    tx: Option<OwnedFd>,
 }
 
 impl Waker {
+    #[cfg(all(target_os = "linux", not(procession_portable)))]
     pub(crate) fn new() -> io::Result<Waker> {
         let fd = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
         )?;
-        Ok(Waker { fd })
+        Ok(Waker { fd, tx: None })
+    }
+
+    #[cfg(not(all(target_os = "linux", not(procession_portable))))]
+    pub(crate) fn new() -> io::Result<Waker> {
+        let (rx, tx) = pipe()?;
+        let (rx, tx) = (OwnedFd::from(rx), OwnedFd::from(tx));
+        set_nonblocking(rx.as_fd())?;
+        set_nonblocking(tx.as_fd())?;
+        Ok(Waker {
+            fd: rx,
+            tx: Some(tx),
+        })
     }
 
     /// Makes the poll loop return. Cheap; safe from any thread.
     pub(crate) fn wake(&self) {
-        // A full counter (never in practice) still leaves the fd readable.
-        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+        // A full counter or pipe (a wake-up already pending) still leaves
+        // the fd readable.
+        match &self.tx {
+            Some(tx) => {
+                let _ = rustix::io::write(tx, &[1]);
+            }
+            None => {
+                let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+            }
+        }
     }
 
     /// Clears the wake-up so the next poll blocks again.
     pub(crate) fn reset(&self) {
-        let mut buf = [0u8; 8];
-        let _ = rustix::io::read(&self.fd, &mut buf);
+        let mut buf = [0u8; 64];
+        // An eventfd clears in one read; a pipe may hold several wake-ups.
+        while let Ok(n) = rustix::io::read(&self.fd, &mut buf) {
+            if n < buf.len() || self.tx.is_none() {
+                break;
+            }
+        }
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -218,7 +257,11 @@ mod tests {
     #[test]
     fn waker_wakes_poll() {
         let waker = Waker::new().unwrap();
-        waker.wake();
+        // Many wake-ups before a reset (more than a pipe waker reads at once)
+        // are cleared by one reset.
+        for _ in 0..100 {
+            waker.wake();
+        }
         let mut ready = Vec::new();
         poll(
             &[(waker.fd(), Interest::Read)],

@@ -4,10 +4,18 @@
 //!
 //! They use `rustix`'s safe wrappers; the one `unsafe` block of the crate is
 //! `process::realtime_signal`, which builds a real-time signal once its
-//! number is checked to be in range. Linux gives us pidfds (a file
-//! descriptor per child that becomes readable when the child exits), so we
-//! never install a process-wide `SIGCHLD` handler and never reap a process
-//! we did not start.
+//! number is checked to be in range (and, on macOS and the BSDs,
+//! `process::kqueue_exit_watch`). Linux gives us pidfds (a file descriptor
+//! per child that becomes readable when the child exits), macOS and the BSDs
+//! a kqueue per child, so we never install a process-wide `SIGCHLD` handler
+//! and never reap a process we did not start.
+//!
+//! The platform is chosen here, at compile time. `--cfg procession_portable`
+//! (in `RUSTFLAGS`) makes a Linux build use the macOS/BSD code wherever that
+//! can run on Linux: a pipe as the poll loop's waker, temporary files
+//! created then unlinked, a process group watched with signal 0 (no
+//! `/proc`, no cgroup), and exits found by polling `waitid` (the one piece
+//! not shared is the kqueue itself). CI runs the test suite so.
 //!
 //! | File         | Holds                                                        |
 //! |--------------|--------------------------------------------------------------|
@@ -16,6 +24,12 @@
 //! | `proc_fs.rs` | a run's process tree as `/proc` shows it                     |
 //! | `cgroup.rs`  | a run's own cgroup                                           |
 //! | `tty.rs`     | the controlling terminal's foreground group and modes        |
+
+#[cfg(not(unix))]
+compile_error!(
+    "procession supports Linux, macOS and FreeBSD (and the other BSDs that have kqueue); \
+     Windows and other non-Unix systems are not supported"
+);
 
 mod cgroup;
 mod io;

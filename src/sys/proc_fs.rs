@@ -9,6 +9,13 @@ use rustix::process::Pid;
 
 use super::{Cgroup, group_exists, group_of};
 
+/// Whether the run's process tree can be listed (Linux, through `/proc`).
+/// Without it (macOS, the BSDs, and the portable mode on Linux) the functions
+/// below find nothing, and a group is watched with signal 0 alone
+/// ([`group_exists`]): a process that leaves the group is not followed,
+/// and what escaped is not named.
+pub(crate) const LISTS_PROCESSES: bool = cfg!(all(target_os = "linux", not(procession_portable)));
+
 /// The live (not zombie) processes of a run's tree, read from `/proc`: the
 /// members of the group `pgid`, the processes of `cgroup`, and every
 /// descendant of `roots` (by parent links), wherever its group. Each comes
@@ -30,6 +37,9 @@ pub(crate) fn tree_members(
     cgroup: Option<&Cgroup>,
     age: Duration,
 ) -> Vec<(Pid, bool)> {
+    if !LISTS_PROCESSES {
+        return Vec::new();
+    }
     let in_cgroup = cgroup.map(Cgroup::pids).unwrap_or_default();
     // The cheap answer first: nothing to look for.
     if roots.is_empty() && in_cgroup.is_empty() && !group_exists(pgid) {
@@ -88,6 +98,9 @@ pub(crate) fn tree_members(
 /// `/proc`. Zombies may be among them (signalling one does nothing). `None`
 /// where the kernel has no `children` files (`CONFIG_PROC_CHILDREN`).
 pub(crate) fn descendants(pgid: Pid, roots: &[Pid]) -> Option<Vec<(Pid, bool)>> {
+    if !LISTS_PROCESSES {
+        return None;
+    }
     let mut queue: Vec<Pid> = roots.to_vec();
     let mut found: Vec<(Pid, bool)> = Vec::new();
     while let Some(parent) = queue.pop() {
@@ -205,6 +218,9 @@ pub(crate) fn is_live(pid: Pid) -> bool {
 /// The command line of `pid` as one string (arguments joined by spaces), or
 /// its name in brackets when it has none. `None` if it is gone.
 pub(crate) fn command_line(pid: Pid) -> Option<String> {
+    if !LISTS_PROCESSES {
+        return None;
+    }
     let raw = pid.as_raw_nonzero().get();
     let cmdline = std::fs::read(format!("/proc/{raw}/cmdline")).ok()?;
     let args: Vec<String> = cmdline
@@ -228,6 +244,9 @@ pub(crate) fn inode(fd: BorrowedFd<'_>) -> Option<u64> {
 /// found through `/proc/PID/fd`. Looks at every process (a process that left
 /// the tree may be anywhere), so only called when a run gives up on a pipe.
 pub(crate) fn pipe_holders(inodes: &[u64]) -> Vec<Pid> {
+    if !LISTS_PROCESSES {
+        return Vec::new();
+    }
     let me = rustix::process::getpid().as_raw_nonzero().get();
     let names: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -311,6 +330,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(target_os = "linux"), ignore = "reads Linux's /proc")]
     fn a_pid_allocated_after_the_leader_is_recent() {
         // Threads take their ids from the pids' counter: one created after
         // the counter was read is recent, however many other processes the
@@ -338,6 +358,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        any(procession_portable, not(target_os = "linux")),
+        ignore = "lists processes through /proc, which the portable mode does not use"
+    )]
     fn this_process_is_in_its_group() {
         let me = rustix::process::getpid();
         let group = rustix::process::getpgrp();

@@ -2,7 +2,7 @@
 //! process or a group, job-control stops, and what a failed `exec` means.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
@@ -19,12 +19,75 @@ pub(crate) fn pid_to_raw(pid: Pid) -> u32 {
     pid.as_raw_nonzero().get() as u32
 }
 
-/// Opens a pidfd for a child we spawned and have not reaped yet, so the pid
-/// cannot have been reused. `None` where the kernel has no pidfd (before
-/// Linux 5.3, or a seccomp filter that forbids it): the caller then falls
-/// back to polling `waitid` on a short timer.
+/// A descriptor that becomes readable when `pid` (a child we spawned and
+/// have not reaped yet, so the pid cannot have been reused) exits, for the
+/// poll loop. `None` where there is none: the caller then falls back to
+/// polling `waitid` on a short timer.
+///
+/// - Linux: a pidfd (`None` before Linux 5.3, or under a seccomp filter
+///   that forbids it).
+/// - macOS and the BSDs: a kqueue watching the process for `NOTE_EXIT`
+///   (see [`kqueue_exit_watch`]).
+/// - The portable mode on Linux (`--cfg procession_portable`): always
+///   `None`, so the polling path runs the test suite.
+#[cfg(all(target_os = "linux", not(procession_portable)))]
 pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+#[cfg(all(target_os = "linux", procession_portable))]
+pub(crate) fn pidfd_open(_pid: Pid) -> Option<OwnedFd> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    kqueue_exit_watch(pid)
+}
+
+/// A kqueue with one event registered: `EVFILT_PROC` / `NOTE_EXIT` for
+/// `pid`. The kqueue's descriptor polls readable once the process has
+/// exited (we never collect the event: the reap that follows is what
+/// counts). `None` if the process is already gone (`ESRCH`) or the kqueue
+/// cannot be made: the caller polls instead.
+///
+/// This is type-checked in CI for macOS and FreeBSD but cannot run there:
+/// it is kept this small for that reason.
+#[cfg(not(target_os = "linux"))]
+#[allow(unsafe_code)]
+fn kqueue_exit_watch(pid: Pid) -> Option<OwnedFd> {
+    use rustix::event::kqueue::{Event, EventFilter, EventFlags, ProcessEvents, kevent, kqueue};
+    let queue = kqueue().ok()?;
+    let exit = Event::new(
+        EventFilter::Proc {
+            pid,
+            flags: ProcessEvents::EXIT,
+        },
+        EventFlags::ADD,
+        std::ptr::null_mut(),
+    );
+    let mut none: Vec<Event> = Vec::new();
+    // SAFETY: rustix asks that the file descriptors the events name stay
+    // valid while the kqueue lives. A process event names a pid, not a
+    // descriptor, and its user data is null and never read.
+    unsafe { kevent(&queue, &[exit], &mut none, Some(std::time::Duration::ZERO)) }.ok()?;
+    Some(queue)
+}
+
+/// How to name the child `pid` to `waitid`: by its pidfd where there is
+/// one (Linux), else by pid (it is unreaped, so the pid is still its own).
+#[cfg(all(target_os = "linux", not(procession_portable)))]
+fn wait_id(pid: Pid, pidfd: Option<&OwnedFd>) -> WaitId<'_> {
+    use std::os::fd::AsFd;
+    match pidfd {
+        Some(fd) => WaitId::PidFd(fd.as_fd()),
+        None => WaitId::Pid(pid),
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(procession_portable))))]
+fn wait_id(pid: Pid, _exit_watch: Option<&OwnedFd>) -> WaitId<'static> {
+    WaitId::Pid(pid)
 }
 
 /// Reaps the child if it has exited, without blocking.
@@ -47,12 +110,8 @@ fn wait_child(
     pidfd: Option<&OwnedFd>,
     options: WaitIdOptions,
 ) -> io::Result<Option<ExitStatus>> {
-    let id = || match pidfd {
-        Some(fd) => WaitId::PidFd(fd.as_fd()),
-        None => WaitId::Pid(pid),
-    };
     let status = loop {
-        match rustix::process::waitid(id(), options) {
+        match rustix::process::waitid(wait_id(pid, pidfd), options) {
             Err(rustix::io::Errno::INTR) => continue,
             other => break other?,
         }
@@ -77,13 +136,24 @@ pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
 }
 
 /// Sends `signal` to one process through its pidfd (immune to pid reuse)
-/// or, without a pidfd, by pid while it is known to be unreaped.
+/// or, without a pidfd (and on macOS and the BSDs, which have none), by pid
+/// while it is known to be unreaped.
+#[cfg(all(target_os = "linux", not(procession_portable)))]
 pub(crate) fn signal_process(pid: Pid, pidfd: Option<&OwnedFd>, signal: Signal) -> io::Result<()> {
     let result = match pidfd {
         Some(fd) => rustix::process::pidfd_send_signal(fd, signal),
         None => rustix::process::kill_process(pid, signal),
     };
     ignore_gone(result)
+}
+
+#[cfg(not(all(target_os = "linux", not(procession_portable))))]
+pub(crate) fn signal_process(
+    pid: Pid,
+    _exit_watch: Option<&OwnedFd>,
+    signal: Signal,
+) -> io::Result<()> {
+    ignore_gone(rustix::process::kill_process(pid, signal))
 }
 
 /// Sends `signal` to every process of the group `pgid`.
@@ -119,12 +189,8 @@ fn ignore_gone(result: rustix::io::Result<()>) -> io::Result<()> {
 /// `Some(None)` if that is not known. Takes the stop report, so each stop
 /// is seen once; it never reaps.
 pub(crate) fn stop_signal(pid: Pid, pidfd: Option<&OwnedFd>) -> Option<Option<i32>> {
-    let id = match pidfd {
-        Some(fd) => WaitId::PidFd(fd.as_fd()),
-        None => WaitId::Pid(pid),
-    };
     let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
-    match rustix::process::waitid(id, options) {
+    match rustix::process::waitid(wait_id(pid, pidfd), options) {
         Ok(Some(status)) if status.stopped() => Some(status.stopping_signal()),
         _ => None,
     }
@@ -247,6 +313,11 @@ mod tests {
         assert!(signal_from_raw(-1).is_none());
         assert!(signal_from_raw(99).is_none());
         assert_eq!(signal_from_raw(15), Some(Signal::TERM));
+    }
+
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn realtime_signal_numbers() {
         // glibc's own real-time signals are not ours to send.
         assert!(signal_from_raw(32).is_none());
         assert!(signal_from_raw(SIGRTMIN - 1).is_none());

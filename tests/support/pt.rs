@@ -58,7 +58,20 @@ usage: pt SUBCOMMAND ARGS...
   sigrtmin                     print SIGRTMIN as the C library reports it
   cgroup                       wait for EOF on stdin, print /proc/self/cgroup
   fds                          copy stdin to stdout, then print \"fds: N...\",
-                               the descriptors open in this process";
+                               the descriptors open in this process
+
+With PT_READY=FILE in its environment, `lines` and `cat` create FILE once
+their first write to stdout is done.";
+
+/// Creates the file named by `PT_READY`, if set: this process's first
+/// write to stdout is done (a test can tell that a line was written before
+/// the process was stopped).
+fn mark_ready() -> io::Result<()> {
+    match std::env::var_os("PT_READY") {
+        Some(path) if !path.is_empty() => File::create(path).map(drop),
+        _ => Ok(()),
+    }
+}
 
 /// Chunk size for bulk I/O.
 const CHUNK: usize = 64 * 1024;
@@ -141,10 +154,14 @@ fn argv(args: &[OsString]) -> io::Result<()> {
 fn cat() -> io::Result<()> {
     let (mut input, mut out) = (stdin(), stdout());
     let mut buf = vec![0u8; CHUNK];
+    let mut first = true;
     loop {
         match read_chunk(&mut input, &mut buf)? {
             0 => return Ok(()),
             n => out.write_all(&buf[..n])?,
+        }
+        if std::mem::take(&mut first) {
+            mark_ready()?;
         }
     }
 }
@@ -332,6 +349,9 @@ fn lines(args: &[OsString]) -> io::Result<()> {
             out.write_all(format!("out {i}\n").as_bytes())?;
         } else {
             err.write_all(format!("err {i}\n").as_bytes())?;
+        }
+        if i == 0 {
+            mark_ready()?;
         }
     }
     Ok(())
