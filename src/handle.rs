@@ -65,6 +65,10 @@ impl Delivery {
 struct Slot {
     outcome: Option<Result<Output, Error>>,
     finished: bool,
+    /// The tasks awaiting [`Handle::wait_async`], by future.
+    wakers: Vec<(u64, std::task::Waker)>,
+    /// The id of the next `wait_async` future.
+    next_id: u64,
 }
 
 impl Handle {
@@ -78,10 +82,17 @@ impl Handle {
         let on_done = {
             let shared = shared.clone();
             Box::new(move |outcome| {
-                let mut slot = lock(&shared.slot);
-                slot.outcome = Some(outcome);
-                slot.finished = true;
-                shared.cv.notify_all();
+                let wakers = {
+                    let mut slot = lock(&shared.slot);
+                    slot.outcome = Some(outcome);
+                    slot.finished = true;
+                    shared.cv.notify_all();
+                    std::mem::take(&mut slot.wakers)
+                };
+                // Woken after unlocking: an executor may poll at once.
+                for (_, waker) in wakers {
+                    waker.wake();
+                }
             })
         };
         crate::reactor::submit(exec, on_done).map_err(|rejected| rejected.error)?;
@@ -269,6 +280,39 @@ impl Handle {
             return Ok(None);
         }
         self.result().map(Some)
+    }
+
+    /// A new id for a `wait_async` future.
+    pub(crate) fn waiter_id(&self) -> u64 {
+        let mut slot = lock(&self.shared.slot);
+        slot.next_id += 1;
+        slot.next_id
+    }
+
+    /// The result if the run is over; else registers `waker` under `id`
+    /// (replacing that future's earlier one).
+    pub(crate) fn poll_result(
+        &self,
+        id: u64,
+        waker: &std::task::Waker,
+    ) -> Option<Result<&Output, Error>> {
+        {
+            let mut slot = lock(&self.shared.slot);
+            if !slot.finished {
+                match slot.wakers.iter_mut().find(|(i, _)| *i == id) {
+                    Some((_, old)) if old.will_wake(waker) => {}
+                    Some((_, old)) => old.clone_from(waker),
+                    None => slot.wakers.push((id, waker.clone())),
+                }
+                return None;
+            }
+        }
+        Some(self.result())
+    }
+
+    /// Forgets the waker of the `wait_async` future `id` (it is dropped).
+    pub(crate) fn forget_waiter(&self, id: u64) {
+        lock(&self.shared.slot).wakers.retain(|(i, _)| *i != id);
     }
 
     fn result(&self) -> Result<&Output, Error> {

@@ -125,6 +125,7 @@ struct ReadmeDoctests;
 // | `control`     | what other threads may ask of a run, and how they wake it       |
 // | `handle`      | a started command: wait for it or stop it                       |
 // | `lines`       | the `Lines` and `Events` iterators                              |
+// | `aio/`        | the async twins (`run_async`, ...): futures on any executor     |
 // | `output`      | what a finished run produced                                    |
 // | `error/`      | the one error type and the details of each kind                 |
 // | `pool/`       | many commands, N at a time                                      |
@@ -140,6 +141,8 @@ struct ReadmeDoctests;
 // | `sync`        | how the crate's threads wait for each other                     |
 // | `trace`       | `tracing` spans (feature `tracing`)                             |
 // | `sys/`        | every system call and platform type                             |
+#[doc(alias = "async")]
+pub mod aio;
 mod cancel;
 mod capture;
 mod command;

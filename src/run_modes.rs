@@ -51,14 +51,7 @@ impl Command {
     /// As [`run`](Command::run), and [`Error::NotUtf8`] (which keeps the
     /// bytes) if stdout is not UTF-8.
     pub fn read(&self) -> Result<String, Error> {
-        let out = self.run_mode(Mode::Read)?;
-        let text = String::from_utf8(out.stdout).map_err(|source| {
-            Error::NotUtf8(Box::new(NotUtf8Error {
-                command: self.to_string(),
-                source,
-            }))
-        })?;
-        Ok(trim_newlines(text))
+        read_text(self.run_mode(Mode::Read)?, self)
     }
 
     /// Like [`read`](Command::read), with invalid UTF-8 replaced by
@@ -68,10 +61,7 @@ impl Command {
     ///
     /// As [`run`](Command::run).
     pub fn read_lossy(&self) -> Result<String, Error> {
-        let out = self.run_mode(Mode::Read)?;
-        Ok(trim_newlines(
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        ))
+        read_lossy_text(self.run_mode(Mode::Read)?, self)
     }
 
     /// Runs the command with stdout captured and returns the bytes as they
@@ -81,7 +71,7 @@ impl Command {
     ///
     /// As [`run`](Command::run).
     pub fn read_bytes(&self) -> Result<Vec<u8>, Error> {
-        Ok(self.run_mode(Mode::Read)?.stdout)
+        read_stdout(self.run_mode(Mode::Read)?, self)
     }
 
     /// Starts the command and returns a [`Handle`] at once.
@@ -217,6 +207,29 @@ impl Command {
 pub(crate) fn kill_now(exec: Exec) {
     exec.control().post(crate::control::Request::Kill);
     let _ = reactor::run_here(exec);
+}
+
+/// `read`'s conversion: stdout as UTF-8, trailing newlines trimmed.
+pub(crate) fn read_text(out: Output, command: &Command) -> Result<String, Error> {
+    let text = String::from_utf8(out.stdout).map_err(|source| {
+        Error::NotUtf8(Box::new(NotUtf8Error {
+            command: command.to_string(),
+            source,
+        }))
+    })?;
+    Ok(trim_newlines(text))
+}
+
+/// `read_lossy`'s conversion.
+pub(crate) fn read_lossy_text(out: Output, _: &Command) -> Result<String, Error> {
+    Ok(trim_newlines(
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// `read_bytes`'s conversion.
+pub(crate) fn read_stdout(out: Output, _: &Command) -> Result<Vec<u8>, Error> {
+    Ok(out.stdout)
 }
 
 fn trim_newlines(mut text: String) -> String {

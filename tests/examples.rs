@@ -231,3 +231,20 @@ fn the_tour_keeps_its_layout() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn async_runs_three_at_once_a_pipeline_and_a_timeout() {
+    let lines = run("async");
+    shapes(
+        "async",
+        &lines,
+        &[
+            "one two three",
+            "# all three in {t} s",
+            "a",
+            "b",
+            "# 3 stages, all exited 0",
+            "# gave up after 100 ms",
+        ],
+    );
+}

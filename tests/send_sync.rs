@@ -21,6 +21,8 @@ const fn send_sync<T: Send + Sync>() {}
 
 const fn send<T: Send>() {}
 
+const fn unpin<T: Unpin>() {}
+
 const fn static_error<T: std::error::Error + Send + Sync + 'static>() {}
 
 const _: () = {
@@ -56,6 +58,14 @@ const _: () = {
     send_sync::<Summary>();
     send_sync::<Halt>();
     send_sync::<Retry>();
+    // The async futures: `Send` (and `Unpin`, see below) to be spawned as
+    // tasks on any executor; `Sync` too.
+    send_sync::<procession::aio::RunFuture<Output>>();
+    send_sync::<procession::aio::RunFuture<String>>();
+    send_sync::<procession::aio::Wait<'static>>();
+    send_sync::<procession::aio::JobWait<'static>>();
+    send_sync::<procession::aio::JobDone<'static>>();
+    unpin::<procession::aio::RunFuture<Vec<u8>>>();
     static_error::<Error>();
     static_error::<SpawnError>();
     static_error::<ExitError>();

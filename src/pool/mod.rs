@@ -46,7 +46,7 @@ mod output;
 mod policy;
 mod progress;
 mod report;
-mod spawner;
+pub(crate) mod spawner;
 #[cfg(test)]
 mod srun;
 mod submit;

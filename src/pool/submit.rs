@@ -54,15 +54,30 @@ pub struct JobHandle {
 #[derive(Default, Debug)]
 pub(crate) struct Cell {
     done: OnceLock<Done>,
-    mutex: Mutex<()>,
+    mutex: Mutex<Waiters>,
     cv: Condvar,
+}
+
+/// The tasks awaiting the job (`JobHandle::wait_async`, `done_async`), by
+/// future.
+#[derive(Default, Debug)]
+struct Waiters {
+    wakers: Vec<(u64, std::task::Waker)>,
+    next_id: u64,
 }
 
 impl Cell {
     fn resolve(&self, done: Done) {
         let _ = self.done.set(done);
-        let _guard = lock(&self.mutex);
-        self.cv.notify_all();
+        let wakers = {
+            let mut waiters = lock(&self.mutex);
+            self.cv.notify_all();
+            std::mem::take(&mut waiters.wakers)
+        };
+        // Woken after unlocking: an executor may poll at once.
+        for (_, waker) in wakers {
+            waker.wake();
+        }
     }
 
     fn wait_until(&self, until: Option<Instant>) -> Option<&Done> {
@@ -149,6 +164,41 @@ impl JobHandle {
     pub fn wait_timeout(&self, timeout: Duration) -> Option<&Done> {
         self.cell
             .wait_until(crate::sync::after(Instant::now(), timeout))
+    }
+
+    /// A new id for a future awaiting this job.
+    pub(crate) fn waiter_id(&self) -> u64 {
+        let mut waiters = lock(&self.cell.mutex);
+        waiters.next_id += 1;
+        waiters.next_id
+    }
+
+    /// The report if the job is over; else registers `waker` under `id`
+    /// (replacing that future's earlier one). Never waits for the lock: if
+    /// it is taken, the task is woken to poll again.
+    pub(crate) fn poll_done(&self, id: u64, waker: &std::task::Waker) -> Option<&Done> {
+        if let Some(done) = self.cell.done.get() {
+            return Some(done);
+        }
+        let Ok(mut waiters) = self.cell.mutex.try_lock() else {
+            waker.wake_by_ref();
+            return None;
+        };
+        // `resolve` sets the report before it takes the wakers.
+        if let Some(done) = self.cell.done.get() {
+            return Some(done);
+        }
+        match waiters.wakers.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, old)) if old.will_wake(waker) => {}
+            Some((_, old)) => old.clone_from(waker),
+            None => waiters.wakers.push((id, waker.clone())),
+        }
+        None
+    }
+
+    /// Forgets the waker of the future `id` (it is dropped).
+    pub(crate) fn forget_waiter(&self, id: u64) {
+        lock(&self.cell.mutex).wakers.retain(|(i, _)| *i != id);
     }
 }
 

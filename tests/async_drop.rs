@@ -1,0 +1,149 @@
+//! Dropping an async future before it completes: the command's whole tree
+//! is killed and reaped (no process left, no zombie), and no descriptor or
+//! thread is left behind; a future dropped unpolled spawns nothing; and a
+//! dropped `wait_async` leaves the handle's command running.
+//!
+//! The tests count this process's descriptors and threads, so they run one
+//! at a time (`SERIAL`).
+
+mod support;
+
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
+use std::pin::pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use procession::Command;
+use support::procfs;
+
+/// An upper bound on "did not hang".
+const HANG: Duration = Duration::from_secs(20);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs one command through `run_async` to the end, so that the background
+/// and spawning threads exist before a baseline is taken.
+fn warm_up() {
+    let out = futures::executor::block_on(
+        Command::new(support::pt())
+            .args(["echo", "warm"])
+            .read_async(),
+    );
+    assert_eq!(out.expect("runs"), "warm");
+}
+
+/// `pt grandchild 120 1 --hold 120` with stdout to a pipe: the command, and
+/// the pipe's read end, on which the grandchild's pid comes.
+fn grandchild_to_pipe() -> (Command, BufReader<os_pipe::PipeReader>) {
+    let (reader, writer) = os_pipe::pipe().expect("pipe");
+    let cmd = Command::new(support::pt())
+        .args(["grandchild", "120", "1", "--hold", "120"])
+        .stdout_file(File::from(OwnedFd::from(writer)));
+    (cmd, BufReader::new(reader))
+}
+
+/// How many of `targets` (from [`fd_targets`]) are eventfds.
+fn eventfds(targets: &[String]) -> usize {
+    targets.iter().filter(|t| t.ends_with("[eventfd]")).count()
+}
+
+/// What each open descriptor of this process points to, for messages.
+fn fd_targets() -> Vec<String> {
+    let mut targets: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!("{}->{}", e.file_name().to_string_lossy(), target.display())
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
+fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    let waker = futures::task::noop_waker();
+    future.poll(&mut Context::from_waker(&waker))
+}
+
+#[test]
+fn dropping_run_future_reaps_the_tree() {
+    let _serial = serial();
+    warm_up();
+    let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
+    let before = fd_targets();
+    {
+        let (cmd, mut reader) = grandchild_to_pipe();
+        let mut future = Box::pin(cmd.run_async());
+        drop(cmd);
+        assert!(poll_once(future.as_mut()).is_pending(), "spawned, running");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the grandchild's pid");
+        let grandchild: u32 = line.trim().parse().expect("a pid");
+        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
+        assert!(procfs::is_live(child), "pt ({child}) lives");
+        drop(future);
+        assert!(
+            procfs::eventually(HANG, || !procfs::is_live(child)
+                && !procfs::is_live(grandchild)
+                && procfs::zombie_children().is_empty()),
+            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
+            procfs::children()
+        );
+        // Every writer is gone: the pipe ends.
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).expect("reads to the end");
+    }
+    // A thread of the crate that drives a run for the first time keeps one
+    // eventfd for its later runs (a cache, not a leak): which spawning
+    // thread that is varies, so eventfds are left out of the comparison.
+    // The run's own pipes and pidfds are not.
+    let fds = fds - eventfds(&before);
+    assert!(
+        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+            && procfs::own_threads() == threads),
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {} (before {threads})",
+        procfs::open_fds(),
+        fd_targets(),
+        procfs::own_threads()
+    );
+}
+
+#[test]
+fn unpolled_future_spawns_nothing() {
+    let _serial = serial();
+    let (cmd, mut reader) = grandchild_to_pipe();
+    let future = cmd.run_async();
+    drop(cmd);
+    drop(future);
+    // Had anything been spawned, its pid would come before the end.
+    let mut text = String::new();
+    reader.read_to_string(&mut text).expect("reads to the end");
+    assert_eq!(text, "", "an unpolled future spawned a command");
+}
+
+#[test]
+fn dropping_wait_async_leaves_the_handle_running() {
+    let _serial = serial();
+    let handle = Command::new(support::pt())
+        .args(["sleep", "30"])
+        .start()
+        .expect("starts");
+    {
+        let mut wait = pin!(handle.wait_async());
+        assert!(poll_once(wait.as_mut()).is_pending());
+    }
+    assert!(handle.try_wait().expect("runs").is_none(), "still running");
+    assert!(procfs::is_live(handle.pid()));
+    let pid = handle.pid();
+    drop(handle);
+    assert!(!procfs::is_live(pid), "dropping the handle kills and reaps");
+}
