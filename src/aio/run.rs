@@ -78,7 +78,10 @@ impl<T> Future for RunFuture<T> {
                 let cell = Arc::new(Cell::new(cx.waker()));
                 this.state = RunState::Running(cell.clone());
                 let (command, mode) = (this.command.clone(), this.mode);
-                crate::pool::spawner::run(Box::new(move || spawn_into(&command, mode, cell)));
+                crate::pool::spawner::run(Box::new(move || {
+                    spawn_into(&command, mode, cell);
+                    None
+                }));
                 Poll::Pending
             }
             RunState::Running(cell) => match cell.poll_take(cx) {

@@ -467,7 +467,7 @@ impl<'p, I: Input> Batch<'p, I> {
                 .sinks()
                 .map_err(file_error)
         };
-        let above_bar = self.report.bar.drawn() && streams_lines(&run.job);
+        let above_bar = self.report.bar.drawn() && self.inner.backend.caps(&run.job).stream_lines;
         Ok(match &self.inner.config.output {
             JobOutput::AsCommand if above_bar => Sinks::Lines,
             JobOutput::AsCommand => Sinks::AsCommand,
@@ -476,11 +476,11 @@ impl<'p, I: Input> Batch<'p, I> {
             JobOutput::Files(dir) => output::result_files(dir, seq).map_err(file_error)?,
             // A command's grouped output is captured: memory first, a file
             // only past the limit.
-            JobOutput::Grouped if streams_lines(&run.job) => {
+            JobOutput::Grouped if self.inner.backend.caps(&run.job).stream_lines => {
                 Sinks::Capture(Some(output::GROUPED_MEMORY), Keep::Spill)
             }
             JobOutput::Grouped => grouped(run)?,
-            JobOutput::Tagged if streams_lines(&run.job) => Sinks::Tagged,
+            JobOutput::Tagged if self.inner.backend.caps(&run.job).stream_lines => Sinks::Tagged,
             JobOutput::Tagged => grouped(run)?,
         })
     }
@@ -820,12 +820,6 @@ impl<I: Input> Batch<'_, I> {
     }
 }
 
-/// Whether the backend can stream this job's lines (duct expressions
-/// cannot).
-fn streams_lines(job: &Job) -> bool {
-    matches!(job, Job::Command(_))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -833,7 +827,7 @@ mod tests {
 
     use super::*;
     use crate::Command;
-    use crate::pool::backend::{Backend, Launch, Started};
+    use crate::pool::backend::{Backend, Caps, Launch, Started};
     use crate::pool::local::Local;
     use crate::pool::{Halt, JobEvent, Pool, Threshold};
     use crate::reactor::OnDone;
@@ -853,6 +847,10 @@ mod tests {
     }
 
     impl Backend for Held {
+        fn caps(&self, job: &Job) -> Caps {
+            Local.caps(job)
+        }
+
         fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
             self.starts.fetch_add(1, Ordering::SeqCst);
             let seq = launch.seq;

@@ -24,7 +24,7 @@ use crate::error::{Error, catch_panic};
 use crate::reactor::OnDone;
 use crate::sync::lock;
 
-use super::backend::{Backend, Launch, StopHow, Stopper};
+use super::backend::{Backend, Launch, Started, StopHow, Stopper};
 use super::config::Config;
 use super::inbox::{Completion, Message, Spawned};
 use super::job::Job;
@@ -342,7 +342,7 @@ impl Inner {
             let time = SystemTime::now();
             let on_done = inner.on_done(key, slot);
             let skipped = inner.lock().terminated.is_some();
-            let result = catch_panic(|| {
+            let mut result = catch_panic(|| {
                 if skipped {
                     return Err(Error::skipped(key.1, "the pool was terminated"));
                 }
@@ -362,6 +362,8 @@ impl Inner {
                     message,
                 ))
             });
+            // The spawner, not the backend, decides who drives the run.
+            let run = result.as_mut().ok().and_then(Started::take_run);
             let spawned = Spawned {
                 seq: key.1,
                 slot,
@@ -372,6 +374,7 @@ impl Inner {
                 paused: false,
             };
             inner.spawned(key, slot, spawned, (again, requeued), since);
+            run
         })
     }
 

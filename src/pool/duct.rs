@@ -12,13 +12,12 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::capture::Keep;
-use crate::error::{Error, ExitError, SpawnError, SpawnFailure, StoppedError};
-use crate::output::{Output, Stage};
+use crate::error::{Error, SpawnError, SpawnFailure};
+use crate::output::Output;
 use crate::reactor::OnDone;
-use crate::status::ExitStatus;
 use crate::sync::{get_or_try_init, lock};
 
-use super::backend::{Launch, Started, StopHow, Stopper};
+use super::backend::{Captured, Ended, Launch, Started, Status, StopHow, Stopper, Watch};
 use super::output::Sinks;
 
 /// How often the watcher polls running expressions.
@@ -84,6 +83,7 @@ pub(crate) fn start(
     Ok(Started {
         stopper: Arc::new(DuctStopper(run)),
         pids,
+        watch: Watch::Own,
     })
 }
 
@@ -167,53 +167,32 @@ impl Run {
     }
 
     fn judge(&self, raw: &std::process::Output) -> Result<Output, Error> {
-        let status = match (raw.status.code(), raw.status.signal()) {
-            (Some(code), _) => ExitStatus::from_code(code),
-            (None, Some(signal)) => ExitStatus::from_signal(signal, raw.status.core_dumped()),
-            (None, None) => ExitStatus::from_code(-1),
-        };
         let (stdout, stdout_truncated) = self.limited(&raw.stdout);
         let (stderr, stderr_truncated) = self.limited(&raw.stderr);
-        let output = Output {
+        let status = match lock(&self.state).stopped {
+            Some(Killed::Timeout) => Status::TimedOut,
+            Some(Killed::Cancel) => Status::Stopped(StopHow::Cancel),
+            _ => match (raw.status.code(), raw.status.signal()) {
+                (Some(code), _) => Status::Exited(code),
+                (None, Some(signal)) => Status::Signaled {
+                    signal,
+                    core: raw.status.core_dumped(),
+                },
+                (None, None) => Status::Exited(-1),
+            },
+        };
+        let ended = Ended {
             status,
-            stdout,
-            stderr,
-            stdout_spilled: None,
-            stderr_spilled: None,
-            stdout_truncated,
-            stderr_truncated,
-            incomplete: false,
-            escaped: Vec::new(),
+            out: Captured {
+                stdout,
+                stderr,
+                stdout_truncated,
+                stderr_truncated,
+            },
+            pid: self.pid,
             elapsed: self.started.elapsed(),
-            stages: vec![Stage {
-                command: self.display.clone(),
-                pid: self.pid,
-                status,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                stdout_spilled: None,
-                stderr_spilled: None,
-            }],
         };
-        let stopped = lock(&self.state).stopped;
-        let stop_error = |cancelled, output| StoppedError {
-            command: self.display.clone(),
-            limit: if cancelled { None } else { self.timeout },
-            cancelled,
-            stopped_by: None,
-            signal: 9,
-            output: Arc::new(output),
-        };
-        match stopped {
-            Some(Killed::Timeout) => Err(Error::Timeout(Box::new(stop_error(false, output)))),
-            Some(Killed::Cancel) => Err(Error::Cancelled(Box::new(stop_error(true, output)))),
-            _ if status.success() => Ok(output),
-            _ => Err(Error::Exit(Box::new(ExitError {
-                command: self.display.clone(),
-                stage: None,
-                output: Arc::new(output),
-            }))),
-        }
+        ended.into_result(&self.display, self.timeout)
     }
 
     fn limited(&self, bytes: &[u8]) -> (Vec<u8>, bool) {

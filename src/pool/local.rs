@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::plan::Mode;
 use crate::reactor::OnDone;
 
-use super::backend::{Backend, Launch, Started, StopHow, Stopper};
+use super::backend::{Backend, Caps, Launch, Started, StopHow, Stopper, Watch};
 use super::job::Job;
 use super::output::{self, Sinks};
 
@@ -17,6 +17,17 @@ use super::output::{self, Sinks};
 pub(crate) struct Local;
 
 impl Backend for Local {
+    fn caps(&self, job: &Job) -> Caps {
+        match job {
+            Job::Command(_) => Caps { stream_lines: true },
+            // Duct's own pipes hand over whole outputs only.
+            #[cfg(feature = "duct")]
+            Job::Duct(_) => Caps {
+                stream_lines: false,
+            },
+        }
+    }
+
     fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
         match job {
             Job::Command(command) => start_command(command, launch, on_done),
@@ -26,9 +37,10 @@ impl Backend for Local {
     }
 }
 
-/// Starts a command. Its pipes and exit are watched by the spawning thread
-/// while it has nothing else to do, else by the shared background loop with
-/// every other running command, so a job costs no thread (see `spawner`).
+/// Starts a command, for the pool's spawner to drive: its pipes and exit
+/// are watched by the spawning thread while it has nothing else to do, else
+/// by the shared background loop with every other running command, so a job
+/// costs no thread (see `spawner`).
 fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
     let seq = launch.seq;
     let prefix = match launch.sinks {
@@ -53,10 +65,10 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     }
     let pids = exec.pids();
     let control = exec.control().clone();
-    super::spawner::adopt(exec, on_done);
     Ok(Started {
         stopper: Arc::new(ControlStopper(control)),
         pids,
+        watch: Watch::Engine(Box::new(exec), on_done),
     })
 }
 

@@ -14,7 +14,11 @@
 //!   slots; `spawner.rs`: the shared spawning threads.
 //! - `backend.rs`: the one narrow interface to whatever runs an attempt
 //!   (start it, learn it ended, stop it); `local.rs`: the backend that runs
-//!   jobs on this machine; `duct.rs`: duct expressions as jobs.
+//!   jobs on this machine; `duct.rs`: duct expressions as jobs; `fake.rs`
+//!   (tests only) a backend that runs nothing, and `contract.rs` the
+//!   suite every backend passes; `srun.rs` the rules that read srun's own
+//!   lines, for the Slurm backend to come (compiled for its tests only
+//!   until that backend, behind a feature `slurm`, uses it).
 //! - `job.rs`: jobs and their reports; `policy.rs`: the retry and halt
 //!   rules as pure functions; `output.rs`, `joblog.rs` and `progress.rs`:
 //!   the outputs.
@@ -25,9 +29,13 @@
 mod backend;
 mod batch;
 mod config;
+#[cfg(test)]
+mod contract;
 mod dispatch;
 #[cfg(feature = "duct")]
 mod duct;
+#[cfg(test)]
+mod fake;
 mod inbox;
 mod input;
 mod iter;
@@ -39,6 +47,8 @@ mod policy;
 mod progress;
 mod report;
 pub(crate) mod spawner;
+#[cfg(test)]
+mod srun;
 mod submit;
 mod window;
 

@@ -10,14 +10,14 @@
 //! process. A job costs no thread of its own.
 //!
 //! **A spawning thread with nothing to spawn drives the job it just
-//! started** (see [`adopt`]), the way a plain spawn-and-wait loop would:
+//! started** (the run a [`Task`] returns), the way a plain spawn-and-wait loop would:
 //! when the job ends, the same thread reports it and, if that frees a slot,
 //! takes the next spawn without waking anyone. As soon as a spawn is queued
 //! it hands the running job to the crate's background loop and spawns. So a
 //! small pool of short jobs costs no hand-off between threads, and a large
 //! one still has at most one job per spawning thread outside the loop.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -32,8 +32,14 @@ use crate::sys::Waker;
 /// short and CPU-bound, so more would not help.
 const MAX_THREADS: usize = 4;
 
-/// A spawn to run.
-pub(crate) type Task = Box<dyn FnOnce() + Send>;
+/// A spawn to run. It returns the engine run it started, if any, for the
+/// spawner to drive: on a spawning thread, the thread drives it once the
+/// task returns (see the module docs); anywhere else it goes to the
+/// background loop.
+pub(crate) type Task = Box<dyn FnOnce() -> Option<Run> + Send>;
+
+/// A started run of the engine and the report of its end.
+pub(crate) type Run = (Exec, OnDone);
 
 struct Spawner {
     queue: Mutex<VecDeque<Task>>,
@@ -50,8 +56,6 @@ struct Spawner {
 thread_local! {
     /// Set on the spawning threads.
     static SPAWNING_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// A job the current task started, for this thread to drive.
-    static ADOPTED: RefCell<Option<(Exec, OnDone)>> = const { RefCell::new(None) };
     /// The current thread drives a job (so it will not take a task at once).
     static DRIVING: Cell<bool> = const { Cell::new(false) };
     /// A free spawning thread queued a task that it will take itself.
@@ -62,7 +66,9 @@ thread_local! {
 pub(crate) fn run(task: Task) {
     let spawner = spawner();
     if spawner.inline.load(Ordering::Relaxed) {
-        task();
+        if let Some((exec, on_done)) = task() {
+            reactor::submit_or_run_here(exec, on_done);
+        }
         return;
     }
     lock(&spawner.queue).push_back(task);
@@ -81,21 +87,6 @@ pub(crate) fn run(task: Task) {
         for waker in lock(&spawner.driving).iter() {
             waker.wake();
         }
-    }
-}
-
-/// Takes a just-started job: on a spawning thread, the thread drives it
-/// once the current task returns (see the module docs); anywhere else it
-/// goes to the background loop.
-pub(crate) fn adopt(exec: Exec, on_done: OnDone) {
-    if SPAWNING_THREAD.get() {
-        ADOPTED.with(|slot| {
-            if let Some((earlier, done)) = slot.borrow_mut().replace((exec, on_done)) {
-                reactor::submit_or_run_here(earlier, done);
-            }
-        });
-    } else {
-        reactor::submit_or_run_here(exec, on_done);
     }
 }
 
@@ -143,8 +134,7 @@ fn work(spawner: &'static Spawner) {
         };
         // A task reports its own errors and panics; this only keeps a
         // spawning thread alive whatever happens.
-        let _ = catch_panic(task);
-        while let Some((exec, on_done)) = ADOPTED.take() {
+        if let Ok(Some((exec, on_done))) = catch_panic(task) {
             match &waker {
                 Some(waker) => drive_while_idle(spawner, waker, exec, on_done),
                 None => reactor::submit_or_run_here(exec, on_done),
