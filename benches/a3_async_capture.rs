@@ -89,20 +89,7 @@ fn main() {
             );
         }
     }
-    let mut timed: Vec<Box<dyn FnMut()>> = cases
-        .iter()
-        .map(|(_, capture)| -> Box<dyn FnMut()> {
-            Box::new(move || {
-                std::hint::black_box(capture());
-            })
-        })
-        .collect();
-    let mut refs: Vec<(&str, &mut dyn FnMut())> = cases
-        .iter()
-        .zip(timed.iter_mut())
-        .map(|((name, _), f)| (*name, &mut **f as &mut dyn FnMut()))
-        .collect();
-    let rows = common::interleaved(runs, &mut refs);
+    let rows = common::interleaved_calls(runs, &cases);
     common::report(
         &format!("A3: {} of captured stdout", common::bytes_label(n)),
         BASELINE,

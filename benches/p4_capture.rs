@@ -27,9 +27,6 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use subprocess::{Exec, Redirection};
 
@@ -138,20 +135,7 @@ fn check(cases: &[(&'static str, Capture)], out: usize, err: usize) {
 /// Checks, times and reports one set of cases.
 fn bench(title: &str, cases: &[(&'static str, Capture)], runs: usize, out: usize, err: usize) {
     check(cases, out, err);
-    let mut timed: Vec<Box<dyn FnMut()>> = cases
-        .iter()
-        .map(|(_, capture)| -> Box<dyn FnMut()> {
-            Box::new(move || {
-                std::hint::black_box(capture());
-            })
-        })
-        .collect();
-    let mut refs: Vec<(&str, &mut dyn FnMut())> = cases
-        .iter()
-        .zip(timed.iter_mut())
-        .map(|((name, _), f)| (*name, &mut **f as &mut dyn FnMut()))
-        .collect();
-    let rows = common::interleaved(runs, &mut refs);
+    let rows = common::interleaved_calls(runs, cases);
     common::report(title, BASELINE, &rows, Some((cases[0].0, 1.05)));
     let seconds = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.1.as_secs_f64());
     if let Some(base) = seconds(BASELINE) {
@@ -177,27 +161,15 @@ fn bench(title: &str, cases: &[(&'static str, Capture)], runs: usize, out: usize
 fn tail_memory(pt: &Path, n: usize) {
     let limit = n / 2;
     let before = common::resident_bytes();
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(before));
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
-    let out = procession::Command::new(pt)
-        .args(["write", &n.to_string()])
-        .stdout_capture_limit(limit, procession::Keep::Tail)
-        .run()
-        .expect("procession runs pt write");
-    peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    let (out, peak) = common::peak_resident_while(|| {
+        procession::Command::new(pt)
+            .args(["write", &n.to_string()])
+            .stdout_capture_limit(limit, procession::Keep::Tail)
+            .run()
+            .expect("procession runs pt write")
+    });
     assert_eq!(out.stdout.len(), limit);
-    let grew = peak.load(Ordering::Relaxed).saturating_sub(before);
+    let grew = peak.saturating_sub(before);
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     println!(
         "P4 Keep::Tail, limit {} of {}: resident memory grew by {:.1} MiB at its peak",

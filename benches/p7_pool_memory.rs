@@ -18,10 +18,6 @@ mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
-
 use procession::{Command, JobOutput, Keep, Pool, cmd};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -39,22 +35,7 @@ fn run_true(pool: &Pool, jobs: usize) {
 
 /// Runs `f` while sampling resident memory; returns the peak.
 fn peak_while(f: impl FnOnce()) -> u64 {
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(common::resident_bytes()));
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
-    f();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    peak.fetch_max(common::resident_bytes(), Ordering::Relaxed);
-    peak.load(Ordering::Relaxed)
+    common::peak_resident_while(f).1
 }
 
 fn growth(jobs_a: usize, jobs_b: usize) -> bool {

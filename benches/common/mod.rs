@@ -42,6 +42,28 @@ pub fn interleaved(runs: usize, cases: &mut [(&str, &mut dyn FnMut())]) -> Vec<(
         .collect()
 }
 
+/// [`interleaved`] over named calls whose results are only kept from being
+/// optimised away.
+pub fn interleaved_calls<T, F: Fn() -> T>(
+    runs: usize,
+    cases: &[(&'static str, F)],
+) -> Vec<(String, Duration)> {
+    let mut timed: Vec<Box<dyn FnMut() + '_>> = cases
+        .iter()
+        .map(|(_, call)| -> Box<dyn FnMut() + '_> {
+            Box::new(move || {
+                std::hint::black_box(call());
+            })
+        })
+        .collect();
+    let mut refs: Vec<(&str, &mut dyn FnMut())> = cases
+        .iter()
+        .zip(timed.iter_mut())
+        .map(|((name, _), f)| (*name, &mut **f as &mut dyn FnMut()))
+        .collect();
+    interleaved(runs, &mut refs)
+}
+
 /// Like [`interleaved`], but returns every timing of each case, sorted
 /// (for percentiles, or to pool samples from several phases).
 pub fn interleaved_samples(
@@ -153,6 +175,29 @@ pub fn resident_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// Runs `f` while a thread samples resident memory every 2 ms; returns
+/// what `f` returned and the peak seen (before, during and after it).
+pub fn peak_resident_while<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(resident_bytes()));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(resident_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let result = f();
+    peak.fetch_max(resident_bytes(), Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().expect("the memory sampler");
+    (result, peak.load(Ordering::Relaxed))
 }
 
 /// Number of OS threads of this process, from `/proc/self/status`.
