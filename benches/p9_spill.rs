@@ -24,7 +24,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use procession::{Command, JobOutput, Keep, Output, Pool};
@@ -53,20 +52,7 @@ fn write(n: usize) -> Command {
 fn check(out: &Output, n: usize) {
     let spilled = out.stdout_spilled.as_ref().expect("stdout spilled");
     assert_eq!(spilled.len(), n as u64);
-    let mut reader = out.stdout_reader();
-    let mut buf = vec![0u8; 1 << 18];
-    let mut at = 0usize;
-    loop {
-        let got = reader.read(&mut buf).unwrap();
-        if got == 0 {
-            break;
-        }
-        for (i, b) in buf[..got].iter().enumerate() {
-            assert_eq!(*b, ((at + i) % 251) as u8, "byte {}", at + i);
-        }
-        at += got;
-    }
-    assert_eq!(at, n);
+    assert_eq!(support::read_pattern(out.stdout_reader()), Ok(n));
 }
 
 fn open_in(dir: &Path) -> usize {

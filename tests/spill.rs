@@ -48,20 +48,12 @@ fn left_in(dir: &Path) -> (usize, usize) {
 
 /// Reads a whole stream in pieces and checks it is `n` pattern bytes,
 /// without holding it.
-fn assert_pattern_stream(mut reader: impl Read, n: usize, what: &str) {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut at = 0usize;
-    loop {
-        let got = reader.read(&mut buf).unwrap();
-        if got == 0 {
-            break;
-        }
-        for (i, b) in buf[..got].iter().enumerate() {
-            assert_eq!(*b, ((at + i) % 251) as u8, "{what}: byte {}", at + i);
-        }
-        at += got;
-    }
-    assert_eq!(at, n, "{what}: length");
+fn assert_pattern_stream(reader: impl Read, n: usize, what: &str) {
+    assert_eq!(
+        support::read_pattern(reader),
+        Ok(n),
+        "{what}: Ok(length) or Err(first wrong byte)"
+    );
 }
 
 fn assert_spilled_stdout(out: &Output, n: usize, what: &str) {
@@ -127,11 +119,10 @@ fn start_and_wait_spill() {
     drop(handle);
     // The run's result (and its file) goes once the background loop lets
     // go of it too, just after the drop returns.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while left_in(&dir) != (0, 0) {
-        assert!(Instant::now() < deadline, "the spill file stayed open");
-        std::thread::yield_now();
-    }
+    assert!(
+        support::procfs::eventually(Duration::from_secs(10), || left_in(&dir) == (0, 0)),
+        "the spill file stayed open"
+    );
     std::fs::remove_dir(&dir).unwrap();
 }
 
@@ -153,11 +144,10 @@ fn dropping_a_handle_mid_spill_leaves_no_file() {
     drop(handle);
     // The run's result (and its file) goes once the background loop lets
     // go of it too, just after the drop returns.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while left_in(&dir) != (0, 0) {
-        assert!(Instant::now() < deadline, "the spill file stayed open");
-        std::thread::yield_now();
-    }
+    assert!(
+        support::procfs::eventually(Duration::from_secs(10), || left_in(&dir) == (0, 0)),
+        "the spill file stayed open"
+    );
     std::fs::remove_dir(&dir).unwrap();
 }
 

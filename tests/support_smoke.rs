@@ -340,6 +340,10 @@ fn pattern_helpers() {
     assert!(support::is_pattern(&p));
     assert!(support::is_pattern(&[]));
     assert!(!support::is_pattern(&[0, 2]));
+    assert_eq!(support::read_pattern(&p[..]), Ok(600));
+    let mut wrong = p.clone();
+    wrong[300] ^= 1;
+    assert_eq!(support::read_pattern(&wrong[..]), Err(300));
     assert_eq!(support::env_usize("PROCESSION_SMOKE_SURELY_UNSET", 42), 42);
 }
 

@@ -61,6 +61,28 @@ pub fn is_pattern(data: &[u8]) -> bool {
     data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8)
 }
 
+/// Reads `reader` to its end in pieces (constant memory) and checks that it
+/// is the pattern: `Ok(length)`, or `Err(offset)` of the first byte that
+/// differs.
+pub fn read_pattern(mut reader: impl std::io::Read) -> Result<usize, usize> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = 0usize;
+    loop {
+        let got = reader.read(&mut buf).expect("read the stream");
+        if got == 0 {
+            return Ok(at);
+        }
+        if let Some(i) = buf[..got]
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| b != ((at + i) % 251) as u8)
+        {
+            return Err(at + i);
+        }
+        at += got;
+    }
+}
+
 /// A size read from the environment variable `name`, e.g. `64K`, `10M`, `1G`
 /// (suffixes are powers of 1024, case-insensitive), or `default` if it is
 /// unset. Panics on a malformed value rather than silently using the default.
