@@ -57,11 +57,13 @@ pub(crate) struct Terminal {
 impl Terminal {
     /// Attaches the run `job` to our controlling terminal, if our stdin is
     /// it, and gives it the terminal if this process is its foreground group
-    /// and no other run holds it. `None` without a terminal.
+    /// and no other run holds it. `None` without a terminal, or when our own
+    /// group's leader lives outside our pid namespace (we could not name the
+    /// group to take the terminal back).
     pub(crate) fn attach(job: Pid) -> Option<Terminal> {
         sys::terminal_foreground()?;
         let mut terminal = Terminal {
-            ours: sys::own_group(),
+            ours: sys::own_group()?,
             job,
             modes: None,
             lent: false,

@@ -1381,7 +1381,9 @@ fn setsid_hook(std_cmd: &mut std::process::Command) -> std::io::Result<()> {
 
 #[test]
 fn new_session_leads_a_session_and_a_timeout_still_stops_the_tree() {
-    let ours = rustix::process::getsid(None).unwrap().as_raw_pid() as u32;
+    // nix, not rustix: our session id is 0 when its leader lives outside
+    // our pid namespace, which rustix's `Pid` cannot hold.
+    let ours = nix::unistd::getsid(None).unwrap().as_raw() as u32;
     let handle = pt_cmd(["session"])
         .new_session()
         .before_spawn(setsid_hook)

@@ -364,7 +364,9 @@ mod tests {
     )]
     fn this_process_is_in_its_group() {
         let me = rustix::process::getpid();
-        let group = rustix::process::getpgrp();
+        let Some(group) = crate::sys::own_group() else {
+            return; // our group's leader is outside our pid namespace
+        };
         let members = tree_members(group, &[], None, Duration::from_secs(3600));
         assert!(members.contains(&(me, true)));
     }

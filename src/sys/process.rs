@@ -165,9 +165,23 @@ pub(crate) fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
 /// `setsid` in the child makes it; `None` if it is gone (already reaped by
 /// a host that ignores `SIGCHLD`).
 pub(crate) fn leads_session(pid: Pid) -> Option<bool> {
-    rustix::process::getsid(Some(pid))
+    nix::unistd::getsid(Some(nix_pid(pid)))
         .ok()
-        .map(|sid| sid == pid)
+        .map(|sid| sid.as_raw() == pid.as_raw_pid())
+}
+
+/// The same process id as `nix` spells it. Session and group ids are read
+/// through `nix`: the kernel reports 0 for a session or group whose leader
+/// lives outside our pid namespace (a container's first process), and
+/// `rustix`'s `Pid` cannot hold 0.
+fn nix_pid(pid: Pid) -> nix::unistd::Pid {
+    nix::unistd::Pid::from_raw(pid.as_raw_pid())
+}
+
+/// A session or group id from `nix`; `None` for 0 (a leader outside our
+/// pid namespace, which we can neither name nor signal).
+fn from_nix(id: nix::unistd::Pid) -> Option<Pid> {
+    Pid::from_raw(id.as_raw())
 }
 
 /// Whether the group `pgid` has any process, zombies included. While it
@@ -196,9 +210,10 @@ pub(crate) fn stop_signal(pid: Pid, pidfd: Option<&OwnedFd>) -> Option<Option<i3
     }
 }
 
-/// This process's group.
-pub(crate) fn own_group() -> Pid {
-    rustix::process::getpgrp()
+/// This process's group; `None` if its leader lives outside our pid
+/// namespace (the kernel then reports 0).
+pub(crate) fn own_group() -> Option<Pid> {
+    from_nix(nix::unistd::getpgrp())
 }
 
 /// Stops this process with `SIGSTOP`, as a terminal's Ctrl-Z would (a stop
@@ -261,7 +276,9 @@ fn realtime_signal(_raw: i32) -> Option<Signal> {
 /// The process group of `pid`, a child of ours that is not reaped yet (so
 /// its pid names it). `None` if it is gone.
 pub(crate) fn group_of(pid: Pid) -> Option<Pid> {
-    rustix::process::getpgid(Some(pid)).ok()
+    nix::unistd::getpgid(Some(nix_pid(pid)))
+        .ok()
+        .and_then(from_nix)
 }
 
 /// What a failed spawn's OS error says, for the error that explains it.
