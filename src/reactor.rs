@@ -176,6 +176,8 @@ pub(crate) fn finish(exec: Exec, on_done: OnDone) {
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
+    /// Wakers of async tasks to wake at a time (see [`wake_at`]).
+    timers: Mutex<Timers>,
 }
 
 #[derive(Default)]
@@ -196,6 +198,7 @@ fn global() -> Result<&'static Global, Error> {
         let global = Arc::new(Global {
             waker: Arc::new(waker),
             inbox: Mutex::default(),
+            timers: Mutex::default(),
         });
         let looped = global.clone();
         std::thread::Builder::new()
@@ -299,14 +302,116 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
         }
         orphans.append(&mut inbox.orphans);
     }
+    let limit = lock(&global.timers).next();
     let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
-    if let Err(e) = turn(&mut execs, &global.waker, orphans, None) {
+    let turned = turn(&mut execs, &global.waker, orphans, limit);
+    fire_timers(global);
+    if let Err(e) = turned {
         for exec in execs {
             exec.fail(Error::io(
                 "cannot poll the children's pipes",
                 e.kind().into(),
             ));
         }
+    }
+}
+
+// ---- Timers for async tasks: `wake_at` ----
+
+/// A task's waker to wake at a time.
+struct Timer {
+    at: Instant,
+    /// Registration order, so that equal times keep it.
+    seq: u64,
+    waker: std::task::Waker,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Timer) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Timer) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Timer) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The background loop's timers, earliest first.
+#[derive(Default)]
+struct Timers {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Timer>>,
+    next_seq: u64,
+}
+
+impl Timers {
+    /// Adds a timer, unless the same task already has one at that time.
+    /// Returns whether it is now the earliest.
+    fn add(&mut self, at: Instant, waker: &std::task::Waker) -> bool {
+        let duplicate = self
+            .heap
+            .iter()
+            .any(|t| t.0.at == at && t.0.waker.will_wake(waker));
+        if duplicate {
+            return false;
+        }
+        self.next_seq += 1;
+        self.heap.push(std::cmp::Reverse(Timer {
+            at,
+            seq: self.next_seq,
+            waker: waker.clone(),
+        }));
+        self.next() == Some(at)
+    }
+
+    /// When the earliest timer is due.
+    fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|t| t.0.at)
+    }
+
+    /// Takes the timers due at `now`, earliest first.
+    fn take_due(&mut self, now: Instant) -> Vec<std::task::Waker> {
+        let mut due = Vec::new();
+        while self.next().is_some_and(|at| at <= now) {
+            if let Some(std::cmp::Reverse(timer)) = self.heap.pop() {
+                due.push(timer.waker);
+            }
+        }
+        due
+    }
+}
+
+/// Wakes `waker` at `at` (or soon after), from the background loop: an
+/// async task's own timer (a retry delay, a pool deadline) with no runtime
+/// timer and no thread of its own. A task that registers the same time
+/// twice is woken once. Without a background loop (no thread or eventfd
+/// could be had), the task is woken at once, to poll again.
+pub(crate) fn wake_at(at: Instant, waker: &std::task::Waker) {
+    let Ok(global) = global() else {
+        waker.wake_by_ref();
+        return;
+    };
+    if lock(&global.timers).add(at, waker) {
+        // The loop may sleep past it: let it take the new limit.
+        global.waker.wake();
+    }
+}
+
+/// Wakes the tasks whose time came (after unlocking: a task may be polled
+/// at once, and register again).
+fn fire_timers(global: &Global) {
+    let due = lock(&global.timers).take_due(Instant::now());
+    for waker in due {
+        waker.wake();
     }
 }
 
@@ -357,5 +462,62 @@ mod tests {
         }
         let err = other.wait().expect_err("times out");
         assert!(matches!(err, Error::Timeout(_)), "{err}");
+    }
+
+    /// Counts its wakes, in the order they came.
+    struct Order {
+        id: usize,
+        log: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl std::task::Wake for Order {
+        fn wake(self: Arc<Self>) {
+            lock(&self.log).push(self.id);
+        }
+    }
+
+    #[test]
+    fn timers_fire_in_time_order_once() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let waker = |id| {
+            std::task::Waker::from(Arc::new(Order {
+                id,
+                log: log.clone(),
+            }))
+        };
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut timers = Timers::default();
+        assert!(timers.add(now + ms(30), &waker(3)));
+        assert!(timers.add(now + ms(10), &waker(1)));
+        assert!(!timers.add(now + ms(20), &waker(2)));
+        let second = waker(2);
+        assert!(!timers.add(now + ms(20), &second));
+        assert!(!timers.add(now + ms(20), &second), "a duplicate");
+        assert_eq!(timers.next(), Some(now + ms(10)));
+        assert!(timers.take_due(now).is_empty());
+        for w in timers.take_due(now + ms(25)) {
+            w.wake();
+        }
+        assert_eq!(*lock(&log), [1, 2, 2]);
+        assert_eq!(timers.next(), Some(now + ms(30)));
+    }
+
+    #[test]
+    fn wake_at_wakes_from_the_background_loop() {
+        let (tx, rx) = mpsc::channel();
+        struct Sender(Mutex<mpsc::Sender<Instant>>);
+        impl std::task::Wake for Sender {
+            fn wake(self: Arc<Self>) {
+                let _ = lock(&self.0).send(Instant::now());
+            }
+        }
+        let at = Instant::now() + Duration::from_millis(50);
+        wake_at(
+            at,
+            &std::task::Waker::from(Arc::new(Sender(Mutex::new(tx)))),
+        );
+        let woken = rx.recv_timeout(HANG).expect("woken");
+        assert!(woken >= at, "woken early");
     }
 }

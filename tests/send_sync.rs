@@ -65,6 +65,8 @@ const _: () = {
     send_sync::<procession::aio::Wait<'static>>();
     send_sync::<procession::aio::JobWait<'static>>();
     send_sync::<procession::aio::JobDone<'static>>();
+    send_sync::<procession::aio::Join<'static>>();
+    send_sync::<procession::aio::Terminate<'static>>();
     unpin::<procession::aio::RunFuture<Vec<u8>>>();
     static_error::<Error>();
     static_error::<SpawnError>();

@@ -12,6 +12,8 @@
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::wait`] | [`JobHandle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::done`] | [`JobHandle::done_async`] | `&Done` |
+//! | [`Pool::join`] | [`Pool::join_async`] | [`Summary`] |
+//! | [`Pool::terminate`] | [`Pool::terminate_async`] | `()` |
 //!
 //! **No runtime.** The futures work on any executor (tokio, smol,
 //! `futures::executor`, ...): the command is spawned on one of the crate's
@@ -30,6 +32,8 @@
 //! | `run_async`, `read*_async` | kills and reaps the whole tree; the output is lost | no: dropping it is how you stop the command |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
+//! | `Pool::join_async` | nothing | yes |
+//! | `Pool::terminate_async` | the stop is posted at its first poll and stays; only the wait is dropped | yes |
 //!
 //! A [`RunFuture`] is lazy: nothing is spawned before its first poll, so
 //! one dropped unpolled starts nothing.
@@ -47,12 +51,14 @@
 
 mod cell;
 mod job;
+mod pool;
 mod run;
 mod wait;
 
 pub use job::{JobDone, JobWait};
+pub use pool::{Join, Terminate};
 pub use run::RunFuture;
 pub use wait::Wait;
 
 #[cfg(doc)]
-use crate::{Command, Done, Handle, JobHandle};
+use crate::{Command, Done, Handle, JobHandle, Pool, Summary};

@@ -329,6 +329,29 @@ impl Pool {
         self.stop_all(StopHow::Cancel);
     }
 
+    /// For [`join_async`](Pool::join_async).
+    pub(crate) fn poll_join(&self, waker: &std::task::Waker) -> std::task::Poll<Summary> {
+        self.submitter.poll_join(waker)
+    }
+
+    /// For [`terminate_async`](Pool::terminate_async): posts the stop at the
+    /// first call (`*posted` false), then is ready once the jobs are reaped
+    /// and the coordinator has ended.
+    pub(crate) fn poll_terminate(
+        &self,
+        posted: &mut bool,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<()> {
+        if !*posted {
+            *posted = true;
+            self.inner.terminate(StopHow::Cancel);
+        }
+        if self.inner.poll_idle(waker).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        self.submitter.poll_join_coordinator(waker)
+    }
+
     fn stop_all(&self, how: StopHow) {
         self.inner.terminate(how);
         self.inner.wait_idle();
