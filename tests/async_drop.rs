@@ -1,7 +1,8 @@
 //! Dropping an async future before it completes: the command's whole tree
 //! is killed and reaped (no process left, no zombie), and no descriptor or
 //! thread is left behind; a future dropped unpolled spawns nothing; and a
-//! dropped `wait_async` leaves the handle's command running.
+//! dropped `wait_async` leaves the handle's command running. The same for
+//! a pool's stream: its running jobs' trees are killed and reaped.
 //!
 //! The tests count this process's descriptors and threads, so they run one
 //! at a time (`SERIAL`).
@@ -50,6 +51,20 @@ fn grandchild_to_pipe() -> (Command, BufReader<os_pipe::PipeReader>) {
     (cmd, BufReader::new(reader))
 }
 
+/// How many threads of the crate this process has (named `procession*`).
+/// Not every thread: the test harness's threads of the other tests come
+/// and go meanwhile.
+fn crate_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("procession"))
+        })
+        .count()
+}
+
 /// How many of `targets` (from [`fd_targets`]) are eventfds.
 fn eventfds(targets: &[String]) -> usize {
     targets.iter().filter(|t| t.ends_with("[eventfd]")).count()
@@ -78,7 +93,7 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 fn dropping_run_future_reaps_the_tree() {
     let _serial = serial();
     warm_up();
-    let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
+    let (fds, threads) = (procfs::open_fds(), crate_threads());
     let before = fd_targets();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
@@ -109,11 +124,11 @@ fn dropping_run_future_reaps_the_tree() {
     let fds = fds - eventfds(&before);
     assert!(
         procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
-            && procfs::own_threads() == threads),
+            && crate_threads() == threads),
         "descriptors {} (before {fds}: {before:?}; now {:?}), threads {} (before {threads})",
         procfs::open_fds(),
         fd_targets(),
-        procfs::own_threads()
+        crate_threads()
     );
 }
 
@@ -146,4 +161,62 @@ fn dropping_wait_async_leaves_the_handle_running() {
     let pid = handle.pid();
     drop(handle);
     assert!(!procfs::is_live(pid), "dropping the handle kills and reaps");
+}
+
+#[test]
+fn dropping_pool_stream_reaps_the_tree() {
+    let _serial = serial();
+    warm_up();
+    let pool = procession::Pool::new(2);
+    // A first batch, so that whatever the pool starts once exists before
+    // the baseline.
+    let warm = futures::executor::block_on(
+        pool.as_completed_async([Command::new(support::pt()).args(["exit", "0"])])
+            .finish_async(),
+    );
+    assert_eq!(warm.succeeded, 1);
+    let (fds, threads) = (procfs::open_fds(), crate_threads());
+    let before = fd_targets();
+    {
+        let (cmd, mut reader) = grandchild_to_pipe();
+        // The second job waits for a slot behind nothing: both start.
+        let (second, _second_reader) = grandchild_to_pipe();
+        let mut stream = pool.map_async([cmd, second, Command::new(support::pt())]);
+        let next = {
+            use futures::StreamExt;
+            let waker = futures::task::noop_waker();
+            stream.poll_next_unpin(&mut Context::from_waker(&waker))
+        };
+        assert!(next.is_pending(), "jobs run");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the grandchild's pid");
+        let grandchild: u32 = line.trim().parse().expect("a pid");
+        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
+        assert!(procfs::is_live(child), "pt ({child}) lives");
+        drop(stream);
+        assert!(
+            procfs::eventually(HANG, || !procfs::is_live(child)
+                && !procfs::is_live(grandchild)
+                && procfs::zombie_children().is_empty()),
+            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
+            procfs::children()
+        );
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).expect("reads to the end");
+    }
+    let fds = fds - eventfds(&before);
+    assert!(
+        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+            && crate_threads() == threads),
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {} (before {threads})",
+        procfs::open_fds(),
+        fd_targets(),
+        crate_threads()
+    );
+    // The pool runs new batches after the drop.
+    let after = futures::executor::block_on(
+        pool.as_completed_async([Command::new(support::pt()).args(["exit", "0"])])
+            .finish_async(),
+    );
+    assert_eq!(after.succeeded, 1);
 }

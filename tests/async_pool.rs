@@ -1,6 +1,8 @@
 //! The pool from async code: `JobHandle::wait_async` and `done_async` on
 //! every executor, several awaiting one job, and a dropped future that
-//! leaves the job to the pool; `join_async` and `terminate_async`.
+//! leaves the job to the pool; `join_async` and `terminate_async`; the
+//! streams `as_completed_async` and `map_async`, whose retry delays and
+//! deadline fire with nothing else to wake the task.
 
 mod support;
 #[macro_use]
@@ -11,9 +13,10 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::mpsc;
 use std::task::Context;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use procession::{Command, Error, Failure, JobEvent, Pool, StopCause};
+use futures::StreamExt;
+use procession::{Command, Error, Failure, JobEvent, JobOutput, Pool, Retry, StopCause};
 use support::procfs;
 
 /// An upper bound on "did not hang".
@@ -103,3 +106,180 @@ on_every_executor!(terminate_async_stops_and_reaps, |pt| async move {
     let stopped = Some(Failure::Stopped(StopCause::Terminate));
     assert_eq!(failures, [stopped, stopped, Some(Failure::Skipped)]);
 });
+
+/// Ends the test process if `f` has not returned within [`HANG`]: a
+/// stream that is never woken again would otherwise hang the test.
+async fn within_hang<T>(what: &'static str, f: impl Future<Output = T>) -> T {
+    let (done, watched) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(HANG) {
+            eprintln!("{what}: never woken again");
+            std::process::exit(101);
+        }
+    });
+    let value = f.await;
+    let _ = done.send(());
+    value
+}
+
+on_every_executor!(as_completed_async_reports_each_job_once, |pt| async move {
+    let pool = Pool::new(4);
+    let jobs = (0..24).map(move |i| {
+        let code = if i % 5 == 0 { "1" } else { "0" };
+        Command::new(pt).args(["exit", code])
+    });
+    let mut stream = pool.as_completed_async(jobs);
+    let mut seqs = Vec::new();
+    while let Some(done) = stream.next().await {
+        assert_eq!(
+            done.is_success(),
+            (done.seq() - 1) % 5 != 0,
+            "#{}",
+            done.seq()
+        );
+        seqs.push(done.seq());
+    }
+    assert!(stream.next().await.is_none(), "fused");
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=24).collect::<Vec<u64>>());
+    let summary = stream.summary();
+    assert_eq!((summary.succeeded, summary.failed), (19, 5));
+});
+
+on_every_executor!(map_async_in_input_order, |pt| async move {
+    let pool = Pool::new(4);
+    // Later jobs finish first.
+    let jobs = (0..8).map(move |i| {
+        let secs = format!("0.{}", 8 - i);
+        Command::new(pt).args(["sleep", &secs])
+    });
+    let order: Vec<u64> = pool.map_async(jobs).map(|d| d.seq()).collect().await;
+    assert_eq!(order, (1..=8).collect::<Vec<u64>>());
+    let summary = pool
+        .map_async((0..5).map(move |_| Command::new(pt).args(["exit", "0"])))
+        .finish_async()
+        .await;
+    assert_eq!(summary.succeeded, 5);
+});
+
+on_every_executor!(
+    retry_delay_fires_without_polling_elsewhere,
+    |pt| async move {
+        let delay = Duration::from_millis(300);
+        let pool = Pool::builder()
+            .jobs(1)
+            .retry(Retry::attempts(2).delay(delay))
+            .build();
+        let began = Instant::now();
+        // Nothing but the background loop's timer can wake the task for the
+        // retry: no other job runs, no other future is polled.
+        let done: Vec<_> = within_hang(
+            "retry",
+            pool.as_completed_async([Command::new(pt).args(["exit", "3"])])
+                .collect(),
+        )
+        .await;
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].attempts(), 2);
+        assert_eq!(done[0].failure(), Some(Failure::Exit(3)));
+        assert!(began.elapsed() >= delay, "retried before its delay");
+    }
+);
+
+on_every_executor!(pool_deadline_ends_the_stream, |pt| async move {
+    let pool = Pool::builder()
+        .jobs(1)
+        .deadline(Instant::now() + Duration::from_millis(200))
+        .build();
+    let jobs = [
+        Command::new(pt).args(["sleep", "30"]),
+        Command::new(pt).args(["exit", "0"]),
+    ];
+    let mut stream = pool.map_async(jobs);
+    let done: Vec<_> = within_hang("deadline", stream.by_ref().collect()).await;
+    assert_eq!(done.len(), 1, "the second job never started");
+    assert_eq!(
+        done[0].failure(),
+        Some(Failure::Stopped(StopCause::Deadline))
+    );
+    assert_eq!(
+        stream.summary().halted,
+        Some(procession::HaltReason::Deadline)
+    );
+});
+
+on_every_executor!(pool_deadline_with_a_retry_pending, |pt| async move {
+    // The retry's delay outlasts the deadline: only the deadline's timer
+    // can end the stream.
+    let pool = Pool::builder()
+        .jobs(1)
+        .retry(Retry::attempts(2).delay(Duration::from_secs(600)))
+        .deadline(Instant::now() + Duration::from_millis(300))
+        .build();
+    let done: Vec<_> = within_hang(
+        "deadline",
+        pool.as_completed_async([Command::new(pt).args(["exit", "4"])])
+            .collect(),
+    )
+    .await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        (done[0].attempts(), done[0].failure()),
+        (1, Some(Failure::Exit(4)))
+    );
+});
+
+/// Set in the re-executed copy of this test binary that runs
+/// [`grouped_child`]'s batch with its stdout to the test.
+const GROUPED_CHILD: &str = "PROCESSION_ASYNC_POOL_GROUPED_CHILD";
+
+/// How many jobs the grouped batch runs; job `i` (from 0) prints the lines
+/// `out 0`, `out 2`, ... `out 2i` to stdout, more slowly the earlier it is.
+const GROUPED_JOBS: usize = 6;
+
+/// Not a test of its own: the child's side of
+/// `grouped_output_is_whole_in_order_and_out_before_the_end`.
+#[test]
+fn grouped_child() {
+    if std::env::var_os(GROUPED_CHILD).is_none() {
+        return;
+    }
+    let pool = Pool::builder()
+        .jobs(GROUPED_JOBS)
+        .output(JobOutput::Grouped)
+        .build();
+    let jobs = (0..GROUPED_JOBS).map(|i| {
+        let lines = (2 * i + 1).to_string();
+        let interval = (2 * (GROUPED_JOBS - i)).to_string();
+        Command::new(support::pt()).args(["lines", &lines, &interval])
+    });
+    let summary = futures::executor::block_on(pool.map_async(jobs).finish_async());
+    assert_eq!(summary.succeeded, GROUPED_JOBS as u64);
+    // Exits at once: output still queued would be lost.
+    std::process::exit(0);
+}
+
+#[test]
+fn grouped_output_is_whole_in_order_and_out_before_the_end() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "grouped_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(GROUPED_CHILD, "1")
+        .stderr_null()
+        .read()
+        .expect("the child runs");
+    // The harness's own "test grouped_child ... " starts the first line.
+    let seen: Vec<&str> = out
+        .lines()
+        .map(|l| l.trim_start_matches("test grouped_child ... "))
+        .filter(|l| l.starts_with("out "))
+        .collect();
+    let expected: Vec<String> = (0..GROUPED_JOBS)
+        .flat_map(|i| (0..=i).map(|k| format!("out {}", 2 * k)))
+        .collect();
+    assert_eq!(seen, expected, "whole output:\n{out}");
+}

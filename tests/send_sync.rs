@@ -67,6 +67,11 @@ const _: () = {
     send_sync::<procession::aio::JobDone<'static>>();
     send_sync::<procession::aio::Join<'static>>();
     send_sync::<procession::aio::Terminate<'static>>();
+    // The pool's streams: `Send` and `Unpin` (not `Sync`: they hold the
+    // caller's iterator, which need only be `Send`).
+    send::<procession::aio::CompletedStream<std::vec::IntoIter<Command>>>();
+    send::<procession::aio::OrderedStream<std::vec::IntoIter<Command>>>();
+    unpin::<procession::aio::CompletedStream<std::vec::IntoIter<Command>>>();
     unpin::<procession::aio::RunFuture<Vec<u8>>>();
     static_error::<Error>();
     static_error::<SpawnError>();

@@ -12,6 +12,8 @@
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::wait`] | [`JobHandle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::done`] | [`JobHandle::done_async`] | `&Done` |
+//! | [`Pool::map`] | [`Pool::map_async`] | [`OrderedStream`]: a `Stream` of [`Done`], in input order |
+//! | [`Pool::as_completed`] | [`Pool::as_completed_async`] | [`CompletedStream`]: a `Stream` of [`Done`], as jobs finish |
 //! | [`Pool::join`] | [`Pool::join_async`] | [`Summary`] |
 //! | [`Pool::terminate`] | [`Pool::terminate_async`] | `()` |
 //!
@@ -23,7 +25,18 @@
 //! [`Waker`](std::task::Waker). No thread is blocked per run, and polling
 //! never waits on a pipe, a condition variable or a lock held across I/O.
 //! [`RunFuture`] is `Send` and `'static` (it holds a clone of the command),
-//! so it can be spawned as a task.
+//! so it can be spawned as a task; so are the pool's streams (they hold
+//! the pool's shared state, not a borrow of the [`Pool`]).
+//!
+//! A pool stream drives its batch while it is polled, as the blocking
+//! iterators do while they are iterated: the pool's threads and the
+//! background thread wake it when a job starts or ends, and the background
+//! thread's timers when a retry's delay or the pool's deadline comes.
+//! [`JobOutput::Grouped`](crate::JobOutput::Grouped) output is copied out
+//! off the executor's thread, in order, just after each job is handed out
+//! (the stream ends once all of it is out);
+//! [`JobOutput::Tagged`](crate::JobOutput::Tagged) lines may still be on
+//! their way to stdout when their job is handed out.
 //!
 //! **Cancel safety.**
 //!
@@ -32,6 +45,8 @@
 //! | `run_async`, `read*_async` | kills and reaps the whole tree; the output is lost | no: dropping it is how you stop the command |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
+//! | pool streams: `next()` | nothing: a job is handed out, or stays for the next call | yes |
+//! | dropping a pool stream | kills the running jobs' trees (`SIGKILL`) and starts no more; the reaping is not waited for | - |
 //! | `Pool::join_async` | nothing | yes |
 //! | `Pool::terminate_async` | the stop is posted at its first poll and stays; only the wait is dropped | yes |
 //!
@@ -50,13 +65,15 @@
 //! ```
 
 mod cell;
+mod grouped;
 mod job;
 mod pool;
 mod run;
 mod wait;
 
+pub(crate) use grouped::GroupedCopier;
 pub use job::{JobDone, JobWait};
-pub use pool::{Join, Terminate};
+pub use pool::{CompletedStream, Join, OrderedStream, Terminate};
 pub use run::RunFuture;
 pub use wait::Wait;
 

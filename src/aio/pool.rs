@@ -1,4 +1,5 @@
-//! The pool from async code: `Pool::join_async` and
+//! The pool from async code: `Pool::map_async` and
+//! `Pool::as_completed_async` (streams), `Pool::join_async` and
 //! `Pool::terminate_async`.
 
 use std::future::Future;
@@ -6,8 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::future::FusedFuture;
+use futures_core::stream::{FusedStream, Stream};
 
-use crate::pool::{Pool, Summary};
+use crate::pool::{Batch, Done, IterInput, Job, Pool, Summary};
 
 /// The future of [`Pool::join_async`]: the counts of the submitted jobs.
 ///
@@ -113,5 +115,230 @@ impl Pool {
             posted: false,
             done: false,
         }
+    }
+}
+
+/// Writes a public stream type over a batch: the struct (with the docs
+/// given), `summary`, `finish_async`, `Stream`, `FusedStream`, `Drop` and
+/// `Debug`.
+macro_rules! batch_stream {
+    (
+        $(#[$doc:meta])*
+        struct $name:ident;
+    ) => {
+        $(#[$doc])*
+        #[must_use = "streams do nothing unless polled"]
+        pub struct $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            /// Boxed, so that the stream is `Unpin`; taken by the drop.
+            batch: Option<Box<Batch<'static, IterInput<I>>>>,
+            ended: bool,
+        }
+
+        impl<I> $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            pub(crate) fn new(batch: Batch<'static, IterInput<I>>) -> Self {
+                $name {
+                    batch: Some(Box::new(batch)),
+                    ended: false,
+                }
+            }
+
+            /// The counts so far (final once the stream has ended).
+            pub fn summary(&self) -> Summary {
+                self.batch.as_ref().map(|b| b.summary()).unwrap_or_default()
+            }
+
+            /// Runs the rest of the batch, dropping each finished job as it
+            /// comes, and resolves to the final counts: the async twin of
+            /// the iterators' `finish`.
+            pub async fn finish_async(mut self) -> Summary {
+                while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx))
+                    .await
+                    .is_some()
+                {}
+                self.summary()
+            }
+        }
+
+        impl<I> Stream for $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            type Item = Done;
+
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Done>> {
+                let this = self.get_mut();
+                if this.ended {
+                    return Poll::Ready(None);
+                }
+                let Some(batch) = this.batch.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                let next = std::task::ready!(batch.poll_next(cx));
+                if next.is_none() {
+                    // The last jobs' grouped output is out before the end.
+                    std::task::ready!(batch.poll_output_written(cx));
+                    this.ended = true;
+                }
+                Poll::Ready(next)
+            }
+        }
+
+        impl<I> FusedStream for $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            fn is_terminated(&self) -> bool {
+                self.ended
+            }
+        }
+
+        impl<I> Drop for $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            /// Kills the running jobs' trees and starts no more, without
+            /// waiting for the reaping.
+            fn drop(&mut self) {
+                if let Some(batch) = self.batch.take() {
+                    drop_batch(batch);
+                }
+            }
+        }
+
+        impl<I> std::fmt::Debug for $name<I>
+        where
+            I: Iterator + Send + 'static,
+            I::Item: Into<Job>,
+        {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("summary", &self.summary())
+                    .finish()
+            }
+        }
+    };
+}
+
+/// Drops a stream's batch without blocking the executor: forgets its
+/// prepared jobs and kills its running ones at once, then leaves the wait
+/// for their reaping (milliseconds) to a short-lived thread of its own.
+/// Not to a spawning thread: the attempts still being spawned wait for one,
+/// and with every spawning thread waiting in such a drop none would come.
+/// A batch with nothing running is dropped here (that waits for nothing);
+/// so is one if no thread can be started.
+fn drop_batch<I>(mut batch: Box<Batch<'static, IterInput<I>>>)
+where
+    I: Iterator + Send + 'static,
+    I::Item: Into<Job>,
+{
+    if batch.is_idle() {
+        return;
+    }
+    batch.stop_now();
+    let _ = std::thread::Builder::new()
+        .name("procession-drop".into())
+        .spawn(move || drop(batch));
+}
+
+batch_stream! {
+    /// Finished jobs as they finish, as a [`Stream`]: see
+    /// [`Pool::as_completed_async`].
+    ///
+    /// `'static` and `Send`: it holds the pool's shared state, not a
+    /// borrow of the [`Pool`], so it can be spawned as a task. Dropping it
+    /// before the end kills the running jobs' trees (`SIGKILL`) and starts
+    /// no more, without waiting for the reaping.
+    struct CompletedStream;
+}
+
+batch_stream! {
+    /// Finished jobs in input order, as a [`Stream`]: see
+    /// [`Pool::map_async`].
+    ///
+    /// Jobs that finish ahead of their turn wait in the reorder window, as
+    /// for [`Ordered`](crate::Ordered). `'static` and `Send`; dropping it
+    /// early kills the running jobs' trees and starts no more, without
+    /// waiting.
+    struct OrderedStream;
+}
+
+impl Pool {
+    /// The async twin of [`map`](Pool::map): the jobs' reports **in input
+    /// order**, as a [`Stream`].
+    ///
+    /// The batch is driven while the stream is polled (by the task that
+    /// polls it, woken by the pool's threads and the crate's background
+    /// thread, never blocked). Retry delays and the pool's deadline fire
+    /// on their own.
+    ///
+    /// With [`JobOutput::Grouped`](crate::JobOutput::Grouped), a job is
+    /// handed out before its output is copied to stdout and stderr: the
+    /// copy runs off the executor's thread, in the order jobs are handed
+    /// out, and the stream ends only once all of it is out. With
+    /// [`JobOutput::Tagged`](crate::JobOutput::Tagged), the job's lines
+    /// may still be on their way to stdout when it is handed out (the
+    /// blocking iterators wait for them).
+    ///
+    /// Cancel-safe: a job is handed out by `next()`, or stays for the next
+    /// call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use procession::{cmd, Pool};
+    ///
+    /// let pool = Pool::new(3);
+    /// let jobs = [0.2, 0.0, 0.1].map(|s| cmd!("sleep", s.to_string()));
+    /// let order: Vec<u64> =
+    ///     futures::executor::block_on(pool.map_async(jobs).map(|d| d.seq()).collect());
+    /// assert_eq!(order, [1, 2, 3]);
+    /// ```
+    pub fn map_async<I>(&self, jobs: I) -> OrderedStream<I::IntoIter>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Into<Job>,
+    {
+        OrderedStream::new(self.batch(jobs.into_iter(), true))
+    }
+
+    /// The async twin of [`as_completed`](Pool::as_completed): the jobs'
+    /// reports **as they finish**, as a [`Stream`]. As
+    /// [`map_async`](Pool::map_async) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use procession::{cmd, Pool};
+    ///
+    /// let pool = Pool::new(2);
+    /// let mut done = pool.as_completed_async([cmd!("sleep", "0.3"), cmd!("true")]);
+    /// futures::executor::block_on(async {
+    ///     assert_eq!(done.next().await.map(|d| d.seq()), Some(2));
+    ///     assert_eq!(done.next().await.map(|d| d.seq()), Some(1));
+    ///     assert!(done.next().await.is_none());
+    /// });
+    /// assert_eq!(done.summary().succeeded, 2);
+    /// ```
+    pub fn as_completed_async<I>(&self, jobs: I) -> CompletedStream<I::IntoIter>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Into<Job>,
+    {
+        CompletedStream::new(self.batch(jobs.into_iter(), false))
     }
 }

@@ -63,11 +63,14 @@ pub use output::JobOutput;
 pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
 pub use submit::JobHandle;
 
+pub(crate) use batch::Batch;
+pub(crate) use input::IterInput;
+pub(crate) use output::{Spool, copy_captured};
+pub(crate) use progress::suspend as suspend_bars;
+
 use backend::{Backend, StopHow};
-use batch::Batch;
 use config::Config;
 use dispatch::Inner;
-use input::IterInput;
 use joblog::JobLog;
 use local::Local;
 use submit::Submitter;
@@ -327,6 +330,16 @@ impl Pool {
     /// ```
     pub fn terminate(&self) {
         self.stop_all(StopHow::Cancel);
+    }
+
+    /// A batch for the async streams: it holds the pool's shared state, so
+    /// it is `'static`.
+    pub(crate) fn batch<I>(&self, jobs: I, ordered: bool) -> Batch<'static, IterInput<I>>
+    where
+        I: Iterator,
+        I::Item: Into<Job>,
+    {
+        Batch::new(&self.inner, IterInput(jobs), ordered)
     }
 
     /// For [`join_async`](Pool::join_async).
