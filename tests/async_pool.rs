@@ -230,56 +230,169 @@ on_every_executor!(pool_deadline_with_a_retry_pending, |pt| async move {
 });
 
 /// Set in the re-executed copy of this test binary that runs
-/// [`grouped_child`]'s batch with its stdout to the test.
-const GROUPED_CHILD: &str = "PROCESSION_ASYNC_POOL_GROUPED_CHILD";
+/// [`output_child`]'s batch with its stdout to the test: `grouped` or
+/// `tagged`.
+const OUTPUT_CHILD: &str = "PROCESSION_ASYNC_POOL_OUTPUT_CHILD";
 
-/// How many jobs the grouped batch runs; job `i` (from 0) prints the lines
-/// `out 0`, `out 2`, ... `out 2i` to stdout, more slowly the earlier it is.
-const GROUPED_JOBS: usize = 6;
+/// How many jobs the child's batch runs.
+const OUTPUT_JOBS: usize = 6;
 
-/// Not a test of its own: the child's side of
-/// `grouped_output_is_whole_in_order_and_out_before_the_end`.
-#[test]
-fn grouped_child() {
-    if std::env::var_os(GROUPED_CHILD).is_none() {
-        return;
+/// What job `i` (from 0) of `case` runs: `pt lines N INTERVAL_MS`, which
+/// prints `out 0`, `out 2`, ... to stdout (the odd ones to stderr). Grouped
+/// jobs print a few lines, more slowly the earlier the job. The one tagged
+/// job prints about 600 KiB: more than a pipe holds, less than the
+/// writer's queue (1 MiB), so it ends while its lines wait to be written.
+fn output_job(case: &str, i: usize) -> (usize, usize) {
+    match case {
+        "tagged" => (90_001, 0),
+        _ => (2 * i + 1, 2 * (OUTPUT_JOBS - i)),
     }
-    let pool = Pool::builder()
-        .jobs(GROUPED_JOBS)
-        .output(JobOutput::Grouped)
-        .build();
-    let jobs = (0..GROUPED_JOBS).map(|i| {
-        let lines = (2 * i + 1).to_string();
-        let interval = (2 * (GROUPED_JOBS - i)).to_string();
-        Command::new(support::pt()).args(["lines", &lines, &interval])
+}
+
+/// The stdout lines of job `i` of `case`.
+fn output_lines(case: &str, i: usize) -> impl Iterator<Item = String> {
+    (0..output_job(case, i).0)
+        .step_by(2)
+        .map(|k| format!("out {k}"))
+}
+
+/// Not a test of its own: the child's side of the output tests. It prints
+/// `done N` as job N is handed out, and exits as soon as the stream ends.
+#[test]
+fn output_child() {
+    let case = std::env::var(OUTPUT_CHILD).unwrap_or_default();
+    let output = match case.as_str() {
+        "grouped" => JobOutput::Grouped,
+        "tagged" => JobOutput::Tagged,
+        _ => return,
+    };
+    let count = if case == "tagged" { 1 } else { OUTPUT_JOBS };
+    let pool = Pool::builder().jobs(OUTPUT_JOBS).output(output).build();
+    let jobs = (0..count).map(move |i| {
+        let (lines, interval) = output_job(&case, i);
+        Command::new(support::pt())
+            .args(["lines", &lines.to_string(), &interval.to_string()])
+            .stderr_null()
     });
-    let summary = futures::executor::block_on(pool.map_async(jobs).finish_async());
-    assert_eq!(summary.succeeded, GROUPED_JOBS as u64);
-    // Exits at once: output still queued would be lost.
+    futures::executor::block_on(async {
+        let mut stream = pool.map_async(jobs);
+        while let Some(done) = stream.next().await {
+            assert!(done.is_success());
+            // Stderr first: stdout may be held by the writer thread.
+            eprintln!("done {}", done.seq());
+            println!("done {}", done.seq());
+        }
+    });
+    // Output still on its way would be lost.
     std::process::exit(0);
 }
 
-#[test]
-fn grouped_output_is_whole_in_order_and_out_before_the_end() {
+/// The child's stdout lines for `case`, the test harness's own left out.
+fn child_output(case: &str) -> Vec<String> {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "grouped_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(GROUPED_CHILD, "1")
+        .args(["--exact", "output_child", "--nocapture", "--test-threads=1"])
+        .env(OUTPUT_CHILD, case)
         .stderr_null()
         .read()
         .expect("the child runs");
-    // The harness's own "test grouped_child ... " starts the first line.
+    // The harness's own "test output_child ... " starts the first line.
+    out.lines()
+        .map(|l| l.trim_start_matches("test output_child ... "))
+        .filter(|l| l.starts_with("out ") || l.starts_with("done ") || l.starts_with('['))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn grouped_output_is_whole_in_order_and_out_before_its_job() {
+    let seen = child_output("grouped");
+    let expected: Vec<String> = (0..OUTPUT_JOBS)
+        .flat_map(|i| output_lines("grouped", i).chain([format!("done {}", i + 1)]))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+/// A tagged job ends while its lines still wait for a stdout that nobody
+/// reads: the stream must not hand it out (its `done` comes on stderr)
+/// until they are written.
+#[test]
+fn tagged_lines_are_out_before_their_job() {
+    use std::io::{BufRead, Read};
+    use std::os::fd::OwnedFd;
+    let (mut out_reader, out_writer) = os_pipe::pipe().expect("pipe");
+    let (err_reader, err_writer) = os_pipe::pipe().expect("pipe");
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "output_child", "--nocapture", "--test-threads=1"])
+        .env(OUTPUT_CHILD, "tagged")
+        .stdout_file(std::fs::File::from(OwnedFd::from(out_writer)))
+        .stderr_file(std::fs::File::from(OwnedFd::from(err_writer)))
+        .start()
+        .expect("the child starts");
+    let (tx, handed_out) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err_reader)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("done") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    // The job takes a few milliseconds; had it been handed out without its
+    // lines, its `done` would come in that time.
+    if let Ok(line) = handed_out.recv_timeout(Duration::from_secs(2)) {
+        panic!("{line} came while the job's lines could not be written");
+    }
+    let mut out = String::new();
+    out_reader.read_to_string(&mut out).expect("reads stdout");
+    child.wait().expect("the child passes");
     let seen: Vec<&str> = out
         .lines()
-        .map(|l| l.trim_start_matches("test grouped_child ... "))
-        .filter(|l| l.starts_with("out "))
+        .map(|l| l.trim_start_matches("test output_child ... "))
+        .filter(|l| l.starts_with('[') || l.starts_with("done"))
         .collect();
-    let expected: Vec<String> = (0..GROUPED_JOBS)
-        .flat_map(|i| (0..=i).map(|k| format!("out {}", 2 * k)))
+    let expected: Vec<String> = output_lines("tagged", 0)
+        .map(|l| format!("[1] {l}"))
+        .chain(["done 1".to_string()])
         .collect();
-    assert_eq!(seen, expected, "whole output:\n{out}");
+    assert!(
+        seen.iter().copied().eq(expected.iter().map(String::as_str)),
+        "{} lines, {} expected; the last: {:?}",
+        seen.len(),
+        expected.len(),
+        seen.last()
+    );
+}
+
+/// `next()` is cancel-safe: dropped by `select!` whenever a timer ticks
+/// first, it loses no job and reports none twice.
+#[test]
+fn next_in_a_select_loop_loses_no_job() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = Pool::new(3);
+        let jobs = (0..12).map(|i| {
+            let secs = format!("0.0{}", i % 4);
+            Command::new(support::pt()).args(["sleep", &secs])
+        });
+        let mut stream = pool.as_completed_async(jobs);
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        let (mut seqs, mut ticks) = (Vec::new(), 0);
+        loop {
+            tokio::select! {
+                done = stream.next() => match done {
+                    Some(done) => seqs.push(done.seq()),
+                    None => break,
+                },
+                _ = tick.tick() => ticks += 1,
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
+        assert!(ticks > 1, "the timer won some rounds");
+    });
 }

@@ -4,11 +4,12 @@
 //!
 //! A blocking batch copies a job's grouped output before it hands the job
 //! out. An async stream must not write to a terminal or a pipe on the
-//! executor's thread (a slow reader would stall every task), so it hands
-//! the job out at once and queues the copy here: one spawning thread at a
-//! time drains the queue, so jobs' outputs stay whole and in order. The
-//! stream ends only once the queue is drained, so that a program that
-//! exits after the stream's last item loses no output.
+//! executor's thread (a slow reader would stall every task), so it queues
+//! the copy here and holds the job: one spawning thread at a time drains
+//! the queue, so jobs' outputs stay whole and in order, and wakes the
+//! stream when it is drained, which then hands the job out (and ends only
+//! once the queue is drained: a program that exits after the stream's last
+//! item loses no output).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

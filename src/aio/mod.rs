@@ -32,11 +32,11 @@
 //! iterators do while they are iterated: the pool's threads and the
 //! background thread wake it when a job starts or ends, and the background
 //! thread's timers when a retry's delay or the pool's deadline comes.
+//! As from the blocking iterators, a job comes once its output is out:
 //! [`JobOutput::Grouped`](crate::JobOutput::Grouped) output is copied out
-//! off the executor's thread, in order, just after each job is handed out
-//! (the stream ends once all of it is out);
-//! [`JobOutput::Tagged`](crate::JobOutput::Tagged) lines may still be on
-//! their way to stdout when their job is handed out.
+//! in order off the executor's thread, and the stream waits, without
+//! blocking, for that copy or for a job's
+//! [`JobOutput::Tagged`](crate::JobOutput::Tagged) lines to be written.
 //!
 //! **Cancel safety.**
 //!

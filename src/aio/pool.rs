@@ -135,6 +135,8 @@ macro_rules! batch_stream {
         {
             /// Boxed, so that the stream is `Unpin`; taken by the drop.
             batch: Option<Box<Batch<'static, IterInput<I>>>>,
+            /// A job whose output is not out yet: handed out once it is.
+            held: Option<Done>,
             ended: bool,
         }
 
@@ -146,6 +148,7 @@ macro_rules! batch_stream {
             pub(crate) fn new(batch: Batch<'static, IterInput<I>>) -> Self {
                 $name {
                     batch: Some(Box::new(batch)),
+                    held: None,
                     ended: false,
                 }
             }
@@ -182,12 +185,19 @@ macro_rules! batch_stream {
                 let Some(batch) = this.batch.as_mut() else {
                     return Poll::Ready(None);
                 };
-                let next = std::task::ready!(batch.poll_next(cx));
-                if next.is_none() {
-                    // The last jobs' grouped output is out before the end.
-                    std::task::ready!(batch.poll_output_written(cx));
-                    this.ended = true;
+                let next = match this.held.take() {
+                    Some(done) => Some(done),
+                    None => std::task::ready!(batch.poll_next(cx)),
+                };
+                // A job (and the end) only once the output of the jobs
+                // handed out is out, as the blocking iterators do.
+                if batch.poll_output_written(cx).is_pending() {
+                    // At the end `next` is `None`: the batch says so again
+                    // at the next poll.
+                    this.held = next;
+                    return Poll::Pending;
                 }
+                this.ended = next.is_none();
                 Poll::Ready(next)
             }
         }
@@ -282,13 +292,13 @@ impl Pool {
     /// thread, never blocked). Retry delays and the pool's deadline fire
     /// on their own.
     ///
-    /// With [`JobOutput::Grouped`](crate::JobOutput::Grouped), a job is
-    /// handed out before its output is copied to stdout and stderr: the
-    /// copy runs off the executor's thread, in the order jobs are handed
-    /// out, and the stream ends only once all of it is out. With
-    /// [`JobOutput::Tagged`](crate::JobOutput::Tagged), the job's lines
-    /// may still be on their way to stdout when it is handed out (the
-    /// blocking iterators wait for them).
+    /// As with the blocking iterators, a job is handed out once its output
+    /// is out: with [`JobOutput::Grouped`](crate::JobOutput::Grouped),
+    /// copied to stdout and stderr (off the executor's thread, in the order
+    /// jobs are handed out); with
+    /// [`JobOutput::Tagged`](crate::JobOutput::Tagged), its lines written.
+    /// The stream waits for it without blocking: the thread that writes
+    /// wakes it.
     ///
     /// Cancel-safe: a job is handed out by `next()`, or stays for the next
     /// call.

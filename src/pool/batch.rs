@@ -189,6 +189,10 @@ pub(crate) struct Batch<'p, I: Input> {
     spares: Vec<Spool>,
     /// Copies grouped output for an async stream.
     copier: crate::aio::GroupedCopier,
+    /// For an async stream: the counts of lines the stdout and stderr
+    /// writers must have written before the last job handed out has its
+    /// tagged output out.
+    lines_due: Option<[u64; 2]>,
 }
 
 impl<'p, I: Input> Batch<'p, I> {
@@ -212,6 +216,7 @@ impl<'p, I: Input> Batch<'p, I> {
             total: None,
             spares: Vec::new(),
             copier: crate::aio::GroupedCopier::default(),
+            lines_due: None,
         }
     }
 
@@ -235,16 +240,23 @@ impl<'p, I: Input> Batch<'p, I> {
     /// `next` would wait, it registers `cx`'s waker with the pool (woken
     /// wherever a waiting driver would be) and with the background loop's
     /// timers (a retry delay, the deadline, a progress tick), and returns
-    /// `Pending`. A job's grouped or tagged output may be written just
-    /// after its report is handed out (see [`emit`](Self::emit)).
+    /// `Pending`. A job's grouped or tagged output may not be out yet when
+    /// its report is returned: see [`emit`](Self::emit).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Done>> {
         self.advance(Some(cx))
     }
 
-    /// For an async stream that has ended: ready once its jobs' grouped
-    /// output is copied out.
-    pub(crate) fn poll_output_written(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.copier.poll_drained(cx)
+    /// For an async stream: ready once the output of the jobs handed out
+    /// so far is out (grouped output copied, tagged lines written), as the
+    /// blocking `next` waits for it before it returns a job.
+    pub(crate) fn poll_output_written(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        std::task::ready!(self.copier.poll_drained(cx));
+        if let Some([out, err]) = self.lines_due {
+            std::task::ready!(output::Writer::of(Stream::Stdout).poll_written(out, cx.waker()));
+            std::task::ready!(output::Writer::of(Stream::Stderr).poll_written(err, cx.waker()));
+            self.lines_due = None;
+        }
+        Poll::Ready(())
     }
 
     /// The driver's loop, for [`next`](Self::next) (`cx` is `None`: it
@@ -315,12 +327,19 @@ impl<'p, I: Input> Batch<'p, I> {
     /// written halts the batch.
     ///
     /// For an async stream (`blocking` false), nothing here may wait: the
-    /// grouped output is copied just after, in order, off the executor's
-    /// thread (see `aio::GroupedCopier`), and tagged lines are on their way.
+    /// grouped output is queued to be copied off the executor's thread (see
+    /// `aio::GroupedCopier`), and for tagged lines the writers' counts to
+    /// reach are noted; the stream holds the job until
+    /// [`poll_output_written`](Self::poll_output_written) is ready.
     fn emit(&mut self, mut finished: Finished, blocking: bool) -> Done {
         if !blocking {
             if self.inner.config.output == JobOutput::Grouped {
                 self.copier.copy_later(&mut finished.done, finished.spool);
+            } else if self.writes_lines() {
+                self.lines_due = Some([
+                    output::Writer::of(Stream::Stdout).pushed(),
+                    output::Writer::of(Stream::Stderr).pushed(),
+                ]);
             }
             self.check_output();
             return finished.done;
