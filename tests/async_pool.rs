@@ -261,6 +261,18 @@ fn output_lines(case: &str, i: usize) -> impl Iterator<Item = String> {
 #[test]
 fn output_child() {
     let case = std::env::var(OUTPUT_CHILD).unwrap_or_default();
+    #[cfg(feature = "duct")]
+    if case == "duct-tagged" {
+        // A duct expression's output cannot be streamed: it is spooled.
+        let pool = Pool::builder().output(JobOutput::Tagged).build();
+        let job = duct::cmd(support::pt(), ["echo", "spooled"]);
+        let mut stream = pool.as_completed_async([job]);
+        while let Some(done) = futures::executor::block_on(stream.next()) {
+            assert!(done.is_success());
+            println!("done {}", done.seq());
+        }
+        std::process::exit(0);
+    }
     let output = match case.as_str() {
         "grouped" => JobOutput::Grouped,
         "tagged" => JobOutput::Tagged,
@@ -291,6 +303,7 @@ fn output_child() {
 fn child_output(case: &str) -> Vec<String> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "output_child", "--nocapture", "--test-threads=1"])
+        .timeout(HANG)
         .env(OUTPUT_CHILD, case)
         .stderr_null()
         .read()
@@ -312,6 +325,26 @@ fn grouped_output_is_whole_in_order_and_out_before_its_job() {
     assert_eq!(seen, expected);
 }
 
+/// Spooled output (a duct job's, tagged) is copied out before its job.
+#[cfg(feature = "duct")]
+#[test]
+fn spooled_output_is_out_before_its_job() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "output_child", "--nocapture", "--test-threads=1"])
+        .timeout(HANG)
+        .env(OUTPUT_CHILD, "duct-tagged")
+        .stderr_null()
+        .read()
+        .expect("the child runs");
+    let spooled = out
+        .find("spooled")
+        .unwrap_or_else(|| panic!("lost: {out:?}"));
+    let done = out
+        .find("done 1")
+        .unwrap_or_else(|| panic!("never handed out: {out:?}"));
+    assert!(spooled < done, "{out:?}");
+}
+
 /// A tagged job ends while its lines still wait for a stdout that nobody
 /// reads: the stream must not hand it out (its `done` comes on stderr)
 /// until they are written.
@@ -323,6 +356,7 @@ fn tagged_lines_are_out_before_their_job() {
     let (err_reader, err_writer) = os_pipe::pipe().expect("pipe");
     let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "output_child", "--nocapture", "--test-threads=1"])
+        .timeout(HANG)
         .env(OUTPUT_CHILD, "tagged")
         .stdout_file(std::fs::File::from(OwnedFd::from(out_writer)))
         .stderr_file(std::fs::File::from(OwnedFd::from(err_writer)))

@@ -300,6 +300,11 @@ impl Pool {
     /// The stream waits for it without blocking: the thread that writes
     /// wakes it.
     ///
+    /// What the blocking iterators do on the thread that iterates, the
+    /// stream does on the task that polls it: pulling jobs from `jobs`,
+    /// calling the [`on_event`](crate::PoolBuilder::on_event) callback and
+    /// writing the job log. Keep them quick.
+    ///
     /// Cancel-safe: a job is handed out by `next()`, or stays for the next
     /// call.
     ///

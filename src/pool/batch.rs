@@ -333,7 +333,9 @@ impl<'p, I: Input> Batch<'p, I> {
     /// [`poll_output_written`](Self::poll_output_written) is ready.
     fn emit(&mut self, mut finished: Finished, blocking: bool) -> Done {
         if !blocking {
-            if self.inner.config.output == JobOutput::Grouped {
+            // As below: spooled output (grouped, or tagged for a backend
+            // that cannot stream lines) and captured grouped output.
+            if finished.spool.is_some() || self.inner.config.output == JobOutput::Grouped {
                 self.copier.copy_later(&mut finished.done, finished.spool);
             } else if self.writes_lines() {
                 self.lines_due = Some([

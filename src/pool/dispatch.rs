@@ -527,8 +527,10 @@ impl Inner {
             .batches
             .get(&key.0)
             .is_none_or(|shared| shared.wake.starts);
+        // An end that came first waits in the batch for this start.
+        let ended = !state.running.contains_key(&key);
         let wake = (state.waiters > 0 || !state.wakers.is_empty())
-            && (wants_starts || spawned.result.is_err());
+            && (wants_starts || ended || spawned.result.is_err());
         let stop_now = match &spawned.result {
             Ok(started) => state
                 .started(key, &started.stopper)
