@@ -46,7 +46,7 @@
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
 //! | pool streams: `next()` | nothing: a job is handed out, or stays for the next call | yes |
-//! | dropping a pool stream | kills the running jobs' trees (`SIGKILL`) and starts no more; the reaping is not waited for | - |
+//! | dropping a pool stream | kills the running jobs' trees (`SIGKILL`) and starts no more, at once; a short-lived thread of its own waits for the reaping | - |
 //! | `Pool::join_async` | nothing | yes |
 //! | `Pool::terminate_async` | the stop is posted at its first poll and stays; only the wait is dropped | yes |
 //!
