@@ -9,6 +9,8 @@
 //! | [`Command::read`] | [`Command::read_async`] | `Result<String, Error>` |
 //! | [`Command::read_lossy`] | [`Command::read_lossy_async`] | `Result<String, Error>` |
 //! | [`Command::read_bytes`] | [`Command::read_bytes_async`] | `Result<Vec<u8>, Error>` |
+//! | [`Command::lines`] | [`Command::lines_async`] | a [`LineStream`] of `Result<String, Error>` |
+//! | [`Command::events`] | [`Command::events_async`] | an [`EventStream`] of `Result<Event, Error>` |
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::wait`] | [`JobHandle::wait_async`] | `Result<&Output, Error>` |
 //! | [`JobHandle::done`] | [`JobHandle::done_async`] | `&Done` |
@@ -28,11 +30,21 @@
 //! | Method | Dropping it before it completes | Cancel-safe in a `select!` loop |
 //! |---|---|---|
 //! | `run_async`, `read*_async` | kills and reaps the whole tree; the output is lost | no: dropping it is how you stop the command |
+//! | `LineStream`, `EventStream`: `next()` | nothing: the item is handed out or stays queued | yes |
+//! | dropping a `LineStream` or `EventStream` | kills and reaps the whole tree; queued lines are dropped | - |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
 //!
-//! A [`RunFuture`] is lazy: nothing is spawned before its first poll, so
-//! one dropped unpolled starts nothing.
+//! A [`RunFuture`] and the streams are lazy: nothing is spawned before
+//! their first poll, so one dropped unpolled starts nothing. A spawn error
+//! or invalid input is therefore the future's value, or the stream's first
+//! and last item (the blocking `lines` and `events` return it at once).
+//!
+//! **Streams are bounded.** The background thread queues a stream's lines
+//! up to 256 KiB; past that it stops reading that command's pipes (the
+//! command blocks on its full pipe, as on a slow terminal) until the
+//! stream is polled again. The thread itself never waits, and serves every
+//! other command meanwhile.
 //!
 //! ```
 //! use procession::cmd;
@@ -48,11 +60,13 @@
 mod cell;
 mod job;
 mod run;
+mod stream;
 mod wait;
 
 pub use job::{JobDone, JobWait};
 pub use run::RunFuture;
+pub use stream::{EventStream, LineStream};
 pub use wait::Wait;
 
 #[cfg(doc)]
-use crate::{Command, Done, Handle, JobHandle};
+use crate::{Command, Done, Event, Handle, JobHandle};
