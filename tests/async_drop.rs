@@ -1,7 +1,7 @@
 //! Dropping an async future before it completes: the command's whole tree
 //! is killed and reaped (no process left, no zombie), and no descriptor or
-//! thread is left behind (a `run_async` future, a `lines_async` or
-//! `events_async` stream); a future dropped unpolled spawns nothing; and a
+//! thread is left behind (a `run_async` or `start_async` future, a handle
+//! awaited by value, a `lines_async` or `events_async` stream); a future dropped unpolled spawns nothing; and a
 //! dropped `wait_async` leaves the handle's command running.
 //!
 //! The tests count this process's descriptors and threads, so they run one
@@ -10,7 +10,7 @@
 mod support;
 
 use std::fs::File;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::pin::pin;
@@ -83,15 +83,39 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 
 #[test]
 fn dropping_run_future_reaps_the_tree() {
+    dropping_a_future_reaps_the_tree(|cmd| Box::pin(cmd.run_async()));
+}
+
+#[test]
+fn dropping_start_future_reaps_the_tree() {
+    // Polled once: spawned, and the handle waits in the future, untaken.
+    dropping_a_future_reaps_the_tree(|cmd| Box::pin(cmd.start_async()));
+}
+
+#[test]
+fn dropping_handle_future_reaps_the_tree() {
+    dropping_a_future_reaps_the_tree(|cmd| {
+        let handle = futures::executor::block_on(cmd.start_async()).expect("starts");
+        Box::pin(handle.into_future())
+    });
+}
+
+/// Starts `pt grandchild` through `future`, polls it once, drops it once
+/// the grandchild's pid came, and checks that the tree is gone and no
+/// descriptor or thread is left.
+fn dropping_a_future_reaps_the_tree<F: Future + Unpin>(future: impl FnOnce(&Command) -> F) {
     let _serial = serial();
     warm_up();
     let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
     let before = fd_targets();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
-        let mut future = Box::pin(cmd.run_async());
+        let mut future = future(&cmd);
         drop(cmd);
-        assert!(poll_once(future.as_mut()).is_pending(), "spawned, running");
+        assert!(
+            poll_once(std::pin::Pin::new(&mut future)).is_pending(),
+            "spawning or running"
+        );
         let mut line = String::new();
         reader.read_line(&mut line).expect("the grandchild's pid");
         let grandchild: u32 = line.trim().parse().expect("a pid");

@@ -1,5 +1,5 @@
 //! The async twins of the run modes (`run_async`, `read*_async`,
-//! `Handle::wait_async`) on every executor: the same semantics as the
+//! `start_async`, `Handle::wait_async`, `handle.await`) on every executor: the same semantics as the
 //! blocking API (checked errors with the stderr tail, pipelines' per-stage
 //! status, timeouts, cancel tokens, capture limits, typed input errors).
 
@@ -164,6 +164,40 @@ on_every_executor!(start_then_wait_async_twice, |pt| async move {
     assert_eq!(a.expect("runs").stdout, b"once\n");
     assert_eq!(b.expect("runs").stdout, b"once\n");
     assert_eq!(handle.wait_async().await.expect("runs").stdout, b"once\n");
+});
+
+on_every_executor!(start_async_resolves_to_a_handle, |pt| async move {
+    let handle = pt_in(pt)
+        .args(["lines", "3"])
+        .stdout_capture()
+        .stderr_capture()
+        .start_async()
+        .await
+        .expect("starts");
+    assert!(handle.pid() > 0);
+    assert_eq!(
+        handle.wait_async().await.expect("runs").stdout,
+        b"out 0\nout 2\n"
+    );
+    // By value: the owned output.
+    let out: procession::Output = handle.await.expect("runs");
+    assert_eq!(out.stderr, b"err 1\n");
+
+    let failing = pt_in(pt).args(["fail", "5", "bad"]).stderr_capture();
+    let err = failing
+        .start_async()
+        .await
+        .expect("starts")
+        .await
+        .expect_err("fails");
+    assert_eq!(err.status().and_then(|s| s.code()), Some(5));
+    assert!(err.to_string().ends_with("bad"), "{err}");
+
+    let err = Command::new("/nonexistent/procession-test-program")
+        .start_async()
+        .await
+        .expect_err("cannot spawn");
+    assert!(matches!(err, Error::Spawn(_)), "{err}");
 });
 
 /// `async-executor` (smol's `Executor`) with several tasks at once.

@@ -102,6 +102,16 @@ impl<T> Cell<T> {
     }
 }
 
+impl<T> Cell<T> {
+    /// As [`close`](Cell::close), and hands back the value if it came but
+    /// was never taken, for the caller to dispose of (a started `Handle`
+    /// to stop without waiting).
+    pub(crate) fn close_taking(&self) -> Option<T> {
+        self.close();
+        lock(&self.state).value.take()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

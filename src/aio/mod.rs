@@ -9,6 +9,8 @@
 //! | [`Command::read`] | [`Command::read_async`] | `Result<String, Error>` |
 //! | [`Command::read_lossy`] | [`Command::read_lossy_async`] | `Result<String, Error>` |
 //! | [`Command::read_bytes`] | [`Command::read_bytes_async`] | `Result<Vec<u8>, Error>` |
+//! | [`Command::start`] | [`Command::start_async`] | `Result<Handle, Error>` |
+//! | [`Handle::into_output`] | `handle.await` ([`HandleFuture`]) | `Result<Output, Error>` |
 //! | [`Command::lines`] | [`Command::lines_async`] | a [`LineStream`] of `Result<String, Error>` |
 //! | [`Command::events`] | [`Command::events_async`] | an [`EventStream`] of `Result<Event, Error>` |
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
@@ -30,12 +32,14 @@
 //! | Method | Dropping it before it completes | Cancel-safe in a `select!` loop |
 //! |---|---|---|
 //! | `run_async`, `read*_async` | kills and reaps the whole tree; the output is lost | no: dropping it is how you stop the command |
+//! | `start_async` | once spawned, kills the tree (as dropping the [`Handle`]); the background thread reaps it | no |
+//! | `handle.await` | kills the tree (as dropping the `Handle`); the background thread reaps it | no: use `wait_async` in a loop |
 //! | `LineStream`, `EventStream`: `next()` | nothing: the item is handed out or stays queued | yes |
 //! | dropping a `LineStream` or `EventStream` | kills and reaps the whole tree; queued lines are dropped | - |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
 //!
-//! A [`RunFuture`] and the streams are lazy: nothing is spawned before
+//! A [`RunFuture`], a [`StartFuture`] and the streams are lazy: nothing is spawned before
 //! their first poll, so one dropped unpolled starts nothing. A spawn error
 //! or invalid input is therefore the future's value, or the stream's first
 //! and last item (the blocking `lines` and `events` return it at once).
@@ -60,11 +64,13 @@
 mod cell;
 mod job;
 mod run;
+mod start;
 mod stream;
 mod wait;
 
 pub use job::{JobDone, JobWait};
 pub use run::RunFuture;
+pub use start::{HandleFuture, StartFuture};
 pub use stream::{EventStream, LineStream};
 pub use wait::Wait;
 
