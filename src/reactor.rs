@@ -9,7 +9,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task;
 use std::time::Instant;
 
 use crate::error::{Error, catch_panic};
@@ -24,6 +25,8 @@ enum Owner {
     Waker,
     Exec(usize, Watched),
     Orphan(usize),
+    /// A one-shot fd watch of the background loop (see [`watch`]).
+    Watch(usize),
 }
 
 /// One round of the loop over `execs` (and pipes being drained for nobody).
@@ -36,6 +39,7 @@ pub(crate) fn turn(
     execs: &mut [&mut Exec],
     waker: &Waker,
     orphans: &mut Vec<OwnedFd>,
+    watches: &mut [LiveWatch],
     limit: Option<Instant>,
 ) -> io::Result<()> {
     let mut owners = Vec::new();
@@ -55,6 +59,10 @@ pub(crate) fn turn(
         for (j, fd) in orphans.iter().enumerate() {
             fds.push((fd.as_fd(), Interest::Read));
             owners.push(Owner::Orphan(j));
+        }
+        for (j, watch) in watches.iter().enumerate() {
+            fds.push((watch.fd.as_fd(), watch.interest));
+            owners.push(Owner::Watch(j));
         }
         let timer = execs
             .iter()
@@ -79,6 +87,7 @@ pub(crate) fn turn(
                     closed_orphans.push(j);
                 }
             }
+            Owner::Watch(j) => watches[j].fired = true,
         }
     }
     for j in closed_orphans.into_iter().rev() {
@@ -116,7 +125,7 @@ fn outcome_of(exec: Exec) -> Result<Output, Error> {
 pub(crate) fn drive(exec: &mut Exec, waker: &Arc<Waker>, mut stop: impl FnMut(&Exec) -> bool) {
     let mut orphans = Vec::new();
     while !exec.finished() && !stop(exec) {
-        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, None) {
+        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, &mut [], None) {
             // Polling itself failed (out of memory for the fd set): stop the
             // tree rather than spin or hang.
             exec.fail(Error::io("cannot poll the child's pipes", e));
@@ -176,6 +185,8 @@ pub(crate) fn finish(exec: Exec, on_done: OnDone) {
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
+    /// One-shot descriptor watches (see [`watch`]).
+    watches: Mutex<Vec<Watch>>,
 }
 
 #[derive(Default)]
@@ -196,6 +207,7 @@ fn global() -> Result<&'static Global, Error> {
         let global = Arc::new(Global {
             waker: Arc::new(waker),
             inbox: Mutex::default(),
+            watches: Mutex::default(),
         });
         let looped = global.clone();
         std::thread::Builder::new()
@@ -299,14 +311,121 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
         }
         orphans.append(&mut inbox.orphans);
     }
+    let mut live = live_watches(global);
     let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
-    if let Err(e) = turn(&mut execs, &global.waker, orphans, None) {
+    if let Err(e) = turn(&mut execs, &global.waker, orphans, &mut live, None) {
         for exec in execs {
             exec.fail(Error::io(
                 "cannot poll the children's pipes",
                 e.kind().into(),
             ));
         }
+    }
+    settle_watches(global, live);
+}
+
+// --- One-shot descriptor watches ("wake me when writable"), for
+// `aio::AsyncStdin`. Kept apart from the runs: a watch belongs to no run.
+
+/// A task waiting until a descriptor it does not own alone is ready.
+pub(crate) struct Watch {
+    fd: Weak<OwnedFd>,
+    interest: Interest,
+    waker: task::Waker,
+}
+
+/// A [`Watch`] for one round of the loop: its descriptor held open until
+/// the round ends.
+pub(crate) struct LiveWatch {
+    fd: Arc<OwnedFd>,
+    interest: Interest,
+    waker: task::Waker,
+    fired: bool,
+}
+
+/// Asks the background loop to wake `waker` once `fd` is ready for
+/// `interest` (or in error, or hung up), then forget the watch. A watch on
+/// a descriptor already ready fires at once (`poll` is level-triggered),
+/// so readiness that came before the call is not lost. One watch per
+/// descriptor: a new one replaces the waker of the old. Once every other
+/// `Arc` of `fd` is dropped, call [`wake_loop`]: the loop holds the
+/// descriptor open for at most the round it is in.
+pub(crate) fn watch(
+    fd: Weak<OwnedFd>,
+    interest: Interest,
+    waker: &task::Waker,
+) -> Result<(), Error> {
+    let global = global()?;
+    {
+        let mut watches = lock(&global.watches);
+        match watches.iter_mut().find(|w| w.fd.ptr_eq(&fd)) {
+            Some(old) => {
+                old.interest = interest;
+                old.waker.clone_from(waker);
+            }
+            None => watches.push(Watch {
+                fd,
+                interest,
+                waker: waker.clone(),
+            }),
+        }
+    }
+    global.waker.wake();
+    Ok(())
+}
+
+/// Wakes the background loop, if it runs, so that it ends its round (and
+/// lets go of descriptors it held for watches).
+pub(crate) fn wake_loop() {
+    if let Ok(global) = global() {
+        global.waker.wake();
+    }
+}
+
+/// The watches for this round: their descriptors held open. A watch whose
+/// descriptor is gone wakes its task (which finds it closed) and ends.
+fn live_watches(global: &Global) -> Vec<LiveWatch> {
+    let taken = std::mem::take(&mut *lock(&global.watches));
+    let mut live = Vec::with_capacity(taken.len());
+    for watch in taken {
+        match watch.fd.upgrade() {
+            Some(fd) => live.push(LiveWatch {
+                fd,
+                interest: watch.interest,
+                waker: watch.waker,
+                fired: false,
+            }),
+            None => watch.waker.wake(),
+        }
+    }
+    live
+}
+
+/// After a round: wakes the tasks whose descriptors are ready and keeps
+/// the other watches for the next round (unless a newer watch on the same
+/// descriptor came meanwhile). The round's hold on the descriptors ends.
+fn settle_watches(global: &Global, live: Vec<LiveWatch>) {
+    let mut fired = Vec::new();
+    {
+        let mut watches = lock(&global.watches);
+        for watch in live {
+            if watch.fired {
+                fired.push(watch.waker);
+            } else if !watches
+                .iter()
+                .any(|w| w.fd.ptr_eq(&Arc::downgrade(&watch.fd)))
+            {
+                watches.push(Watch {
+                    fd: Arc::downgrade(&watch.fd),
+                    interest: watch.interest,
+                    waker: watch.waker,
+                });
+            }
+        }
+    }
+    // Woken after unlocking: an executor may poll (and watch) at once.
+    for waker in fired {
+        waker.wake();
     }
 }
 
@@ -322,6 +441,66 @@ mod tests {
 
     /// An upper bound on "did not hang".
     const HANG: Duration = Duration::from_secs(30);
+
+    /// Sends on a channel at each wake.
+    struct Notify(Mutex<mpsc::Sender<()>>);
+
+    impl task::Wake for Notify {
+        fn wake(self: Arc<Self>) {
+            let _ = lock(&self.0).send(());
+        }
+    }
+
+    /// A pipe whose write end (non-blocking, shared) is full.
+    fn full_pipe() -> (os_pipe::PipeReader, Arc<OwnedFd>) {
+        let (reader, writer) = sys::pipe().expect("pipe");
+        let fd = OwnedFd::from(writer);
+        sys::set_nonblocking(fd.as_fd()).expect("non-blocking");
+        let chunk = [0u8; 4096];
+        while let Ok(sys::Wrote::Bytes(_)) = sys::write(fd.as_fd(), &chunk) {}
+        (reader, Arc::new(fd))
+    }
+
+    fn watching(fd: &Arc<OwnedFd>) -> bool {
+        let global = global().expect("the loop runs");
+        let weak = Arc::downgrade(fd);
+        lock(&global.watches).iter().any(|w| w.fd.ptr_eq(&weak))
+    }
+
+    #[test]
+    fn a_watch_fires_once_the_pipe_has_room_then_is_forgotten() {
+        let (mut reader, fd) = full_pipe();
+        let (tx, rx) = mpsc::channel();
+        let waker = task::Waker::from(Arc::new(Notify(Mutex::new(tx))));
+        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
+        // Watching the same descriptor again replaces the watch.
+        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
+        let mut buf = vec![0u8; 1 << 20];
+        std::io::Read::read(&mut reader, &mut buf).expect("makes room");
+        rx.recv_timeout(HANG).expect("woken once the pipe has room");
+        assert!(
+            procfs::eventually(HANG, || !watching(&fd)),
+            "the watch was kept after it fired"
+        );
+        assert!(rx.try_recv().is_err(), "woken twice");
+    }
+
+    #[test]
+    fn a_watch_on_a_closed_fd_wakes_once_and_is_dropped() {
+        let (_reader, fd) = full_pipe();
+        let (tx, rx) = mpsc::channel();
+        let waker = task::Waker::from(Arc::new(Notify(Mutex::new(tx))));
+        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
+        let weak = Arc::downgrade(&fd);
+        drop(fd);
+        wake_loop();
+        rx.recv_timeout(HANG)
+            .expect("woken once the descriptor is gone");
+        assert_eq!(weak.strong_count(), 0, "the loop let go of the descriptor");
+        let global = global().expect("the loop runs");
+        assert!(!lock(&global.watches).iter().any(|w| w.fd.ptr_eq(&weak)));
+        assert!(rx.try_recv().is_err(), "woken twice");
+    }
 
     #[test]
     fn a_panic_while_driving_one_run_fails_that_run_only() {

@@ -1,5 +1,6 @@
 //! The async twins of the run modes (`run_async`, `read*_async`,
-//! `start_async`, `Handle::wait_async`, `handle.await`) on every executor: the same semantics as the
+//! `start_async`, `Handle::wait_async`, `handle.await`,
+//! `take_stdin_async`) on every executor: the same semantics as the
 //! blocking API (checked errors with the stderr tail, pipelines' per-stage
 //! status, timeouts, cancel tokens, capture limits, typed input errors).
 
@@ -198,6 +199,43 @@ on_every_executor!(start_async_resolves_to_a_handle, |pt| async move {
         .await
         .expect_err("cannot spawn");
     assert!(matches!(err, Error::Spawn(_)), "{err}");
+});
+
+on_every_executor!(async_stdin_writes_4_mib_to_cat, |pt| async move {
+    use futures::AsyncWriteExt;
+    let handle = pt_in(pt)
+        .arg("cat")
+        .stdin_pipe()
+        .stdout_capture()
+        .start_async()
+        .await
+        .expect("starts");
+    let mut stdin = handle.take_stdin_async().expect("a stdin pipe");
+    assert!(handle.take_stdin_async().is_none(), "taken already");
+    let data = support::pattern(4 << 20);
+    // Far more than a pipe holds: the writes wait for room many times.
+    stdin.write_all(&data).await.expect("writes");
+    stdin.close().await.expect("closes");
+    let out = handle.await.expect("cat ends at end of file");
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "the bytes came back changed");
+});
+
+on_every_executor!(async_stdin_to_a_command_that_left, |pt| async move {
+    use futures::AsyncWriteExt;
+    let handle = pt_in(pt)
+        .args(["exit", "0"])
+        .stdin_pipe()
+        .start_async()
+        .await
+        .expect("starts");
+    let mut stdin = handle.take_stdin_async().expect("a stdin pipe");
+    handle.wait_async().await.expect("exits");
+    let err = stdin
+        .write_all(&support::pattern(1 << 20))
+        .await
+        .expect_err("nobody reads");
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
 });
 
 /// `async-executor` (smol's `Executor`) with several tasks at once.

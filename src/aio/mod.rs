@@ -11,6 +11,7 @@
 //! | [`Command::read_bytes`] | [`Command::read_bytes_async`] | `Result<Vec<u8>, Error>` |
 //! | [`Command::start`] | [`Command::start_async`] | `Result<Handle, Error>` |
 //! | [`Handle::into_output`] | `handle.await` ([`HandleFuture`]) | `Result<Output, Error>` |
+//! | [`Handle::take_stdin`] | [`Handle::take_stdin_async`] | an [`AsyncStdin`] (`futures_io::AsyncWrite`), not a future |
 //! | [`Command::lines`] | [`Command::lines_async`] | a [`LineStream`] of `Result<String, Error>` |
 //! | [`Command::events`] | [`Command::events_async`] | an [`EventStream`] of `Result<Event, Error>` |
 //! | [`Handle::wait`] | [`Handle::wait_async`] | `Result<&Output, Error>` |
@@ -36,6 +37,7 @@
 //! | `handle.await` | kills the tree (as dropping the `Handle`); the background thread reaps it | no: use `wait_async` in a loop |
 //! | `LineStream`, `EventStream`: `next()` | nothing: the item is handed out or stays queued | yes |
 //! | dropping a `LineStream` or `EventStream` | kills and reaps the whole tree; queued lines are dropped | - |
+//! | `AsyncStdin`: `write` / `write_all` | nothing (a pending write wrote nothing) / part of the buffer may be written | yes / no |
 //! | `Handle::wait_async` | nothing: the [`Handle`] owns the run | yes |
 //! | `JobHandle::wait_async`, `done_async` | nothing: the pool owns the job (as when a `JobHandle` is dropped) | yes |
 //!
@@ -65,12 +67,14 @@ mod cell;
 mod job;
 mod run;
 mod start;
+mod stdin;
 mod stream;
 mod wait;
 
 pub use job::{JobDone, JobWait};
 pub use run::RunFuture;
 pub use start::{HandleFuture, StartFuture};
+pub use stdin::AsyncStdin;
 pub use stream::{EventStream, LineStream};
 pub use wait::Wait;
 
