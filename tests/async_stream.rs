@@ -23,16 +23,19 @@ fn pt_in(pt: &std::path::Path) -> Command {
 }
 
 on_every_executor!(lines_in_order_then_error_last, |pt| async move {
+    // The first stage fails (pipefail); the second prints the lines.
     let items: Vec<_> = pt_in(pt)
-        .args(["echo", "one"])
-        .pipe(pt_in(pt).args(["exit", "0"]))
-        .pipe(pt_in(pt).args(["fail", "2", "gone wrong"]))
+        .args(["fail", "2", "gone wrong"])
+        .pipe(pt_in(pt).args(["lines", "5"]))
         .stderr_capture()
         .lines_async()
         .collect()
         .await;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let err = items[0].as_ref().expect_err("fails");
+    assert_eq!(items.len(), 4, "{items:?}");
+    for (item, i) in items.iter().zip([0, 2, 4]) {
+        assert_eq!(item.as_deref().expect("a line"), format!("out {i}"));
+    }
+    let err = items[3].as_ref().expect_err("fails");
     assert_eq!(err.status().and_then(|s| s.code()), Some(2));
     assert!(err.to_string().contains("gone wrong"), "{err}");
 

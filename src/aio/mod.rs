@@ -45,7 +45,8 @@
 //! at once.
 //!
 //! **Streams are bounded.** The background thread queues a stream's lines
-//! up to 256 KiB (plus a read chunk and one line of at most `max_line`);
+//! up to 256 KiB (plus a read chunk per pipe and one line of at most
+//! `max_line`);
 //! past that it stops reading that command's pipes, so the command blocks
 //! on its full pipe, as on a slow terminal, until the stream is polled
 //! again. The thread itself never waits, and serves every other command

@@ -321,10 +321,10 @@ impl<K> Drop for Inner<K> {
 /// Lazy: nothing is spawned before the first poll. Its items are those of
 /// the blocking [`Lines`](crate::Lines), mapped by the same code. The
 /// command runs on the crate's background thread; while this stream is
-/// not polled, at most 256 KiB of lines (plus a read chunk and one
-/// [`max_line`](LineStream::max_line)) wait in it, and then the command's
-/// pipe is no longer read, so the command blocks on it until you poll
-/// again. Dropping the stream kills and reaps the command's process tree.
+/// not polled, at most 256 KiB of lines (plus a read chunk per pipe and
+/// one [`max_line`](LineStream::max_line)) wait in it, and then the
+/// command's pipe is no longer read, so the command blocks on it until you
+/// poll again. Dropping the stream kills and reaps the command's process tree.
 #[must_use = "streams do nothing unless polled; dropping this one stops the command"]
 pub struct LineStream {
     inner: Inner<LineItems>,
