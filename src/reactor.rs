@@ -18,6 +18,7 @@ use crate::output::Output;
 use crate::run::{Exec, Watched};
 use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
+use crate::watch::{LiveWatch, Watches};
 
 /// What a ready descriptor belongs to.
 #[derive(Clone, Copy)]
@@ -186,7 +187,7 @@ struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
     /// One-shot descriptor watches (see [`watch`]).
-    watches: Mutex<Vec<Watch>>,
+    watches: Watches,
 }
 
 #[derive(Default)]
@@ -207,7 +208,7 @@ fn global() -> Result<&'static Global, Error> {
         let global = Arc::new(Global {
             waker: Arc::new(waker),
             inbox: Mutex::default(),
-            watches: Mutex::default(),
+            watches: Watches::default(),
         });
         let looped = global.clone();
         std::thread::Builder::new()
@@ -311,7 +312,7 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
         }
         orphans.append(&mut inbox.orphans);
     }
-    let mut live = live_watches(global);
+    let mut live = global.watches.live();
     let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
     if let Err(e) = turn(&mut execs, &global.waker, orphans, &mut live, None) {
         for exec in execs {
@@ -321,55 +322,23 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
             ));
         }
     }
-    settle_watches(global, live);
+    global.watches.settle(live);
 }
 
 // --- One-shot descriptor watches ("wake me when writable"), for
-// `aio::AsyncStdin`. Kept apart from the runs: a watch belongs to no run.
-
-/// A task waiting until a descriptor it does not own alone is ready.
-pub(crate) struct Watch {
-    fd: Weak<OwnedFd>,
-    interest: Interest,
-    waker: task::Waker,
-}
-
-/// A [`Watch`] for one round of the loop: its descriptor held open until
-/// the round ends.
-pub(crate) struct LiveWatch {
-    fd: Arc<OwnedFd>,
-    interest: Interest,
-    waker: task::Waker,
-    fired: bool,
-}
+// `aio::AsyncStdin`: the list is in `watch.rs`; a watch belongs to no run.
 
 /// Asks the background loop to wake `waker` once `fd` is ready for
-/// `interest` (or in error, or hung up), then forget the watch. A watch on
-/// a descriptor already ready fires at once (`poll` is level-triggered),
-/// so readiness that came before the call is not lost. One watch per
-/// descriptor: a new one replaces the waker of the old. Once every other
-/// `Arc` of `fd` is dropped, call [`wake_loop`]: the loop holds the
-/// descriptor open for at most the round it is in.
+/// `interest` (see [`Watches::add`]). Once every other `Arc` of `fd` is
+/// dropped, call [`wake_loop`]: the loop holds the descriptor open for at
+/// most the round it is in.
 pub(crate) fn watch(
     fd: Weak<OwnedFd>,
     interest: Interest,
     waker: &task::Waker,
 ) -> Result<(), Error> {
     let global = global()?;
-    {
-        let mut watches = lock(&global.watches);
-        match watches.iter_mut().find(|w| w.fd.ptr_eq(&fd)) {
-            Some(old) => {
-                old.interest = interest;
-                old.waker.clone_from(waker);
-            }
-            None => watches.push(Watch {
-                fd,
-                interest,
-                waker: waker.clone(),
-            }),
-        }
-    }
+    global.watches.add(fd, interest, waker);
     global.waker.wake();
     Ok(())
 }
@@ -382,51 +351,10 @@ pub(crate) fn wake_loop() {
     }
 }
 
-/// The watches for this round: their descriptors held open. A watch whose
-/// descriptor is gone wakes its task (which finds it closed) and ends.
-fn live_watches(global: &Global) -> Vec<LiveWatch> {
-    let taken = std::mem::take(&mut *lock(&global.watches));
-    let mut live = Vec::with_capacity(taken.len());
-    for watch in taken {
-        match watch.fd.upgrade() {
-            Some(fd) => live.push(LiveWatch {
-                fd,
-                interest: watch.interest,
-                waker: watch.waker,
-                fired: false,
-            }),
-            None => watch.waker.wake(),
-        }
-    }
-    live
-}
-
-/// After a round: wakes the tasks whose descriptors are ready and keeps
-/// the other watches for the next round (unless a newer watch on the same
-/// descriptor came meanwhile). The round's hold on the descriptors ends.
-fn settle_watches(global: &Global, live: Vec<LiveWatch>) {
-    let mut fired = Vec::new();
-    {
-        let mut watches = lock(&global.watches);
-        for watch in live {
-            if watch.fired {
-                fired.push(watch.waker);
-            } else if !watches
-                .iter()
-                .any(|w| w.fd.ptr_eq(&Arc::downgrade(&watch.fd)))
-            {
-                watches.push(Watch {
-                    fd: Arc::downgrade(&watch.fd),
-                    interest: watch.interest,
-                    waker: watch.waker,
-                });
-            }
-        }
-    }
-    // Woken after unlocking: an executor may poll (and watch) at once.
-    for waker in fired {
-        waker.wake();
-    }
+/// Whether the background loop keeps a watch on `fd`.
+#[cfg(test)]
+pub(crate) fn watching(fd: &Weak<OwnedFd>) -> bool {
+    global().expect("the loop runs").watches.holds(fd)
 }
 
 #[cfg(test)]
@@ -441,66 +369,6 @@ mod tests {
 
     /// An upper bound on "did not hang".
     const HANG: Duration = Duration::from_secs(30);
-
-    /// Sends on a channel at each wake.
-    struct Notify(Mutex<mpsc::Sender<()>>);
-
-    impl task::Wake for Notify {
-        fn wake(self: Arc<Self>) {
-            let _ = lock(&self.0).send(());
-        }
-    }
-
-    /// A pipe whose write end (non-blocking, shared) is full.
-    fn full_pipe() -> (os_pipe::PipeReader, Arc<OwnedFd>) {
-        let (reader, writer) = sys::pipe().expect("pipe");
-        let fd = OwnedFd::from(writer);
-        sys::set_nonblocking(fd.as_fd()).expect("non-blocking");
-        let chunk = [0u8; 4096];
-        while let Ok(sys::Wrote::Bytes(_)) = sys::write(fd.as_fd(), &chunk) {}
-        (reader, Arc::new(fd))
-    }
-
-    fn watching(fd: &Arc<OwnedFd>) -> bool {
-        let global = global().expect("the loop runs");
-        let weak = Arc::downgrade(fd);
-        lock(&global.watches).iter().any(|w| w.fd.ptr_eq(&weak))
-    }
-
-    #[test]
-    fn a_watch_fires_once_the_pipe_has_room_then_is_forgotten() {
-        let (mut reader, fd) = full_pipe();
-        let (tx, rx) = mpsc::channel();
-        let waker = task::Waker::from(Arc::new(Notify(Mutex::new(tx))));
-        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
-        // Watching the same descriptor again replaces the watch.
-        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
-        let mut buf = vec![0u8; 1 << 20];
-        std::io::Read::read(&mut reader, &mut buf).expect("makes room");
-        rx.recv_timeout(HANG).expect("woken once the pipe has room");
-        assert!(
-            procfs::eventually(HANG, || !watching(&fd)),
-            "the watch was kept after it fired"
-        );
-        assert!(rx.try_recv().is_err(), "woken twice");
-    }
-
-    #[test]
-    fn a_watch_on_a_closed_fd_wakes_once_and_is_dropped() {
-        let (_reader, fd) = full_pipe();
-        let (tx, rx) = mpsc::channel();
-        let waker = task::Waker::from(Arc::new(Notify(Mutex::new(tx))));
-        watch(Arc::downgrade(&fd), Interest::Write, &waker).expect("watches");
-        let weak = Arc::downgrade(&fd);
-        drop(fd);
-        wake_loop();
-        rx.recv_timeout(HANG)
-            .expect("woken once the descriptor is gone");
-        assert_eq!(weak.strong_count(), 0, "the loop let go of the descriptor");
-        let global = global().expect("the loop runs");
-        assert!(!lock(&global.watches).iter().any(|w| w.fd.ptr_eq(&weak)));
-        assert!(rx.try_recv().is_err(), "woken twice");
-    }
 
     #[test]
     fn a_panic_while_driving_one_run_fails_that_run_only() {
