@@ -49,7 +49,11 @@ impl Future for StartFuture {
                         cell.set_control(exec.control());
                         Handle::start(exec, stdin)
                     });
-                    cell.set(started);
+                    // The future is gone: stop the command without keeping
+                    // this spawning thread waiting for the reaping.
+                    if let Some(Ok(handle)) = cell.offer(started) {
+                        handle.kill_without_waiting();
+                    }
                     None
                 }));
                 Poll::Pending

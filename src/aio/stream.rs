@@ -523,6 +523,69 @@ mod tests {
         HIGH + 64 * 1024 + max_line
     }
 
+    /// Counts its wakes.
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn line(bytes: usize) -> Line {
+        Line {
+            stream: crate::redirect::Stream::Stdout,
+            bytes: vec![b'x'; bytes],
+            overlong: false,
+            ends_line: true,
+        }
+    }
+
+    #[test]
+    fn one_wake_per_batch_and_the_gate_follows_the_queue() {
+        let wakes = Arc::new(Wakes(Default::default()));
+        let waker = Waker::from(wakes.clone());
+        let count = || wakes.0.load(std::sync::atomic::Ordering::SeqCst);
+        let mut cx = Context::from_waker(&waker);
+        let queue = Queue::new(&waker);
+        let control = Arc::new(Control::default());
+        let gate = Arc::new(Gate::new(control.clone()));
+        queue.set_run(Run {
+            control,
+            gate: gate.clone(),
+            command: "test".into(),
+            max: 100,
+        });
+        // A batch of lines into an empty queue: one wake.
+        for _ in 0..3 {
+            queue.push(line(10), &gate);
+        }
+        assert_eq!(count(), 1);
+        for _ in 0..3 {
+            assert!(matches!(queue.poll_pop(&mut cx), Poll::Ready(Ok(_))));
+        }
+        assert!(queue.poll_pop(&mut cx).is_pending(), "empty: waker stored");
+        queue.push(line(10), &gate);
+        assert_eq!(count(), 2, "the next batch wakes again");
+        // Past HIGH the gate closes; it opens once under HIGH / 2.
+        let big = HIGH / 4;
+        for _ in 0..4 {
+            queue.push(line(big), &gate);
+        }
+        assert!(gate.is_closed());
+        let mut popped = 0;
+        while gate.is_closed() {
+            assert!(matches!(queue.poll_pop(&mut cx), Poll::Ready(Ok(_))));
+            popped += 1;
+        }
+        assert!(queue.bytes() < HIGH / 2, "{} bytes", queue.bytes());
+        assert_eq!(popped, 4, "the small line and three big ones");
+        // The outcome comes after the last line.
+        queue.finish(Ok(ExitStatus::from_code(0)));
+        assert!(matches!(queue.poll_pop(&mut cx), Poll::Ready(Ok(_))));
+        assert!(matches!(queue.poll_pop(&mut cx), Poll::Ready(Err(Ok(_)))));
+    }
+
     #[test]
     fn an_unpolled_stream_holds_a_bounded_queue() {
         let waker = futures::task::noop_waker();
