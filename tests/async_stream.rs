@@ -223,3 +223,43 @@ on_every_executor!(
         );
     }
 );
+
+/// `next()` is cancel-safe: in a `select!` loop against a fast ticker, most
+/// `next()` futures are dropped before a line comes, and no line is lost.
+#[test]
+fn next_in_a_select_loop_loses_no_line() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // One line every 20 ms, stdout and stderr in turn.
+        let mut events = Command::new(support::pt())
+            .args(["lines", "10", "20"])
+            .events_async();
+        let mut ticker = tokio::time::interval(Duration::from_millis(2));
+        let (mut got, mut ticks) = (Vec::new(), 0);
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(event) => got.push(event.expect("an event")),
+                    None => break,
+                },
+                _ = ticker.tick() => ticks += 1,
+            }
+        }
+        assert!(ticks > 10, "the ticker won {ticks} times");
+        let lines: Vec<String> = got
+            .iter()
+            .filter_map(|e| match e {
+                Event::Stdout(l) | Event::Stderr(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<String> = (0..10)
+            .map(|i| format!("{} {i}", if i % 2 == 0 { "out" } else { "err" }))
+            .collect();
+        assert_eq!(lines, expected);
+        assert!(matches!(got.last(), Some(Event::Exit(s)) if s.success()));
+    });
+}
