@@ -80,18 +80,22 @@ impl Watches {
     }
 
     /// After a round: wakes the tasks whose descriptors are ready, and keeps
-    /// the other watches for the next round (unless a newer watch on the
-    /// same descriptor came meanwhile). The round's hold on the descriptors
-    /// ends.
+    /// the other watches for the next round. A watch on the same descriptor
+    /// added during the round is newer: it replaces the round's (its waker
+    /// is the one woken, once). The round's hold on the descriptors ends.
     pub(crate) fn settle(&self, live: Vec<LiveWatch>) {
         let mut fired = Vec::new();
         {
             let mut list = lock(&self.list);
             for watch in live {
                 let fd = Arc::downgrade(&watch.fd);
+                let newer = list.iter().position(|w| w.fd.ptr_eq(&fd));
                 if watch.fired {
-                    fired.push(watch.waker);
-                } else if !list.iter().any(|w| w.fd.ptr_eq(&fd)) {
+                    fired.push(match newer {
+                        Some(i) => list.swap_remove(i).waker,
+                        None => watch.waker,
+                    });
+                } else if newer.is_none() {
                     list.push(Watch {
                         fd,
                         interest: watch.interest,
@@ -149,6 +153,32 @@ mod tests {
 
     fn watching(fd: &Arc<OwnedFd>) -> bool {
         reactor::watching(&Arc::downgrade(fd))
+    }
+
+    #[test]
+    fn a_watch_added_during_a_round_replaces_the_rounds() {
+        let watches = Watches::default();
+        let (_reader, fd) = full_pipe();
+        let (old_tx, old_rx) = mpsc::channel();
+        let (new_tx, new_rx) = mpsc::channel();
+        let old = task::Waker::from(Arc::new(Notify(Mutex::new(old_tx))));
+        let new = task::Waker::from(Arc::new(Notify(Mutex::new(new_tx))));
+        // Not ready in the round: the newer watch is kept, not both.
+        watches.add(Arc::downgrade(&fd), Interest::Write, &old);
+        let live = watches.live();
+        watches.add(Arc::downgrade(&fd), Interest::Write, &new);
+        watches.settle(live);
+        assert_eq!(lock(&watches.list).len(), 1);
+        // Ready in the round: the newer waker is woken, once, and the
+        // watch is over.
+        let mut live = watches.live();
+        watches.add(Arc::downgrade(&fd), Interest::Write, &new);
+        live[0].fired = true;
+        watches.settle(live);
+        assert!(new_rx.try_recv().is_ok(), "the newer waker is woken");
+        assert!(new_rx.try_recv().is_err(), "once");
+        assert!(old_rx.try_recv().is_err(), "the replaced waker is not");
+        assert!(!watches.holds(&Arc::downgrade(&fd)));
     }
 
     #[test]
