@@ -9,7 +9,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task;
 use std::time::Instant;
 
 use crate::error::{Error, catch_panic};
@@ -17,6 +18,7 @@ use crate::output::Output;
 use crate::run::{Exec, Watched};
 use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
+use crate::watch::{LiveWatch, Watches};
 
 /// What a ready descriptor belongs to.
 #[derive(Clone, Copy)]
@@ -24,6 +26,8 @@ enum Owner {
     Waker,
     Exec(usize, Watched),
     Orphan(usize),
+    /// A one-shot fd watch of the background loop (see [`watch`]).
+    Watch(usize),
 }
 
 /// One round of the loop over `execs` (and pipes being drained for nobody).
@@ -36,6 +40,7 @@ pub(crate) fn turn(
     execs: &mut [&mut Exec],
     waker: &Waker,
     orphans: &mut Vec<OwnedFd>,
+    watches: &mut [LiveWatch],
     limit: Option<Instant>,
 ) -> io::Result<()> {
     let mut owners = Vec::new();
@@ -55,6 +60,10 @@ pub(crate) fn turn(
         for (j, fd) in orphans.iter().enumerate() {
             fds.push((fd.as_fd(), Interest::Read));
             owners.push(Owner::Orphan(j));
+        }
+        for (j, watch) in watches.iter().enumerate() {
+            fds.push((watch.fd.as_fd(), watch.interest));
+            owners.push(Owner::Watch(j));
         }
         let timer = execs
             .iter()
@@ -79,6 +88,7 @@ pub(crate) fn turn(
                     closed_orphans.push(j);
                 }
             }
+            Owner::Watch(j) => watches[j].fired = true,
         }
     }
     for j in closed_orphans.into_iter().rev() {
@@ -116,7 +126,7 @@ fn outcome_of(exec: Exec) -> Result<Output, Error> {
 pub(crate) fn drive(exec: &mut Exec, waker: &Arc<Waker>, mut stop: impl FnMut(&Exec) -> bool) {
     let mut orphans = Vec::new();
     while !exec.finished() && !stop(exec) {
-        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, None) {
+        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, &mut [], None) {
             // Polling itself failed (out of memory for the fd set): stop the
             // tree rather than spin or hang.
             exec.fail(Error::io("cannot poll the child's pipes", e));
@@ -176,6 +186,8 @@ pub(crate) fn finish(exec: Exec, on_done: OnDone) {
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
+    /// One-shot descriptor watches (see [`watch`]).
+    watches: Watches,
 }
 
 #[derive(Default)]
@@ -196,6 +208,7 @@ fn global() -> Result<&'static Global, Error> {
         let global = Arc::new(Global {
             waker: Arc::new(waker),
             inbox: Mutex::default(),
+            watches: Watches::default(),
         });
         let looped = global.clone();
         std::thread::Builder::new()
@@ -299,8 +312,9 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
         }
         orphans.append(&mut inbox.orphans);
     }
+    let mut live = global.watches.live();
     let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
-    if let Err(e) = turn(&mut execs, &global.waker, orphans, None) {
+    if let Err(e) = turn(&mut execs, &global.waker, orphans, &mut live, None) {
         for exec in execs {
             exec.fail(Error::io(
                 "cannot poll the children's pipes",
@@ -308,6 +322,39 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
             ));
         }
     }
+    global.watches.settle(live);
+}
+
+// --- One-shot descriptor watches ("wake me when writable"), for
+// `aio::AsyncStdin`: the list is in `watch.rs`; a watch belongs to no run.
+
+/// Asks the background loop to wake `waker` once `fd` is ready for
+/// `interest` (see [`Watches::add`]). Once every other `Arc` of `fd` is
+/// dropped, call [`wake_loop`]: the loop holds the descriptor open for at
+/// most the round it is in.
+pub(crate) fn watch(
+    fd: Weak<OwnedFd>,
+    interest: Interest,
+    waker: &task::Waker,
+) -> Result<(), Error> {
+    let global = global()?;
+    global.watches.add(fd, interest, waker);
+    global.waker.wake();
+    Ok(())
+}
+
+/// Wakes the background loop, if it runs, so that it ends its round (and
+/// lets go of descriptors it held for watches).
+pub(crate) fn wake_loop() {
+    if let Ok(global) = global() {
+        global.waker.wake();
+    }
+}
+
+/// Whether the background loop keeps a watch on `fd`.
+#[cfg(test)]
+pub(crate) fn watching(fd: &Weak<OwnedFd>) -> bool {
+    global().expect("the loop runs").watches.holds(fd)
 }
 
 #[cfg(test)]

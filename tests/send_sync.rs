@@ -65,7 +65,17 @@ const _: () = {
     send_sync::<procession::aio::Wait<'static>>();
     send_sync::<procession::aio::JobWait<'static>>();
     send_sync::<procession::aio::JobDone<'static>>();
+    send_sync::<procession::aio::StartFuture>();
+    send_sync::<procession::aio::HandleFuture>();
+    send_sync::<procession::aio::LineStream>();
+    send_sync::<procession::aio::EventStream>();
+    send_sync::<procession::aio::AsyncStdin>();
     unpin::<procession::aio::RunFuture<Vec<u8>>>();
+    unpin::<procession::aio::StartFuture>();
+    unpin::<procession::aio::HandleFuture>();
+    unpin::<procession::aio::LineStream>();
+    unpin::<procession::aio::EventStream>();
+    unpin::<procession::aio::AsyncStdin>();
     static_error::<Error>();
     static_error::<SpawnError>();
     static_error::<ExitError>();
