@@ -256,7 +256,8 @@ impl Exec {
             .filter_map(|c| c.fd.as_ref())
             .chain(self.feeds.iter().filter_map(|f| f.fd.as_ref()));
         for fd in fds {
-            if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
+            // Both are ends of pipes that `spawn` made.
+            if let Err(e) = sys::set_nonblocking_new_pipe(fd.as_fd()) {
                 self.error = Some(Error::io("cannot make a pipe non-blocking", e));
             }
         }

@@ -108,6 +108,14 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Switches a pipe end that [`pipe`] made to non-blocking mode, in one
+/// system call: such an end has no other status flag to keep (no
+/// `O_APPEND`, `O_ASYNC`, ...), so there is none to read first.
+pub(crate) fn set_nonblocking_new_pipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+    rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
 /// Reads what is available. `Ok(None)`: nothing now (would block).
 /// `Ok(Some(0))`: end of file.
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
