@@ -77,6 +77,67 @@ fn no_new_thread(before: &[u32]) -> bool {
     procfs::own_thread_ids().iter().all(|t| before.contains(t))
 }
 
+/// The descriptors and threads of this process, taken once the crate's
+/// permanent threads exist.
+struct Baseline {
+    fds: usize,
+    threads: Vec<u32>,
+    targets: Vec<String>,
+}
+
+impl Baseline {
+    fn take() -> Baseline {
+        Baseline {
+            fds: procfs::open_fds(),
+            threads: procfs::own_thread_ids(),
+            targets: fd_targets(),
+        }
+    }
+
+    /// Waits until no descriptor and no thread is left over the baseline.
+    /// A thread of the crate that drives a run for the first time keeps one
+    /// eventfd for its later runs (a cache, not a leak): which spawning
+    /// thread that is varies, so eventfds are left out of the comparison.
+    /// The run's own pipes and pidfds are not.
+    fn assert_nothing_left(self) {
+        let Baseline {
+            fds,
+            threads,
+            targets,
+        } = self;
+        let fds = fds - eventfds(&targets);
+        assert!(
+            procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+                && no_new_thread(&threads)),
+            "descriptors {} (before {fds}: {targets:?}; now {:?}), threads {:?} (before {threads:?})",
+            procfs::open_fds(),
+            fd_targets(),
+            procfs::own_thread_ids()
+        );
+    }
+}
+
+/// The pids of `pt grandchild`'s tree, from the grandchild's pid as it
+/// printed it: (pt, the grandchild). Both are alive.
+fn tree_of(line: &str) -> (u32, u32) {
+    let grandchild: u32 = line.trim().parse().expect("a pid");
+    let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
+    assert!(procfs::is_live(child), "pt ({child}) lives");
+    (child, grandchild)
+}
+
+/// Waits until `pt` (`child`) and its grandchild are gone and no zombie is
+/// left.
+fn assert_tree_gone(child: u32, grandchild: u32) {
+    assert!(
+        procfs::eventually(HANG, || !procfs::is_live(child)
+            && !procfs::is_live(grandchild)
+            && procfs::zombie_children().is_empty()),
+        "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
+        procfs::children()
+    );
+}
+
 fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     let waker = futures::task::noop_waker();
     future.poll(&mut Context::from_waker(&waker))
@@ -107,8 +168,7 @@ fn dropping_handle_future_reaps_the_tree() {
 fn dropping_a_future_reaps_the_tree<F: Future + Unpin>(future: impl FnOnce(&Command) -> F) {
     let _serial = serial();
     warm_up();
-    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
-    let before = fd_targets();
+    let baseline = Baseline::take();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
         let mut future = future(&cmd);
@@ -119,34 +179,14 @@ fn dropping_a_future_reaps_the_tree<F: Future + Unpin>(future: impl FnOnce(&Comm
         );
         let mut line = String::new();
         reader.read_line(&mut line).expect("the grandchild's pid");
-        let grandchild: u32 = line.trim().parse().expect("a pid");
-        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
-        assert!(procfs::is_live(child), "pt ({child}) lives");
+        let (child, grandchild) = tree_of(&line);
         drop(future);
-        assert!(
-            procfs::eventually(HANG, || !procfs::is_live(child)
-                && !procfs::is_live(grandchild)
-                && procfs::zombie_children().is_empty()),
-            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
-            procfs::children()
-        );
+        assert_tree_gone(child, grandchild);
         // Every writer is gone: the pipe ends.
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).expect("reads to the end");
     }
-    // A thread of the crate that drives a run for the first time keeps one
-    // eventfd for its later runs (a cache, not a leak): which spawning
-    // thread that is varies, so eventfds are left out of the comparison.
-    // The run's own pipes and pidfds are not.
-    let fds = fds - eventfds(&before);
-    assert!(
-        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
-            && no_new_thread(&threads)),
-        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
-        procfs::open_fds(),
-        fd_targets(),
-        procfs::own_thread_ids()
-    );
+    baseline.assert_nothing_left();
 }
 
 #[test]
@@ -192,34 +232,17 @@ fn dropping_a_stream_reaps_the_tree<S, T>(
 {
     let _serial = serial();
     warm_up();
-    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
-    let before = fd_targets();
+    let baseline = Baseline::take();
     {
         let cmd = Command::new(support::pt()).args(["grandchild", "120", "1", "--hold", "120"]);
         let mut items = stream(&cmd);
         let first = futures::executor::block_on(futures::StreamExt::next(&mut items));
         let line = pid_of(first.expect("an item").expect("a line"));
-        let grandchild: u32 = line.trim().parse().expect("a pid");
-        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
-        assert!(procfs::is_live(child), "pt ({child}) lives");
+        let (child, grandchild) = tree_of(&line);
         drop(items);
-        assert!(
-            procfs::eventually(HANG, || !procfs::is_live(child)
-                && !procfs::is_live(grandchild)
-                && procfs::zombie_children().is_empty()),
-            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
-            procfs::children()
-        );
+        assert_tree_gone(child, grandchild);
     }
-    let fds = fds - eventfds(&before);
-    assert!(
-        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
-            && no_new_thread(&threads)),
-        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
-        procfs::open_fds(),
-        fd_targets(),
-        procfs::own_thread_ids()
-    );
+    baseline.assert_nothing_left();
 }
 
 #[test]
@@ -247,8 +270,7 @@ fn dropping_pool_stream_reaps_the_tree() {
             .finish_async(),
     );
     assert_eq!(warm.succeeded, 1);
-    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
-    let before = fd_targets();
+    let baseline = Baseline::take();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
         // The second job waits for a slot behind nothing: both start.
@@ -262,29 +284,13 @@ fn dropping_pool_stream_reaps_the_tree() {
         assert!(next.is_pending(), "jobs run");
         let mut line = String::new();
         reader.read_line(&mut line).expect("the grandchild's pid");
-        let grandchild: u32 = line.trim().parse().expect("a pid");
-        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
-        assert!(procfs::is_live(child), "pt ({child}) lives");
+        let (child, grandchild) = tree_of(&line);
         drop(stream);
-        assert!(
-            procfs::eventually(HANG, || !procfs::is_live(child)
-                && !procfs::is_live(grandchild)
-                && procfs::zombie_children().is_empty()),
-            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
-            procfs::children()
-        );
+        assert_tree_gone(child, grandchild);
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).expect("reads to the end");
     }
-    let fds = fds - eventfds(&before);
-    assert!(
-        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
-            && no_new_thread(&threads)),
-        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
-        procfs::open_fds(),
-        fd_targets(),
-        procfs::own_thread_ids()
-    );
+    baseline.assert_nothing_left();
     // The pool runs new batches after the drop.
     let after = futures::executor::block_on(
         pool.as_completed_async([Command::new(support::pt()).args(["exit", "0"])])
