@@ -1,0 +1,289 @@
+//! Timing and stopping Slurm attempts: one thread for every pool, which
+//! starts each attempt's timeout when its task starts (so queue time does
+//! not count), watches the pool's deadline, and stops attempts with
+//! `scancel`, never by signalling srun (srun would kill the task without
+//! a `SIGTERM`). The rules are the pure functions [`first_calls`] and
+//! [`grace_calls`].
+
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::command::Command;
+use crate::error::Error;
+use crate::sync::{get_or_try_init, lock};
+
+use super::run::Run;
+
+/// Why an attempt is stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Why {
+    /// Its own timeout passed.
+    Timeout,
+    /// The pool's deadline passed.
+    Deadline,
+    /// The pool asked: `SIGTERM`, then `SIGKILL` after the grace time.
+    Cancel,
+    /// The pool asked for `SIGKILL` at once.
+    Kill,
+}
+
+/// Where an attempt is, as far as stopping it goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase<'a> {
+    /// No id yet: a stop waits for one.
+    NoId,
+    /// Queued or allocated, its task not started: the job id.
+    Pending(&'a str),
+    /// Its task runs: the job id (jobs) or step id (steps).
+    Running(&'a str),
+}
+
+/// The `scancel` calls that start a stop, and whether a kill must follow
+/// after the grace time. A pending job refuses `SIGTERM` ("Job can not be
+/// altered now"): a plain `scancel` ends it. `SIGTERM` reaches only the
+/// task's top process; `SIGKILL` the whole cgroup.
+pub(crate) fn first_calls(phase: Phase<'_>, kill: bool) -> (Vec<Vec<String>>, bool) {
+    let call = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    match (phase, kill) {
+        (Phase::NoId, _) => (Vec::new(), false),
+        (Phase::Pending(id), _) => (vec![call(&[id])], false),
+        (Phase::Running(id), true) => (vec![call(&["--signal=KILL", id])], false),
+        (Phase::Running(id), false) => (vec![call(&["--signal=TERM", id])], true),
+    }
+}
+
+/// The calls once the grace time after `SIGTERM` is over: `SIGKILL`, and
+/// for a job of its own a plain `scancel` too, so its allocation goes.
+pub(crate) fn grace_calls(id: &str, steps: bool) -> Vec<Vec<String>> {
+    let mut calls = vec![vec!["--signal=KILL".to_string(), id.to_string()]];
+    if !steps {
+        calls.push(vec![id.to_string()]);
+    }
+    calls
+}
+
+/// `KillWait` from `scontrol show config`'s output.
+pub(crate) fn parse_kill_wait(config: &str) -> Option<Duration> {
+    config.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != "KillWait" {
+            return None;
+        }
+        let secs = value.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_secs(secs))
+    })
+}
+
+/// The grace time between `SIGTERM` and `SIGKILL`: the cluster's
+/// `KillWait`, or 30 s (Slurm's default) if it cannot be read.
+fn read_grace() -> Duration {
+    Command::new("scontrol")
+        .args(["show", "config"])
+        .stderr_null()
+        .timeout(Duration::from_secs(10))
+        .read()
+        .ok()
+        .and_then(|text| parse_kill_wait(&text))
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// Runs one `scancel`; its failure goes to the run's diagnostics.
+fn scancel(run: &Run, args: &[String]) {
+    let result = Command::new("scancel")
+        .args(args)
+        .stdout_null()
+        .stderr_capture()
+        .timeout(Duration::from_secs(30))
+        .run();
+    if let Err(e) = result {
+        run.note(format!("scancel {}: {e}", args.join(" ")));
+    }
+}
+
+/// The thread that times and stops every running attempt.
+pub(crate) struct Timer {
+    runs: Mutex<Vec<Arc<Run>>>,
+    cv: Condvar,
+}
+
+impl Timer {
+    pub(crate) fn add(&self, run: Arc<Run>) {
+        lock(&self.runs).push(run);
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn wake(&self) {
+        let _runs = lock(&self.runs);
+        self.cv.notify_all();
+    }
+
+    fn run(&self) {
+        let mut runs = lock(&self.runs);
+        loop {
+            runs.retain(|r| !lock(&r.state).over);
+            let current = runs.clone();
+            drop(runs);
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            for run in &current {
+                if let Some(at) = tick(run, now) {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            runs = lock(&self.runs);
+            // Wakes before the wait began are seen by `tick` on the next
+            // round: a wake takes this lock first.
+            runs = match next {
+                None => self.cv.wait(runs).unwrap_or_else(|e| e.into_inner()),
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    self.cv
+                        .wait_timeout(runs, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// Decides and sends what `run` needs now; returns when to look again.
+fn tick(run: &Run, now: Instant) -> Option<Instant> {
+    // Read the grace time before it can be needed, outside the run's lock.
+    let may_stop = run.timeout.is_some() || run.deadline.is_some() || {
+        let state = lock(&run.state);
+        state.stop.is_some()
+    };
+    let grace = may_stop.then(|| *run.grace.get_or_init(read_grace));
+    let mut calls = Vec::new();
+    let mut next = None;
+    {
+        let mut state = lock(&run.state);
+        if state.over {
+            return None;
+        }
+        let timeout_at = state
+            .launched
+            .zip(run.timeout)
+            .and_then(|(at, t)| crate::sync::after(at, t));
+        if state.stop.is_none() {
+            if run.deadline.is_some_and(|d| now >= d) {
+                state.stop = Some(Why::Deadline);
+            } else if timeout_at.is_some_and(|t| now >= t) {
+                state.stop = Some(Why::Timeout);
+            }
+        }
+        let Some(why) = state.stop else {
+            return [timeout_at, run.deadline].into_iter().flatten().min();
+        };
+        let kill = why == Why::Kill;
+        let id = if run.steps {
+            state.evidence.step.clone()
+        } else {
+            state.evidence.job.clone()
+        };
+        let phase = match (&id, state.launched) {
+            (Some(id), Some(_)) => Phase::Running(id),
+            (Some(id), None) if !run.steps => Phase::Pending(id),
+            _ => Phase::NoId,
+        };
+        if phase != Phase::NoId && state.sent.is_none_or(|sent| kill && !sent) {
+            let (first, then_kill) = first_calls(phase, kill);
+            calls.extend(first);
+            state.sent = Some(kill || matches!(phase, Phase::Pending(_)));
+            if then_kill {
+                state.kill_at = grace.map(|g| now + g);
+            } else {
+                state.kill_at = None;
+            }
+        }
+        if let (Some(at), Some(id)) = (state.kill_at, &id) {
+            if now >= at && !state.killed {
+                state.killed = true;
+                state.kill_at = None;
+                calls.extend(grace_calls(id, run.steps));
+            } else {
+                next = Some(at);
+            }
+        }
+    }
+    for call in calls {
+        scancel(run, &call);
+    }
+    next
+}
+
+/// The timer, started at its first use; if its thread cannot be started,
+/// this is an error and the next use tries again.
+pub(crate) fn timer() -> Result<&'static Timer, Error> {
+    static TIMER: OnceLock<Arc<Timer>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    let timer = get_or_try_init(&TIMER, &STARTING, || {
+        let timer = Arc::new(Timer {
+            runs: Mutex::new(Vec::new()),
+            cv: Condvar::new(),
+        });
+        let timing = timer.clone();
+        std::thread::Builder::new()
+            .name("procession-slurm".into())
+            .spawn(move || timing.run())
+            .map_err(|e| Error::io("cannot start the thread that times Slurm jobs", e))?;
+        Ok(timer)
+    })?;
+    Ok(timer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(list: &[&[&str]]) -> Vec<Vec<String>> {
+        list.iter()
+            .map(|c| c.iter().map(|a| a.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn the_stop_table() {
+        let table: &[(Phase<'_>, bool, &[&[&str]], bool)] = &[
+            (Phase::NoId, false, &[], false),
+            (Phase::NoId, true, &[], false),
+            (Phase::Pending("12"), false, &[&["12"]], false),
+            (Phase::Pending("12"), true, &[&["12"]], false),
+            (
+                Phase::Running("12"),
+                false,
+                &[&["--signal=TERM", "12"]],
+                true,
+            ),
+            (
+                Phase::Running("12.3"),
+                true,
+                &[&["--signal=KILL", "12.3"]],
+                false,
+            ),
+        ];
+        for (phase, kill, expected, then_kill) in table {
+            assert_eq!(
+                first_calls(*phase, *kill),
+                (calls(expected), *then_kill),
+                "{phase:?} kill={kill}"
+            );
+        }
+        assert_eq!(
+            grace_calls("12", false),
+            calls(&[&["--signal=KILL", "12"], &["12"]])
+        );
+        assert_eq!(
+            grace_calls("12.3", true),
+            calls(&[&["--signal=KILL", "12.3"]])
+        );
+    }
+
+    #[test]
+    fn kill_wait_is_read_from_the_config() {
+        let config = "JobCompType             = jobcomp/none\nKillWait                = 5 sec\nKillOnBadExit = 0\n";
+        assert_eq!(parse_kill_wait(config), Some(Duration::from_secs(5)));
+        assert_eq!(parse_kill_wait("KillOnBadExit = 0\n"), None);
+    }
+}
