@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use procession::{Failure, Halt, JobOutput, Pool, PoolBuilder, Retry, Slurm, Threshold};
 
-use super::support::{is_pattern, procfs, pt_cmd};
+use super::support::{self, is_pattern, procfs, pt_cmd};
 
 pub type Case = (&'static str, fn());
 
@@ -30,6 +30,10 @@ pub const ALL: &[Case] = &[
     ),
     ("deadline_while_queued", deadline_while_queued),
     ("steps_fault_table", steps_fault_table),
+    (
+        "ctrl_c_cancels_through_scancel",
+        ctrl_c_cancels_through_scancel,
+    ),
 ];
 
 /// `srun` is on PATH and the cluster answers `sinfo` within 2 s.
@@ -68,7 +72,7 @@ fn marked(mark: &str) -> Vec<u32> {
         .collect()
 }
 
-/// This user's jobs in `squeue` named like the pool's.
+/// The jobs in `squeue` named like a pool's.
 fn queued_jobs() -> String {
     let out = StdCommand::new("squeue")
         .args(["-h", "-o", "%i %j %T"])
@@ -76,7 +80,7 @@ fn queued_jobs() -> String {
         .expect("run squeue");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.contains(&format!("procession-{}-", std::process::id())))
+        .filter(|l| l.contains(" procession-"))
         .map(|l| format!("{l}\n"))
         .collect()
 }
@@ -249,23 +253,31 @@ fn halt_now_stops_running_jobs() {
         .halt(Halt::Now(Threshold::Failures(1)))
         .build();
     let start = Instant::now();
+    // The second job fails once the first surely runs.
     let jobs = [
-        job(&mark, &["sleep", "120"]),
-        job(&mark, &["fail", "1", "boom"]),
+        job(&mark, &["term-tree", "120"]),
+        job(&mark, &["sleep-exit", "2", "1"]),
         job(&mark, &["sleep", "120"]),
     ];
     let done: Vec<_> = pool.as_completed(jobs).collect();
-    let failure = |seq| done.iter().find(|d| d.seq() == seq).map(|d| d.failure());
-    assert_eq!(failure(2), Some(Some(Failure::Exit(1))));
+    let find = |seq| done.iter().find(|d| d.seq() == seq);
+    assert_eq!(find(2).map(|d| d.failure()), Some(Some(Failure::Exit(1))));
+    let first = find(1).expect("the running job is reported");
     assert_eq!(
-        failure(1),
-        Some(Some(Failure::Stopped(procession::StopCause::Halt)))
+        first.failure(),
+        Some(Failure::Stopped(procession::StopCause::Halt))
+    );
+    let out = first.output().expect("its output");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("term\n"),
+        "stopped with SIGTERM first: {:?}",
+        String::from_utf8_lossy(&out.stdout)
     );
     // Never started: reported as skipped, or not pulled at all.
+    let third = find(3).map(|d| d.failure());
     assert!(
-        matches!(failure(3), None | Some(Some(Failure::Skipped))),
-        "{:?}",
-        failure(3)
+        matches!(third, None | Some(Some(Failure::Skipped))),
+        "{third:?}"
     );
     assert!(
         start.elapsed() < Duration::from_secs(60),
@@ -373,6 +385,76 @@ pub fn steps_child() {
     assert_eq!(pool.jobs(), 2, "the allocation's size");
     drop(pool);
     table(Slurm::auto(), &mark);
+}
+
+/// Ctrl-C (`SIGINT`) to a program whose pool runs on Slurm, with
+/// `forward_signals`: its jobs are stopped through `scancel` (they see
+/// `SIGTERM`; srun, never signalled, does not kill them outright), the
+/// program then dies of the signal, and nothing is left.
+fn ctrl_c_cancels_through_scancel() {
+    use std::os::unix::process::ExitStatusExt;
+    let mark = marker("ctrl_c");
+    let example = support::examples::example("slurm");
+    let child = StdCommand::new(example)
+        .args(["-n", "2", "-j", "2"])
+        .arg(support::pt())
+        .args(["term-tree", "120"])
+        .env("PROCESSION_SLURM_MARK", &mark)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the slurm example");
+    let guard = Reap(child.id());
+    // Each job's tree is up (two sleepers each) once its TERM handler is.
+    let sleepers = || {
+        marked(&mark)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.windows(6).any(|w| w == b"sleep\0"))
+            })
+            .count()
+    };
+    assert!(
+        procfs::eventually(Duration::from_secs(30), || sleepers() >= 4),
+        "the jobs did not start: {} sleepers",
+        sleepers()
+    );
+    procfs::send_signal(child.id(), "INT");
+    let out = child.wait_with_output().expect("wait for the example");
+    std::mem::forget(guard);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.signal(), Some(2), "{:?}\n{stdout}", out.status);
+    let saw_term = stdout
+        .lines()
+        .filter(|l| l.contains(" stdout: ") && l.split(" | ").any(|w| w.trim() == "term"))
+        .count();
+    assert_eq!(saw_term, 2, "both jobs saw SIGTERM:\n{stdout}");
+    clean(&mark);
+}
+
+/// On a failed test: kills the program it started and cancels its jobs.
+struct Reap(u32);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+        let out = StdCommand::new("squeue")
+            .args(["-h", "-o", "%i %j"])
+            .output();
+        let name = format!(" procession-{}-", self.0);
+        for line in out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+        {
+            if line.contains(&name) {
+                let id = line.split_whitespace().next().unwrap_or_default();
+                let _ = StdCommand::new("scancel").arg(id).status();
+            }
+        }
+    }
 }
 
 /// A job log written into memory.

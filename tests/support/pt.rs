@@ -53,6 +53,7 @@ usage: pt SUBCOMMAND ARGS...
                                for it), setsid-f (exit at once, orphaning
                                it), double-fork (through a setsid-f that
                                exits, then sleep SECS ourselves)
+  sleep-exit SECS CODE         sleep SECS, then exit with CODE
   fail-once FILE CODE          exit CODE and create FILE if FILE is missing,
                                else exit 0
   term-tree SECS               start a `setsid` and a double-forked `pt sleep
@@ -121,6 +122,7 @@ fn main() {
         "count-signal" => count_signal(&args),
         "term-tree" => term_tree(&args),
         "fail-once" => fail_once(&args),
+        "sleep-exit" => sleep_exit(&args),
         "cgroup" => own_cgroup(),
         "sigrtmin" => {
             println!("{}", sys::sigrtmin());
@@ -585,6 +587,15 @@ fn count_signal(args: &[OsString]) -> io::Result<()> {
     std::thread::sleep(Duration::from_millis(300));
     stdout().write_all(format!("{}\n", sys::counted()).as_bytes())?;
     Ok(())
+}
+
+fn sleep_exit(args: &[OsString]) -> io::Result<()> {
+    let [secs, code] = args else {
+        usage("sleep-exit SECS CODE")
+    };
+    let code = parse_num(code, "CODE");
+    std::thread::sleep(parse_secs(secs));
+    process::exit(code)
 }
 
 fn fail_once(args: &[OsString]) -> io::Result<()> {

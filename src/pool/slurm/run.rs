@@ -16,7 +16,11 @@ use crate::output::Output;
 use crate::plan::Mode;
 use crate::reactor::OnDone;
 use crate::redirect::OutSpec;
+use crate::stop::StopSequence;
 use crate::sync::lock;
+
+/// `SIGWINCH`, a signal srun ignores.
+const SIGWINCH: i32 = rustix::process::Signal::WINCH.as_raw();
 
 use super::super::backend::{Captured, Ended, SharedIds, Started, Status, StopHow, Stopper, Watch};
 use super::super::job::RunIds;
@@ -156,8 +160,9 @@ pub(super) struct State {
     pub(super) launched: Option<Instant>,
     /// The stop asked for or decided, the first one (a kill wins).
     pub(super) stop: Option<Why>,
-    /// What was sent: `Some(false)` the first call, `Some(true)` a kill.
-    pub(super) sent: Option<bool>,
+    /// What was sent, to which id: `false` the first call, `true` a kill
+    /// (or the plain `scancel` of a pending job).
+    pub(super) sent: Option<(bool, String)>,
     /// When to send the kill that follows a `TERM`.
     pub(super) kill_at: Option<Instant>,
     pub(super) killed: bool,
@@ -219,7 +224,13 @@ pub(super) fn start(srun: Command, setup: Setup, on_done: OnDone) -> Result<Star
         .map_err(|e| Error::io("cannot start the thread that reads srun's stderr", e))?;
     // If srun cannot start, dropping the command closes the pipe and the
     // reader ends with no one to report to.
+    // A forwarded Ctrl-C stops the job through the pool (`scancel`), never
+    // by signalling srun, which would kill a running job without a SIGTERM
+    // (and a pending one, woken by SIGCONT, submits its job again): srun's
+    // own stop "sequence" is SIGWINCH, which it ignores (measured, pending
+    // and running), and a wait for srun to end with its job.
     let (exec, stdin) = srun
+        .stop_sequence(StopSequence::new().then(SIGWINCH, Duration::MAX))
         .stderr_shared_file(Arc::new(writer))
         .exec_job(Mode::Start)
         .map_err(|e| super::srun_missing(&display, e))?;

@@ -8,7 +8,6 @@
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::command::Command;
 use crate::error::Error;
 use crate::sync::{get_or_try_init, lock};
 
@@ -34,7 +33,8 @@ pub(crate) enum Phase<'a> {
     NoId,
     /// Queued or allocated, its task not started: the job id.
     Pending(&'a str),
-    /// Its task runs: the job id (jobs) or step id (steps).
+    /// Its task runs: its step id (`J.S`; signals to a job id take
+    /// `KillWait` to land, to its step at once: measured).
     Running(&'a str),
 }
 
@@ -52,13 +52,12 @@ pub(crate) fn first_calls(phase: Phase<'_>, kill: bool) -> (Vec<Vec<String>>, bo
     }
 }
 
-/// The calls once the grace time after `SIGTERM` is over: `SIGKILL`, and
-/// for a job of its own a plain `scancel` too, so its allocation goes.
-pub(crate) fn grace_calls(id: &str, steps: bool) -> Vec<Vec<String>> {
-    let mut calls = vec![vec!["--signal=KILL".to_string(), id.to_string()]];
-    if !steps {
-        calls.push(vec![id.to_string()]);
-    }
+/// The calls once the grace time after `SIGTERM` is over: `SIGKILL` to
+/// the step, and for a job of its own a plain `scancel` of the job too, so
+/// its allocation goes.
+pub(crate) fn grace_calls(step: &str, job: Option<&str>) -> Vec<Vec<String>> {
+    let mut calls = vec![vec!["--signal=KILL".to_string(), step.to_string()]];
+    calls.extend(job.map(|job| vec![job.to_string()]));
     calls
 }
 
@@ -77,11 +76,7 @@ pub(crate) fn parse_kill_wait(config: &str) -> Option<Duration> {
 /// The grace time between `SIGTERM` and `SIGKILL`: the cluster's
 /// `KillWait`, or 30 s (Slurm's default) if it cannot be read.
 fn read_grace() -> Duration {
-    Command::new("scontrol")
-        .args(["show", "config"])
-        .stderr_null()
-        .timeout(Duration::from_secs(10))
-        .read()
+    tool("scontrol", &["show", "config"])
         .ok()
         .and_then(|text| parse_kill_wait(&text))
         .unwrap_or(Duration::from_secs(30))
@@ -89,14 +84,30 @@ fn read_grace() -> Duration {
 
 /// Runs one `scancel`; its failure goes to the run's diagnostics.
 fn scancel(run: &Run, args: &[String]) {
-    let result = Command::new("scancel")
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let Err(why) = tool("scancel", &args) {
+        run.note(format!("scancel {}: {why}", args.join(" ")));
+    }
+}
+
+/// Runs one of Slurm's short commands and returns its stdout, or why it
+/// failed. Through std, not the crate's engine: a forwarded Ctrl-C stops
+/// every run of the engine that starts while it is forwarded, and these
+/// are how the pool's jobs are stopped then.
+fn tool(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(program)
         .args(args)
-        .stdout_null()
-        .stderr_capture()
-        .timeout(Duration::from_secs(30))
-        .run();
-    if let Err(e) = result {
-        run.note(format!("scancel {}: {e}", args.join(" ")));
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -177,31 +188,37 @@ fn tick(run: &Run, now: Instant) -> Option<Instant> {
             return [timeout_at, run.deadline].into_iter().flatten().min();
         };
         let kill = why == Why::Kill;
-        let id = if run.steps {
-            state.evidence.step.clone()
-        } else {
-            state.evidence.job.clone()
-        };
-        let phase = match (&id, state.launched) {
-            (Some(id), Some(_)) => Phase::Running(id),
-            (Some(id), None) if !run.steps => Phase::Pending(id),
+        let step = state.evidence.step.clone();
+        let job = state.evidence.job.clone().filter(|_| !run.steps);
+        let phase = match (&step, &job) {
+            (Some(step), _) => Phase::Running(step),
+            (None, Some(job)) => Phase::Pending(job),
             _ => Phase::NoId,
         };
-        if phase != Phase::NoId && state.sent.is_none_or(|sent| kill && !sent) {
+        let (Phase::Pending(target) | Phase::Running(target)) = phase else {
+            return None;
+        };
+        // Again for a new id: srun submits its job again when a signal
+        // reaches it while pending.
+        let again = |(sent_kill, to): &(bool, String)| (kill && !sent_kill) || to != target;
+        if state.sent.as_ref().is_none_or(again) {
             let (first, then_kill) = first_calls(phase, kill);
             calls.extend(first);
-            state.sent = Some(kill || matches!(phase, Phase::Pending(_)));
+            state.sent = Some((
+                kill || matches!(phase, Phase::Pending(_)),
+                target.to_string(),
+            ));
             if then_kill {
                 state.kill_at = grace.map(|g| now + g);
             } else {
                 state.kill_at = None;
             }
         }
-        if let (Some(at), Some(id)) = (state.kill_at, &id) {
+        if let (Some(at), Some(step)) = (state.kill_at, &step) {
             if now >= at && !state.killed {
                 state.killed = true;
                 state.kill_at = None;
-                calls.extend(grace_calls(id, run.steps));
+                calls.extend(grace_calls(step, job.as_deref()));
             } else {
                 next = Some(at);
             }
@@ -271,11 +288,11 @@ mod tests {
             );
         }
         assert_eq!(
-            grace_calls("12", false),
-            calls(&[&["--signal=KILL", "12"], &["12"]])
+            grace_calls("12.0", Some("12")),
+            calls(&[&["--signal=KILL", "12.0"], &["12"]])
         );
         assert_eq!(
-            grace_calls("12.3", true),
+            grace_calls("12.3", None),
             calls(&[&["--signal=KILL", "12.3"]])
         );
     }
