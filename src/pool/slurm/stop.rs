@@ -113,27 +113,39 @@ fn tool(program: &str, args: &[&str]) -> Result<String, String> {
 
 /// The thread that times and stops every running attempt.
 pub(crate) struct Timer {
-    runs: Mutex<Vec<Arc<Run>>>,
+    state: Mutex<Watched>,
     cv: Condvar,
+}
+
+/// The runs the timer watches.
+struct Watched {
+    runs: Vec<Arc<Run>>,
+    /// Something changed since the timer last looked (a run was added, a
+    /// stop asked for, an id learned): it looks again before it waits, so
+    /// a wake while it was looking is never lost.
+    changed: bool,
 }
 
 impl Timer {
     pub(crate) fn add(&self, run: Arc<Run>) {
-        lock(&self.runs).push(run);
+        let mut watched = lock(&self.state);
+        watched.runs.push(run);
+        watched.changed = true;
         self.cv.notify_all();
     }
 
     pub(crate) fn wake(&self) {
-        let _runs = lock(&self.runs);
+        lock(&self.state).changed = true;
         self.cv.notify_all();
     }
 
     fn run(&self) {
-        let mut runs = lock(&self.runs);
+        let mut watched = lock(&self.state);
         loop {
-            runs.retain(|r| !lock(&r.state).over);
-            let current = runs.clone();
-            drop(runs);
+            watched.changed = false;
+            watched.runs.retain(|r| !lock(&r.state).over);
+            let current = watched.runs.clone();
+            drop(watched);
             let now = Instant::now();
             let mut next: Option<Instant> = None;
             for run in &current {
@@ -141,15 +153,16 @@ impl Timer {
                     next = Some(next.map_or(at, |n| n.min(at)));
                 }
             }
-            runs = lock(&self.runs);
-            // Wakes before the wait began are seen by `tick` on the next
-            // round: a wake takes this lock first.
-            runs = match next {
-                None => self.cv.wait(runs).unwrap_or_else(|e| e.into_inner()),
+            watched = lock(&self.state);
+            if watched.changed {
+                continue;
+            }
+            watched = match next {
+                None => self.cv.wait(watched).unwrap_or_else(|e| e.into_inner()),
                 Some(at) => {
                     let wait = at.saturating_duration_since(Instant::now());
                     self.cv
-                        .wait_timeout(runs, wait)
+                        .wait_timeout(watched, wait)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
@@ -237,7 +250,10 @@ pub(crate) fn timer() -> Result<&'static Timer, Error> {
     static STARTING: Mutex<()> = Mutex::new(());
     let timer = get_or_try_init(&TIMER, &STARTING, || {
         let timer = Arc::new(Timer {
-            runs: Mutex::new(Vec::new()),
+            state: Mutex::new(Watched {
+                runs: Vec::new(),
+                changed: false,
+            }),
             cv: Condvar::new(),
         });
         let timing = timer.clone();
