@@ -34,6 +34,10 @@ pub const ALL: &[Case] = &[
         "ctrl_c_cancels_through_scancel",
         ctrl_c_cancels_through_scancel,
     ),
+    (
+        "parallel_example_runs_on_slurm",
+        parallel_example_runs_on_slurm,
+    ),
 ];
 
 /// `srun` is on PATH and the cluster answers `sinfo` within 2 s.
@@ -429,6 +433,38 @@ fn ctrl_c_cancels_through_scancel() {
         .filter(|l| l.contains(" stdout: ") && l.split(" | ").any(|w| w.trim() == "term"))
         .count();
     assert_eq!(saw_term, 2, "both jobs saw SIGTERM:\n{stdout}");
+    clean(&mark);
+}
+
+/// `examples/parallel --slurm`: the same runner, its jobs through srun,
+/// their output grouped and in input order, the job log naming the node.
+fn parallel_example_runs_on_slurm() {
+    use std::io::Write as _;
+    let mark = marker("parallel");
+    let dir = std::env::temp_dir().join(format!("procession-parallel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log.tsv");
+    let mut child = StdCommand::new(support::examples::example("parallel"))
+        .args(["--slurm", "-k", "-j", "2", "--joblog"])
+        .arg(&log)
+        .arg(support::pt())
+        .arg("echo")
+        .env("PROCESSION_SLURM_MARK", &mark)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the parallel example");
+    child.stdin.take().unwrap().write_all(b"a\nb\nc\n").unwrap();
+    let out = child.wait_with_output().expect("wait for parallel");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\nc\n");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let host = hostname();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    for line in log.lines().skip(1) {
+        assert_eq!(line.split('\t').nth(1), Some(host.as_str()), "{line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     clean(&mark);
 }
 
