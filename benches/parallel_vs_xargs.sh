@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Whole processes: the `parallel` example (built on the pool) against
 # `xargs -P2 -n1`, a raw C loop of `posix_spawn` + `waitpid` built here in
-# the same run (the floor; skipped without a C compiler) and, where
+# the same run (the floor; skipped without a C compiler), the same loop
+# giving each job two pipes for stdout and stderr (what grouped output
+# costs at the least: its ratio to the plain loop is the floor under
+# grouped / ungrouped) and, where
 # installed, GNU parallel and rust-parallel, each running
 # `seq N | ... /bin/true` with 2 jobs at once. Tools that are not installed
 # are skipped.
@@ -29,34 +32,75 @@ cloop="$target/release/cloop-posix-spawn"
 cc_cmd="${CC:-cc}"
 if command -v "$cc_cmd" >/dev/null; then
     cat >"$target/cloop-posix-spawn.c" <<'EOF'
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 extern char **environ;
+/* With -p, each child's stdout and stderr are pipes of their own, read to
+   their end once the child is reaped (enough for children that print less
+   than a pipe holds): what grouped output costs at the least. */
+static int piped, slots;
+static pid_t *pids;
+static int (*fds)[2];
+static int reap(void) {
+    int st;
+    pid_t pid = wait(&st);
+    if (pid <= 0) return 1;
+    for (int s = 0; s < slots; s++) {
+        if (pids[s] != pid) continue;
+        pids[s] = 0;
+        for (int k = 0; piped && k < 2; k++) {
+            char buf[4096];
+            while (read(fds[s][k], buf, sizeof buf) > 0) {}
+            close(fds[s][k]);
+        }
+    }
+    return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
 int main(int argc, char **argv) {
-    int jobs = atoi(argv[1]), running = 0, failed = 0;
+    int a = 1, running = 0, failed = 0;
+    if (argc > 1 && strcmp(argv[1], "-p") == 0) piped = 1, a = 2;
+    slots = atoi(argv[a]);
+    pids = calloc(slots, sizeof *pids);
+    fds = calloc(slots, sizeof *fds);
     char **args = calloc(argc, sizeof *args);
-    for (int i = 2; i < argc; i++) args[i - 2] = argv[i];
+    for (int i = a + 1; i < argc; i++) args[i - a - 1] = argv[i];
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     while ((n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n') line[n - 1] = 0;
-        if (running == jobs) {
-            int st;
-            if (wait(&st) > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) failed = 1;
+        if (running == slots) {
+            failed |= reap();
             running--;
         }
-        args[argc - 2] = line;
-        pid_t pid;
-        if (posix_spawn(&pid, args[0], NULL, NULL, args, environ) != 0) return 2;
+        args[argc - a - 1] = line;
+        int s = 0;
+        while (pids[s]) s++;
+        posix_spawn_file_actions_t fa;
+        int o[2], e[2];
+        if (piped) {
+            if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC)) return 2;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+            posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+        }
+        if (posix_spawn(&pids[s], args[0], piped ? &fa : NULL, NULL, args, environ) != 0) return 2;
+        if (piped) {
+            posix_spawn_file_actions_destroy(&fa);
+            close(o[1]);
+            close(e[1]);
+            fds[s][0] = o[0];
+            fds[s][1] = e[0];
+        }
         running++;
     }
-    int st;
-    while (running-- > 0)
-        if (wait(&st) > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) failed = 1;
+    while (running-- > 0) failed |= reap();
     return failed;
 }
 EOF
@@ -71,6 +115,8 @@ cmds=("xargs -P2 -n1 /bin/true")
 if [[ -n "$cloop" ]]; then
     names+=("C posix_spawn loop, 2 at once")
     cmds+=("$cloop 2 /bin/true")
+    names+=("C loop, two pipes per job")
+    cmds+=("$cloop -p 2 /bin/true")
 fi
 names+=("procession parallel -j2 -u")
 cmds+=("$par -j2 -u /bin/true")
@@ -141,16 +187,21 @@ goal() { # NAME VALUE BASE LIMIT
 u="procession parallel -j2 -u"
 g="procession parallel -j2 (grouped)"
 f="C posix_spawn loop, 2 at once"
+p="C loop, two pipes per job"
 echo
 for kind in wall cpu; do
     if [[ $kind == wall ]]; then
-        G=${mw[$g]} U=${mw[$u]} F=${mw[$f]:-}
+        G=${mw[$g]} U=${mw[$u]} F=${mw[$f]:-} P=${mw[$p]:-}
     else
-        G=${mc[$g]} U=${mc[$u]} F=${mc[$f]:-}
+        G=${mc[$g]} U=${mc[$u]} F=${mc[$f]:-} P=${mc[$p]:-}
     fi
     goal "$kind: grouped / ungrouped" "$G" "$U" 1.03
     if [[ -n "$F" ]]; then
         goal "$kind: grouped / C posix_spawn loop" "$G" "$F" 1.10
         goal "$kind: ungrouped / C posix_spawn loop" "$U" "$F" 1.10
+        # No goal: what two pipes per job cost in C, the floor under
+        # grouped / ungrouped.
+        awk -v kind="$kind" -v p="$P" -v f="$F" -v g="$G" -v u="$U" 'BEGIN {
+            printf "%s: C loop with pipes / C loop %.3fx (grouped / ungrouped %.3fx)\n", kind, p / f, g / u }'
     fi
 done

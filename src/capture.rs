@@ -218,6 +218,35 @@ impl Capture {
         })
     }
 
+    /// The buffer itself, for a read straight into its spare capacity
+    /// (which saves copying every byte once more), with room for at least
+    /// `chunk` more bytes or what is left below the limit. Only while the
+    /// bytes are kept as they come: below the limit, not spilled, and once
+    /// the stream has `chunk` bytes (so a short stream keeps a buffer of
+    /// its own size). After the read, call [`appended`](Capture::appended).
+    pub(crate) fn spare(&mut self, chunk: usize) -> Option<&mut Vec<u8>> {
+        let room = self.limit - self.buf.len();
+        if room == 0 || self.buf.len() < chunk || self.file.is_some() || self.failed {
+            return None;
+        }
+        self.reserve(room.min(chunk));
+        Some(&mut self.buf)
+    }
+
+    /// Takes in the `n` bytes a read appended to the buffer that
+    /// [`spare`](Capture::spare) gave. Bytes past the limit (never, while
+    /// the buffer's capacity stays within it) are taken in as
+    /// [`push`](Capture::push) would.
+    pub(crate) fn appended(&mut self, n: usize) -> io::Result<()> {
+        self.total += n as u64;
+        if self.buf.len() > self.limit {
+            let extra = self.buf.split_off(self.limit);
+            self.total -= extra.len() as u64;
+            return self.push(&extra);
+        }
+        Ok(())
+    }
+
     /// Room for `extra` more bytes: doubling, but never past the limit.
     fn reserve(&mut self, extra: usize) {
         let need = self.buf.len() + extra;
@@ -472,6 +501,54 @@ mod tests {
         // Later bytes are not taken in.
         c.push(b"ghi").unwrap();
         assert_eq!(c.spill_failure(), (6, 4));
+    }
+
+    #[test]
+    fn reads_into_the_buffer_keep_what_pushes_keep() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        for keep in [Keep::Head, Keep::Tail, Keep::Spill] {
+            for limit in [
+                None,
+                Some(0),
+                Some(100),
+                Some(1000),
+                Some(4999),
+                Some(10_000),
+            ] {
+                let mut pushed = Capture::new(limit, keep);
+                let mut read = Capture::new(limit, keep);
+                for (k, chunk) in data.chunks(300).enumerate() {
+                    pushed.push(chunk).unwrap();
+                    let mut rest = chunk;
+                    if let Some(buf) = read.spare(64) {
+                        // What a read of the spare capacity appends; every
+                        // third one more than that, as the guard allows.
+                        let room = buf.capacity() - buf.len();
+                        let n = if k % 3 == 0 {
+                            rest.len()
+                        } else {
+                            room.min(rest.len())
+                        };
+                        buf.extend_from_slice(&rest[..n]);
+                        read.appended(n).unwrap();
+                        rest = &rest[n..];
+                    }
+                    read.push(rest).unwrap();
+                    assert!(read.buf.len() <= read.limit, "{keep:?} {limit:?}");
+                }
+                let whole = |c: &mut Capture| {
+                    c.take_spilled().map(|s| {
+                        let mut all = Vec::new();
+                        s.reader().read_to_end(&mut all).unwrap();
+                        all
+                    })
+                };
+                let (a, b) = (whole(&mut pushed), whole(&mut read));
+                assert!(a == b, "{keep:?} {limit:?}: spilled streams differ");
+                assert_eq!(pushed.total, read.total, "{keep:?} {limit:?}");
+                assert!(pushed.finish() == read.finish(), "{keep:?} {limit:?}");
+            }
+        }
     }
 
     #[test]

@@ -498,6 +498,20 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Kills the command and lets the background loop reap it, without
+    /// waiting (a dropped async future must not block its executor).
+    pub(crate) fn kill_without_waiting(mut self) {
+        self.kill();
+        self.detached = true;
+    }
+
+    /// Whether the run is over (its result can be had without waiting).
+    pub(crate) fn is_finished(&self) -> bool {
+        lock(&self.shared.slot).finished
+    }
+}
+
 impl Drop for Handle {
     fn drop(&mut self) {
         if self.detached || lock(&self.shared.slot).finished {

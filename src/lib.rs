@@ -126,6 +126,7 @@ struct ReadmeDoctests;
 // | `spawn`       | a plan started: pipes, one process group, why a spawn failed    |
 // | `run/`        | one run in progress (`Exec`): its processes, pipes and timers   |
 // | `reactor`     | the poll loops that drive runs                                  |
+// | `watch`       | one-shot descriptor watches on the background loop              |
 // | `control`     | what other threads may ask of a run, and how they wake it       |
 // | `handle`      | a started command: wait for it or stop it                       |
 // | `lines`       | the `Lines` and `Events` iterators                              |
@@ -172,6 +173,7 @@ mod sys;
 mod terminal;
 mod time_limit;
 mod trace;
+mod watch;
 
 /// The integration tests' support (the `pt` helper, `/proc` checks), for
 /// unit tests that run programs.

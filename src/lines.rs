@@ -37,6 +37,57 @@ pub enum Event {
     Exit(ExitStatus),
 }
 
+/// The error item for a piece of an overlong line of `command`, whose
+/// longest whole line is `max`.
+fn too_long(line: Line, command: &str, max: usize) -> Error {
+    Error::LineTooLong(Box::new(LineTooLongError {
+        command: command.to_string(),
+        stderr: line.stream == Stream::Stderr,
+        bytes: line.bytes,
+        max,
+        ends_line: line.ends_line,
+    }))
+}
+
+/// A line as an item of [`Lines`] (and `aio::LineStream`): UTF-8 text, or
+/// the error that keeps the bytes.
+pub(crate) fn line_item(line: Line, command: &str, max: usize) -> Result<String, Error> {
+    if line.overlong {
+        return Err(too_long(line, command, max));
+    }
+    String::from_utf8(line.bytes).map_err(|source| {
+        Error::NotUtf8(Box::new(NotUtf8Error {
+            command: command.to_string(),
+            source,
+        }))
+    })
+}
+
+/// The last item of [`Lines`] (and `aio::LineStream`): the run's error,
+/// if it failed.
+pub(crate) fn line_end(outcome: Result<ExitStatus, Error>) -> Option<Result<String, Error>> {
+    outcome.err().map(Err)
+}
+
+/// A line as an item of [`Events`] (and `aio::EventStream`): decoded
+/// lossily, tagged with its stream.
+pub(crate) fn event_item(line: Line, command: &str, max: usize) -> Result<Event, Error> {
+    if line.overlong {
+        return Err(too_long(line, command, max));
+    }
+    let text = String::from_utf8_lossy(&line.bytes).into_owned();
+    Ok(match line.stream {
+        Stream::Stdout => Event::Stdout(text),
+        Stream::Stderr => Event::Stderr(text),
+    })
+}
+
+/// The last item of [`Events`] (and `aio::EventStream`): the exit status,
+/// or the run's error.
+pub(crate) fn event_end(outcome: Result<ExitStatus, Error>) -> Result<Event, Error> {
+    outcome.map(Event::Exit)
+}
+
 /// Drives an exec on the iterating thread, one line at a time.
 ///
 /// Between two calls of `next`, nobody drives the run. With
@@ -75,17 +126,6 @@ impl Driver {
             exec.set_max_line(max);
         }
         self.max = max.max(crate::run::MIN_MAX_LINE);
-    }
-
-    /// The error item for a piece of an overlong line.
-    fn too_long(&self, line: Line) -> Error {
-        Error::LineTooLong(Box::new(LineTooLongError {
-            command: self.command.clone(),
-            stderr: line.stream == Stream::Stderr,
-            bytes: line.bytes,
-            max: self.max,
-            ends_line: line.ends_line,
-        }))
     }
 
     /// The next line, or at the end the run's outcome (once).
@@ -196,15 +236,8 @@ impl Iterator for Lines {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.driver.next()? {
-            Ok(line) if line.overlong => Some(Err(self.driver.too_long(line))),
-            Ok(line) => Some(String::from_utf8(line.bytes).map_err(|source| {
-                Error::NotUtf8(Box::new(NotUtf8Error {
-                    command: self.driver.command.clone(),
-                    source,
-                }))
-            })),
-            Err(Ok(_status)) => None,
-            Err(Err(error)) => Some(Err(error)),
+            Ok(line) => Some(line_item(line, &self.driver.command, self.driver.max)),
+            Err(outcome) => line_end(outcome),
         }
     }
 }
@@ -272,16 +305,8 @@ impl Iterator for Events {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.driver.next()? {
-            Ok(line) if line.overlong => Err(self.driver.too_long(line)),
-            Ok(line) => {
-                let text = String::from_utf8_lossy(&line.bytes).into_owned();
-                Ok(match line.stream {
-                    Stream::Stdout => Event::Stdout(text),
-                    Stream::Stderr => Event::Stderr(text),
-                })
-            }
-            Err(Ok(status)) => Ok(Event::Exit(status)),
-            Err(Err(error)) => Err(error),
+            Ok(line) => event_item(line, &self.driver.command, self.driver.max),
+            Err(outcome) => event_end(outcome),
         })
     }
 }

@@ -1,11 +1,12 @@
-//! What a finished run produced.
+//! What a finished run produced. [`Output::stdout_str`], the one accessor
+//! that can fail, lives in `error/text.rs` beside the error it returns, so
+//! that this file needs nothing from the errors that carry an `Output`.
 
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::capture::Spilled;
-use crate::error::{Error, NotUtf8Error};
 use crate::status::ExitStatus;
 
 /// What a finished command produced: its status and captured output.
@@ -244,39 +245,6 @@ impl Output {
     /// If `path` cannot be created or written.
     pub fn persist_stderr(&self, path: impl AsRef<Path>) -> io::Result<u64> {
         persist(&self.stderr, self.stderr_spilled.as_ref(), path.as_ref())
-    }
-
-    /// stdout as UTF-8.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotUtf8`] if it is not valid UTF-8.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use procession::{cmd, Error};
-    /// # fn main() -> Result<(), Error> {
-    /// let out = cmd!("echo", "text").stdout_capture().run()?;
-    /// assert_eq!(out.stdout_str()?, "text\n");
-    ///
-    /// let out = cmd!("printf", "\\377").stdout_capture().run()?;
-    /// assert!(matches!(out.stdout_str(), Err(Error::NotUtf8(_))));
-    /// # Ok(()) }
-    /// ```
-    pub fn stdout_str(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.stdout).map_err(|_| {
-            let source = String::from_utf8(self.stdout.clone()).unwrap_err();
-            Error::NotUtf8(Box::new(NotUtf8Error {
-                command: self
-                    .stages
-                    .iter()
-                    .map(|s| s.command.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-                source,
-            }))
-        })
     }
 
     /// stdout as text, with invalid UTF-8 replaced by `U+FFFD`.

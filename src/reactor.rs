@@ -9,7 +9,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task;
 use std::time::Instant;
 
 use crate::error::{Error, catch_panic};
@@ -17,6 +18,7 @@ use crate::output::Output;
 use crate::run::{Exec, Watched};
 use crate::sync::{get_or_try_init, lock};
 use crate::sys::{self, Interest, Waker};
+use crate::watch::{LiveWatch, Watches};
 
 /// What a ready descriptor belongs to.
 #[derive(Clone, Copy)]
@@ -24,6 +26,8 @@ enum Owner {
     Waker,
     Exec(usize, Watched),
     Orphan(usize),
+    /// A one-shot fd watch of the background loop (see [`watch`]).
+    Watch(usize),
 }
 
 /// One round of the loop over `execs` (and pipes being drained for nobody).
@@ -36,6 +40,7 @@ pub(crate) fn turn(
     execs: &mut [&mut Exec],
     waker: &Waker,
     orphans: &mut Vec<OwnedFd>,
+    watches: &mut [LiveWatch],
     limit: Option<Instant>,
 ) -> io::Result<()> {
     let mut owners = Vec::new();
@@ -55,6 +60,10 @@ pub(crate) fn turn(
         for (j, fd) in orphans.iter().enumerate() {
             fds.push((fd.as_fd(), Interest::Read));
             owners.push(Owner::Orphan(j));
+        }
+        for (j, watch) in watches.iter().enumerate() {
+            fds.push((watch.fd.as_fd(), watch.interest));
+            owners.push(Owner::Watch(j));
         }
         let timer = execs
             .iter()
@@ -79,6 +88,7 @@ pub(crate) fn turn(
                     closed_orphans.push(j);
                 }
             }
+            Owner::Watch(j) => watches[j].fired = true,
         }
     }
     for j in closed_orphans.into_iter().rev() {
@@ -116,7 +126,7 @@ fn outcome_of(exec: Exec) -> Result<Output, Error> {
 pub(crate) fn drive(exec: &mut Exec, waker: &Arc<Waker>, mut stop: impl FnMut(&Exec) -> bool) {
     let mut orphans = Vec::new();
     while !exec.finished() && !stop(exec) {
-        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, None) {
+        if let Err(e) = turn(&mut [&mut *exec], waker, &mut orphans, &mut [], None) {
             // Polling itself failed (out of memory for the fd set): stop the
             // tree rather than spin or hang.
             exec.fail(Error::io("cannot poll the child's pipes", e));
@@ -176,6 +186,10 @@ pub(crate) fn finish(exec: Exec, on_done: OnDone) {
 struct Global {
     waker: Arc<Waker>,
     inbox: Mutex<Inbox>,
+    /// One-shot descriptor watches (see [`watch`]).
+    watches: Watches,
+    /// Wakers of async tasks to wake at a time (see [`wake_at`]).
+    timers: Mutex<Timers>,
 }
 
 #[derive(Default)]
@@ -196,6 +210,8 @@ fn global() -> Result<&'static Global, Error> {
         let global = Arc::new(Global {
             waker: Arc::new(waker),
             inbox: Mutex::default(),
+            watches: Watches::default(),
+            timers: Mutex::default(),
         });
         let looped = global.clone();
         std::thread::Builder::new()
@@ -299,14 +315,150 @@ fn background_round(global: &Global, runs: &mut Vec<(Exec, OnDone)>, orphans: &m
         }
         orphans.append(&mut inbox.orphans);
     }
+    let mut live = global.watches.live();
+    let limit = lock(&global.timers).next();
     let mut execs: Vec<&mut Exec> = runs.iter_mut().map(|(e, _)| e).collect();
-    if let Err(e) = turn(&mut execs, &global.waker, orphans, None) {
+    let turned = turn(&mut execs, &global.waker, orphans, &mut live, limit);
+    fire_timers(global);
+    if let Err(e) = turned {
         for exec in execs {
             exec.fail(Error::io(
                 "cannot poll the children's pipes",
                 e.kind().into(),
             ));
         }
+    }
+    global.watches.settle(live);
+}
+
+// --- One-shot descriptor watches ("wake me when writable"), for
+// `aio::AsyncStdin`: the list is in `watch.rs`; a watch belongs to no run.
+
+/// Asks the background loop to wake `waker` once `fd` is ready for
+/// `interest` (see [`Watches::add`]). Once every other `Arc` of `fd` is
+/// dropped, call [`wake_loop`]: the loop holds the descriptor open for at
+/// most the round it is in.
+pub(crate) fn watch(
+    fd: Weak<OwnedFd>,
+    interest: Interest,
+    waker: &task::Waker,
+) -> Result<(), Error> {
+    let global = global()?;
+    global.watches.add(fd, interest, waker);
+    global.waker.wake();
+    Ok(())
+}
+
+/// Wakes the background loop, if it runs, so that it ends its round (and
+/// lets go of descriptors it held for watches).
+pub(crate) fn wake_loop() {
+    if let Ok(global) = global() {
+        global.waker.wake();
+    }
+}
+
+/// Whether the background loop keeps a watch on `fd`.
+#[cfg(test)]
+pub(crate) fn watching(fd: &Weak<OwnedFd>) -> bool {
+    global().expect("the loop runs").watches.holds(fd)
+}
+
+// ---- Timers for async tasks: `wake_at` ----
+
+/// A task's waker to wake at a time.
+struct Timer {
+    at: Instant,
+    /// Registration order, so that equal times keep it.
+    seq: u64,
+    waker: std::task::Waker,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Timer) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Timer) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Timer) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The background loop's timers, earliest first.
+#[derive(Default)]
+struct Timers {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Timer>>,
+    next_seq: u64,
+}
+
+impl Timers {
+    /// Adds a timer, unless the same task already has one at that time.
+    /// Returns whether it is now the earliest.
+    fn add(&mut self, at: Instant, waker: &std::task::Waker) -> bool {
+        let duplicate = self
+            .heap
+            .iter()
+            .any(|t| t.0.at == at && t.0.waker.will_wake(waker));
+        if duplicate {
+            return false;
+        }
+        self.next_seq += 1;
+        self.heap.push(std::cmp::Reverse(Timer {
+            at,
+            seq: self.next_seq,
+            waker: waker.clone(),
+        }));
+        self.next() == Some(at)
+    }
+
+    /// When the earliest timer is due.
+    fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|t| t.0.at)
+    }
+
+    /// Takes the timers due at `now`, earliest first.
+    fn take_due(&mut self, now: Instant) -> Vec<std::task::Waker> {
+        let mut due = Vec::new();
+        while self.next().is_some_and(|at| at <= now) {
+            if let Some(std::cmp::Reverse(timer)) = self.heap.pop() {
+                due.push(timer.waker);
+            }
+        }
+        due
+    }
+}
+
+/// Wakes `waker` at `at` (or soon after), from the background loop: an
+/// async task's own timer (a retry delay, a pool deadline) with no runtime
+/// timer and no thread of its own. A task that registers the same time
+/// twice is woken once. Without a background loop (no thread or eventfd
+/// could be had), the task is woken at once, to poll again.
+pub(crate) fn wake_at(at: Instant, waker: &std::task::Waker) {
+    let Ok(global) = global() else {
+        waker.wake_by_ref();
+        return;
+    };
+    if lock(&global.timers).add(at, waker) {
+        // The loop may sleep past it: let it take the new limit.
+        global.waker.wake();
+    }
+}
+
+/// Wakes the tasks whose time came (after unlocking: a task may be polled
+/// at once, and register again).
+fn fire_timers(global: &Global) {
+    let due = lock(&global.timers).take_due(Instant::now());
+    for waker in due {
+        waker.wake();
     }
 }
 
@@ -357,5 +509,62 @@ mod tests {
         }
         let err = other.wait().expect_err("times out");
         assert!(matches!(err, Error::Timeout(_)), "{err}");
+    }
+
+    /// Counts its wakes, in the order they came.
+    struct Order {
+        id: usize,
+        log: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl std::task::Wake for Order {
+        fn wake(self: Arc<Self>) {
+            lock(&self.log).push(self.id);
+        }
+    }
+
+    #[test]
+    fn timers_fire_in_time_order_once() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let waker = |id| {
+            std::task::Waker::from(Arc::new(Order {
+                id,
+                log: log.clone(),
+            }))
+        };
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut timers = Timers::default();
+        assert!(timers.add(now + ms(30), &waker(3)));
+        assert!(timers.add(now + ms(10), &waker(1)));
+        assert!(!timers.add(now + ms(20), &waker(2)));
+        let second = waker(2);
+        assert!(!timers.add(now + ms(20), &second));
+        assert!(!timers.add(now + ms(20), &second), "a duplicate");
+        assert_eq!(timers.next(), Some(now + ms(10)));
+        assert!(timers.take_due(now).is_empty());
+        for w in timers.take_due(now + ms(25)) {
+            w.wake();
+        }
+        assert_eq!(*lock(&log), [1, 2, 2]);
+        assert_eq!(timers.next(), Some(now + ms(30)));
+    }
+
+    #[test]
+    fn wake_at_wakes_from_the_background_loop() {
+        let (tx, rx) = mpsc::channel();
+        struct Sender(Mutex<mpsc::Sender<Instant>>);
+        impl std::task::Wake for Sender {
+            fn wake(self: Arc<Self>) {
+                let _ = lock(&self.0).send(Instant::now());
+            }
+        }
+        let at = Instant::now() + Duration::from_millis(50);
+        wake_at(
+            at,
+            &std::task::Waker::from(Arc::new(Sender(Mutex::new(tx)))),
+        );
+        let woken = rx.recv_timeout(HANG).expect("woken");
+        assert!(woken >= at, "woken early");
     }
 }

@@ -61,11 +61,21 @@ pub(crate) fn spawn(plan: &Plan) -> Result<SpawnedRun, Error> {
         }
     }
     let mut readers = Vec::with_capacity(plan.channels.len());
-    let mut writers = Vec::with_capacity(plan.channels.len());
+    let mut writers = Writers {
+        fds: Vec::with_capacity(plan.channels.len()),
+        uses: vec![0; plan.channels.len()],
+    };
     for _ in &plan.channels {
         let (r, w) = pipe(&plan.display)?;
         readers.push(OwnedFd::from(r));
-        writers.push(OwnedFd::from(w));
+        writers.fds.push(Some(OwnedFd::from(w)));
+    }
+    for stage in &plan.stages {
+        for sink in [&stage.stdout, &stage.stderr] {
+            if let OutputTo::Channel(i) = sink {
+                writers.uses[*i] += 1;
+            }
+        }
     }
     let mut spawned = SpawnedRun {
         stages: Vec::with_capacity(plan.stages.len()),
@@ -83,7 +93,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<SpawnedRun, Error> {
     let mut prev_reader: Option<os_pipe::PipeReader> = None;
     let last = plan.stages.len() - 1;
     for (i, stage) in plan.stages.iter().enumerate() {
-        let child = match spawn_stage(plan, i, &writers, &mut prev_reader, &mut spawned) {
+        let child = match spawn_stage(plan, i, &mut writers, &mut prev_reader, &mut spawned) {
             Ok(child) => child,
             Err(e) => {
                 abort(&mut children, spawned.pgid);
@@ -118,6 +128,27 @@ pub(crate) fn spawn(plan: &Plan) -> Result<SpawnedRun, Error> {
     Ok(spawned)
 }
 
+/// The writing ends of the captured pipes, each handed to the child that
+/// uses it last rather than copied for it (a copy costs two system calls).
+struct Writers {
+    fds: Vec<Option<OwnedFd>>,
+    /// How many stdouts and stderrs still to come write to each.
+    uses: Vec<usize>,
+}
+
+impl Writers {
+    /// The writing end of pipe `i` for one more stdout or stderr.
+    fn give(&mut self, i: usize) -> std::io::Result<OwnedFd> {
+        self.uses[i] = self.uses[i].saturating_sub(1);
+        let fd = if self.uses[i] == 0 {
+            self.fds[i].take()
+        } else {
+            self.fds[i].as_ref().map(OwnedFd::try_clone).transpose()?
+        };
+        fd.ok_or_else(|| std::io::Error::other("a captured pipe was used more than planned"))
+    }
+}
+
 /// Starts stage `i` of `plan`: makes its stdin (from `prev_reader`, the
 /// previous stage's pipe, which it takes; or a new pipe recorded in
 /// `spawned`), its outputs (to `channels`, the writing ends of the captured
@@ -126,7 +157,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<SpawnedRun, Error> {
 fn spawn_stage(
     plan: &Plan,
     i: usize,
-    channels: &[OwnedFd],
+    channels: &mut Writers,
     prev_reader: &mut Option<os_pipe::PipeReader>,
     spawned: &mut SpawnedRun,
 ) -> Result<std::process::Child, Error> {
@@ -177,7 +208,7 @@ fn abort(children: &mut [std::process::Child], pgid: u32) {
 
 fn stdio_for(
     sink: &OutputTo,
-    channels: &[OwnedFd],
+    channels: &mut Writers,
     next: Option<&os_pipe::PipeWriter>,
     display: &str,
 ) -> Result<Stdio, Error> {
@@ -185,7 +216,7 @@ fn stdio_for(
     Ok(match sink {
         OutputTo::Inherit => Stdio::inherit(),
         OutputTo::Null => null_stdio(true),
-        OutputTo::Channel(i) => Stdio::from(channels[*i].try_clone().map_err(dup_err)?),
+        OutputTo::Channel(i) => Stdio::from(channels.give(*i).map_err(dup_err)?),
         OutputTo::File(file) => Stdio::from(dup_file(file, display)?),
         OutputTo::Next => match next {
             Some(w) => Stdio::from(w.try_clone().map_err(dup_err)?),
@@ -509,4 +540,29 @@ fn child_path(env: &[EnvOp]) -> Option<OsString> {
         }
     }
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    #[test]
+    fn a_captured_pipe_is_copied_for_each_user_but_its_last() {
+        let (_r, w) = sys::pipe().unwrap();
+        let original = w.as_raw_fd();
+        let mut writers = Writers {
+            fds: vec![Some(OwnedFd::from(w))],
+            uses: vec![3],
+        };
+        let first = writers.give(0).unwrap();
+        let second = writers.give(0).unwrap();
+        assert_ne!(first.as_raw_fd(), original);
+        assert_ne!(second.as_raw_fd(), original);
+        // The last user gets the pipe itself.
+        assert_eq!(writers.give(0).unwrap().as_raw_fd(), original);
+        // One use more than planned is an error, not a panic.
+        assert!(writers.give(0).is_err());
+    }
 }

@@ -1,7 +1,9 @@
 //! Dropping an async future before it completes: the command's whole tree
 //! is killed and reaped (no process left, no zombie), and no descriptor or
-//! thread is left behind; a future dropped unpolled spawns nothing; and a
-//! dropped `wait_async` leaves the handle's command running.
+//! thread is left behind (a `run_async` or `start_async` future, a handle
+//! awaited by value, a `lines_async` or `events_async` stream, a pool's
+//! stream); a future dropped unpolled spawns nothing; and a dropped
+//! `wait_async` leaves the handle's command running.
 //!
 //! The tests count this process's descriptors and threads, so they run one
 //! at a time (`SERIAL`).
@@ -9,7 +11,7 @@
 mod support;
 
 use std::fs::File;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::pin::pin;
@@ -69,6 +71,12 @@ fn fd_targets() -> Vec<String> {
     targets
 }
 
+/// No thread of this process that was not in `before` (from
+/// [`procfs::own_thread_ids`]).
+fn no_new_thread(before: &[u32]) -> bool {
+    procfs::own_thread_ids().iter().all(|t| before.contains(t))
+}
+
 fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     let waker = futures::task::noop_waker();
     future.poll(&mut Context::from_waker(&waker))
@@ -76,15 +84,39 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 
 #[test]
 fn dropping_run_future_reaps_the_tree() {
+    dropping_a_future_reaps_the_tree(|cmd| Box::pin(cmd.run_async()));
+}
+
+#[test]
+fn dropping_start_future_reaps_the_tree() {
+    // Polled once: spawned, and the handle waits in the future, untaken.
+    dropping_a_future_reaps_the_tree(|cmd| Box::pin(cmd.start_async()));
+}
+
+#[test]
+fn dropping_handle_future_reaps_the_tree() {
+    dropping_a_future_reaps_the_tree(|cmd| {
+        let handle = futures::executor::block_on(cmd.start_async()).expect("starts");
+        Box::pin(handle.into_future())
+    });
+}
+
+/// Starts `pt grandchild` through `future`, polls it once, drops it once
+/// the grandchild's pid came, and checks that the tree is gone and no
+/// descriptor or thread is left.
+fn dropping_a_future_reaps_the_tree<F: Future + Unpin>(future: impl FnOnce(&Command) -> F) {
     let _serial = serial();
     warm_up();
-    let (fds, threads) = (procfs::open_fds(), procfs::own_threads());
+    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
     let before = fd_targets();
     {
         let (cmd, mut reader) = grandchild_to_pipe();
-        let mut future = Box::pin(cmd.run_async());
+        let mut future = future(&cmd);
         drop(cmd);
-        assert!(poll_once(future.as_mut()).is_pending(), "spawned, running");
+        assert!(
+            poll_once(std::pin::Pin::new(&mut future)).is_pending(),
+            "spawning or running"
+        );
         let mut line = String::new();
         reader.read_line(&mut line).expect("the grandchild's pid");
         let grandchild: u32 = line.trim().parse().expect("a pid");
@@ -109,11 +141,11 @@ fn dropping_run_future_reaps_the_tree() {
     let fds = fds - eventfds(&before);
     assert!(
         procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
-            && procfs::own_threads() == threads),
-        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {} (before {threads})",
+            && no_new_thread(&threads)),
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
         procfs::open_fds(),
         fd_targets(),
-        procfs::own_threads()
+        procfs::own_thread_ids()
     );
 }
 
@@ -146,4 +178,117 @@ fn dropping_wait_async_leaves_the_handle_running() {
     let pid = handle.pid();
     drop(handle);
     assert!(!procfs::is_live(pid), "dropping the handle kills and reaps");
+}
+
+/// Starts `pt grandchild` through `stream` (`lines_async` or
+/// `events_async`), takes the grandchild's pid from its first item, drops
+/// the stream, and checks that the tree is gone and no descriptor or
+/// thread is left.
+fn dropping_a_stream_reaps_the_tree<S, T>(
+    stream: impl FnOnce(&Command) -> S,
+    pid_of: fn(T) -> String,
+) where
+    S: futures::Stream<Item = Result<T, procession::Error>> + Unpin,
+{
+    let _serial = serial();
+    warm_up();
+    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
+    let before = fd_targets();
+    {
+        let cmd = Command::new(support::pt()).args(["grandchild", "120", "1", "--hold", "120"]);
+        let mut items = stream(&cmd);
+        let first = futures::executor::block_on(futures::StreamExt::next(&mut items));
+        let line = pid_of(first.expect("an item").expect("a line"));
+        let grandchild: u32 = line.trim().parse().expect("a pid");
+        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
+        assert!(procfs::is_live(child), "pt ({child}) lives");
+        drop(items);
+        assert!(
+            procfs::eventually(HANG, || !procfs::is_live(child)
+                && !procfs::is_live(grandchild)
+                && procfs::zombie_children().is_empty()),
+            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
+            procfs::children()
+        );
+    }
+    let fds = fds - eventfds(&before);
+    assert!(
+        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+            && no_new_thread(&threads)),
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
+        procfs::open_fds(),
+        fd_targets(),
+        procfs::own_thread_ids()
+    );
+}
+
+#[test]
+fn dropping_line_stream_reaps_the_tree() {
+    dropping_a_stream_reaps_the_tree(Command::lines_async, |line| line);
+}
+
+#[test]
+fn dropping_event_stream_reaps_the_tree() {
+    dropping_a_stream_reaps_the_tree(Command::events_async, |event| match event {
+        procession::Event::Stdout(line) => line,
+        other => panic!("{other:?}"),
+    });
+}
+
+#[test]
+fn dropping_pool_stream_reaps_the_tree() {
+    let _serial = serial();
+    warm_up();
+    let pool = procession::Pool::new(2);
+    // A first batch, so that whatever the pool starts once exists before
+    // the baseline.
+    let warm = futures::executor::block_on(
+        pool.as_completed_async([Command::new(support::pt()).args(["exit", "0"])])
+            .finish_async(),
+    );
+    assert_eq!(warm.succeeded, 1);
+    let (fds, threads) = (procfs::open_fds(), procfs::own_thread_ids());
+    let before = fd_targets();
+    {
+        let (cmd, mut reader) = grandchild_to_pipe();
+        // The second job waits for a slot behind nothing: both start.
+        let (second, _second_reader) = grandchild_to_pipe();
+        let mut stream = pool.map_async([cmd, second, Command::new(support::pt())]);
+        let next = {
+            use futures::StreamExt;
+            let waker = futures::task::noop_waker();
+            stream.poll_next_unpin(&mut Context::from_waker(&waker))
+        };
+        assert!(next.is_pending(), "jobs run");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the grandchild's pid");
+        let grandchild: u32 = line.trim().parse().expect("a pid");
+        let child = procfs::stat(grandchild).expect("the grandchild lives").ppid;
+        assert!(procfs::is_live(child), "pt ({child}) lives");
+        drop(stream);
+        assert!(
+            procfs::eventually(HANG, || !procfs::is_live(child)
+                && !procfs::is_live(grandchild)
+                && procfs::zombie_children().is_empty()),
+            "pt ({child}) or its grandchild ({grandchild}) survived the drop, or a zombie is left: {:?}",
+            procfs::children()
+        );
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).expect("reads to the end");
+    }
+    let fds = fds - eventfds(&before);
+    assert!(
+        procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+            && no_new_thread(&threads)),
+        "descriptors {} (before {fds}: {before:?}; now {:?}), threads {:?} (before {threads:?})",
+        procfs::open_fds(),
+        fd_targets(),
+        procfs::own_thread_ids()
+    );
+    // The pool runs new batches after the drop.
+    let after = futures::executor::block_on(
+        pool.as_completed_async([Command::new(support::pt()).args(["exit", "0"])])
+            .finish_async(),
+    );
+    assert_eq!(after.succeeded, 1);
 }

@@ -1,5 +1,6 @@
 //! The async twins of the run modes (`run_async`, `read*_async`,
-//! `Handle::wait_async`) on every executor: the same semantics as the
+//! `start_async`, `Handle::wait_async`, `handle.await`,
+//! `take_stdin_async`) on every executor: the same semantics as the
 //! blocking API (checked errors with the stderr tail, pipelines' per-stage
 //! status, timeouts, cancel tokens, capture limits, typed input errors).
 
@@ -164,6 +165,77 @@ on_every_executor!(start_then_wait_async_twice, |pt| async move {
     assert_eq!(a.expect("runs").stdout, b"once\n");
     assert_eq!(b.expect("runs").stdout, b"once\n");
     assert_eq!(handle.wait_async().await.expect("runs").stdout, b"once\n");
+});
+
+on_every_executor!(start_async_resolves_to_a_handle, |pt| async move {
+    let handle = pt_in(pt)
+        .args(["lines", "3"])
+        .stdout_capture()
+        .stderr_capture()
+        .start_async()
+        .await
+        .expect("starts");
+    assert!(handle.pid() > 0);
+    assert_eq!(
+        handle.wait_async().await.expect("runs").stdout,
+        b"out 0\nout 2\n"
+    );
+    // By value: the owned output.
+    let out: procession::Output = handle.await.expect("runs");
+    assert_eq!(out.stderr, b"err 1\n");
+
+    let failing = pt_in(pt).args(["fail", "5", "bad"]).stderr_capture();
+    let err = failing
+        .start_async()
+        .await
+        .expect("starts")
+        .await
+        .expect_err("fails");
+    assert_eq!(err.status().and_then(|s| s.code()), Some(5));
+    assert!(err.to_string().ends_with("bad"), "{err}");
+
+    let err = Command::new("/nonexistent/procession-test-program")
+        .start_async()
+        .await
+        .expect_err("cannot spawn");
+    assert!(matches!(err, Error::Spawn(_)), "{err}");
+});
+
+on_every_executor!(async_stdin_writes_4_mib_to_cat, |pt| async move {
+    use futures::AsyncWriteExt;
+    let handle = pt_in(pt)
+        .arg("cat")
+        .stdin_pipe()
+        .stdout_capture()
+        .start_async()
+        .await
+        .expect("starts");
+    let mut stdin = handle.take_stdin_async().expect("a stdin pipe");
+    assert!(handle.take_stdin_async().is_none(), "taken already");
+    let data = support::pattern(4 << 20);
+    // Far more than a pipe holds: the writes wait for room many times.
+    stdin.write_all(&data).await.expect("writes");
+    stdin.close().await.expect("closes");
+    let out = handle.await.expect("cat ends at end of file");
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "the bytes came back changed");
+});
+
+on_every_executor!(async_stdin_to_a_command_that_left, |pt| async move {
+    use futures::AsyncWriteExt;
+    let handle = pt_in(pt)
+        .args(["exit", "0"])
+        .stdin_pipe()
+        .start_async()
+        .await
+        .expect("starts");
+    let mut stdin = handle.take_stdin_async().expect("a stdin pipe");
+    handle.wait_async().await.expect("exits");
+    let err = stdin
+        .write_all(&support::pattern(1 << 20))
+        .await
+        .expect_err("nobody reads");
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
 });
 
 /// `async-executor` (smol's `Executor`) with several tasks at once.

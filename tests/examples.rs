@@ -233,7 +233,7 @@ fn the_tour_keeps_its_layout() {
 }
 
 #[test]
-fn async_runs_three_at_once_a_pipeline_and_a_timeout() {
+fn async_runs_three_at_once_a_pipeline_a_timeout_and_streams() {
     let lines = run("async");
     shapes(
         "async",
@@ -245,6 +245,11 @@ fn async_runs_three_at_once_a_pipeline_and_a_timeout() {
             "b",
             "# 3 stages, all exited 0",
             "# gave up after 100 ms",
+            "1 ERROR disk full (after {t} s)",
+            "2 ERROR disk full (after {t} s)",
+            "3 ERROR disk full (after {t} s)",
+            "# took 2 lines of yes, then dropped it: killed",
+            "# wc counted 10000 lines",
         ],
     );
 }

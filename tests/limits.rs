@@ -153,6 +153,33 @@ const SCENARIO: &str = "PROCESSION_LIMITS_SCENARIO";
 /// at all cannot pass for one that passed.
 const PASSED: &str = "scenario passed";
 
+/// Plays the calling test in a child process, where it may lower its
+/// resource limits without touching the test harness: in this process,
+/// runs the test binary again for this one test with the variables `env`
+/// set and returns from the test once the child passed; in that child,
+/// does nothing and the test goes on. The test's name comes from the
+/// function the macro is expanded in, so it is written only once.
+macro_rules! in_a_child {
+    () => {
+        in_a_child!(&[])
+    };
+    ($env:expr) => {{
+        fn here() {}
+        let name = test_name(std::any::type_name_of_val(&here));
+        if !playing(name) {
+            return play_in_child(name, $env);
+        }
+    }};
+}
+
+/// The test's own name in the path of a function declared inside it
+/// (`limits::the_test::here`).
+fn test_name(path_of_here: &'static str) -> &'static str {
+    let mut parts = path_of_here.rsplit("::");
+    parts.next(); // `here`
+    parts.next().expect("a test function's path")
+}
+
 /// Whether this process is the child that plays the scenario `name`.
 fn playing(name: &str) -> bool {
     std::env::var(SCENARIO).is_ok_and(|v| v == name)
@@ -244,9 +271,7 @@ fn fail_after_spawn(what: &str, attempt: fn() -> Result<(), Error>) -> Error {
     ignore = "the portable mode wakes the poll loop through a pipe, not an eventfd"
 )]
 fn a_run_whose_eventfd_cannot_be_created_leaves_no_child() {
-    if !playing("a_run_whose_eventfd_cannot_be_created_leaves_no_child") {
-        return play_in_child("a_run_whose_eventfd_cannot_be_created_leaves_no_child", &[]);
-    }
+    in_a_child!();
     // Whatever is opened once and kept (the shared /dev/null) is open now.
     pt_cmd(&["echo"])
         .stdin_null()
@@ -267,12 +292,7 @@ fn a_run_whose_eventfd_cannot_be_created_leaves_no_child() {
     ignore = "the portable mode wakes the poll loop through a pipe, not an eventfd"
 )]
 fn a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child() {
-    if !playing("a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child") {
-        return play_in_child(
-            "a_line_iterator_whose_eventfd_cannot_be_created_leaves_no_child",
-            &[],
-        );
-    }
+    in_a_child!();
     pt_cmd(&["echo"])
         .stdin_null()
         .stdout_capture()
@@ -306,14 +326,9 @@ fn limit_memory(room: u64) {
 
 #[test]
 fn memory_follows_the_jobs_running_not_the_jobs_allowed() {
-    if !playing("memory_follows_the_jobs_running_not_the_jobs_allowed") {
-        // One malloc arena, so that threads do not reserve address space
-        // of their own.
-        return play_in_child(
-            "memory_follows_the_jobs_running_not_the_jobs_allowed",
-            &[("MALLOC_ARENA_MAX", "1")],
-        );
-    }
+    // One malloc arena, so that threads do not reserve address space
+    // of their own.
+    in_a_child!(&[("MALLOC_ARENA_MAX", "1")]);
     let capture = JobOutput::Capture {
         limit: None,
         keep: Keep::Head,
@@ -334,17 +349,12 @@ fn memory_follows_the_jobs_running_not_the_jobs_allowed() {
 
 #[test]
 fn without_threads_a_start_fails_and_the_rest_falls_back() {
-    if !playing("without_threads_a_start_fails_and_the_rest_falls_back") {
-        // Every new thread asks for a 1 TiB stack, which the memory limit
-        // below refuses: no thread can be started.
-        return play_in_child(
-            "without_threads_a_start_fails_and_the_rest_falls_back",
-            &[
-                ("MALLOC_ARENA_MAX", "1"),
-                ("RUST_MIN_STACK", "1099511627776"),
-            ],
-        );
-    }
+    // Every new thread asks for a 1 TiB stack, which the memory limit
+    // below refuses: no thread can be started.
+    in_a_child!(&[
+        ("MALLOC_ARENA_MAX", "1"),
+        ("RUST_MIN_STACK", "1099511627776"),
+    ]);
     limit_memory(256 << 20);
     assert!(
         std::thread::Builder::new().spawn(|| {}).is_err(),
@@ -410,12 +420,7 @@ fn without_threads_a_start_fails_and_the_rest_falls_back() {
 fn a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing() {
     // GNU parallel's test for its bug #53748: under `ulimit -n`, 8 jobs with
     // captured output all run, in order, none with its output lost.
-    if !playing("a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing") {
-        return play_in_child(
-            "a_pool_short_of_descriptors_waits_for_a_running_job_instead_of_failing",
-            &[],
-        );
-    }
+    in_a_child!();
     let capture = JobOutput::Capture {
         limit: None,
         keep: Keep::Head,
@@ -451,10 +456,7 @@ fn a_pool_short_of_descriptors_for_output_files_waits_for_a_running_job() {
     // Setting up a job's output files is part of its start: descriptors
     // short for them, or for the spawn that hands them to the job, while
     // another job runs are a reason to wait, as for any spawn.
-    let name = "a_pool_short_of_descriptors_for_output_files_waits_for_a_running_job";
-    if !playing(name) {
-        return play_in_child(name, &[]);
-    }
+    in_a_child!();
     let dir = std::env::temp_dir().join(format!("procession-limits-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let pool = Pool::builder()
@@ -483,9 +485,7 @@ fn a_pool_short_of_descriptors_for_output_files_waits_for_a_running_job() {
 
 #[test]
 fn a_job_that_cannot_get_descriptors_alone_fails() {
-    if !playing("a_job_that_cannot_get_descriptors_alone_fails") {
-        return play_in_child("a_job_that_cannot_get_descriptors_alone_fails", &[]);
-    }
+    in_a_child!();
     let capture = JobOutput::Capture {
         limit: None,
         keep: Keep::Head,

@@ -65,7 +65,24 @@ const _: () = {
     send_sync::<procession::aio::Wait<'static>>();
     send_sync::<procession::aio::JobWait<'static>>();
     send_sync::<procession::aio::JobDone<'static>>();
+    send_sync::<procession::aio::StartFuture>();
+    send_sync::<procession::aio::HandleFuture>();
+    send_sync::<procession::aio::LineStream>();
+    send_sync::<procession::aio::EventStream>();
+    send_sync::<procession::aio::AsyncStdin>();
+    send_sync::<procession::aio::Join<'static>>();
+    send_sync::<procession::aio::Terminate<'static>>();
+    // The pool's streams: `Send` and `Unpin` (not `Sync`: they hold the
+    // caller's iterator, which need only be `Send`).
+    send::<procession::aio::CompletedStream<std::vec::IntoIter<Command>>>();
+    send::<procession::aio::OrderedStream<std::vec::IntoIter<Command>>>();
+    unpin::<procession::aio::CompletedStream<std::vec::IntoIter<Command>>>();
     unpin::<procession::aio::RunFuture<Vec<u8>>>();
+    unpin::<procession::aio::StartFuture>();
+    unpin::<procession::aio::HandleFuture>();
+    unpin::<procession::aio::LineStream>();
+    unpin::<procession::aio::EventStream>();
+    unpin::<procession::aio::AsyncStdin>();
     static_error::<Error>();
     static_error::<SpawnError>();
     static_error::<ExitError>();

@@ -50,6 +50,23 @@ impl<T> Cell<T> {
         }
     }
 
+    /// Stores the value and wakes the future, unless the future is gone:
+    /// then the value is handed back, for the caller to dispose of.
+    pub(crate) fn offer(&self, value: T) -> Option<T> {
+        let waker = {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return Some(value);
+            }
+            state.value = Some(value);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        None
+    }
+
     /// Records the spawned run's control. If the future is gone already,
     /// the run is killed at once.
     pub(crate) fn set_control(&self, control: &Arc<Control>) {
@@ -99,6 +116,16 @@ impl<T> Cell<T> {
         if let Some(control) = &state.control {
             control.post(Request::Kill);
         }
+    }
+}
+
+impl<T> Cell<T> {
+    /// As [`close`](Cell::close), and hands back the value if it came but
+    /// was never taken, for the caller to dispose of (a started `Handle`
+    /// to stop without waiting).
+    pub(crate) fn close_taking(&self) -> Option<T> {
+        self.close();
+        lock(&self.state).value.take()
     }
 }
 
@@ -181,6 +208,22 @@ mod tests {
         assert_eq!(counter.locked_on_wake.load(Ordering::SeqCst), 0);
         // Break the cycle cell -> waker -> counter -> cell.
         counter.cell.lock().unwrap().take();
+    }
+
+    #[test]
+    fn a_value_offered_to_a_dropped_future_comes_back() {
+        let counter = Counter::new();
+        let cell = Cell::new(&Waker::from(counter.clone()));
+        assert_eq!(cell.offer(1), None);
+        assert_eq!(counter.wakes.load(Ordering::SeqCst), 1);
+        let cell = Cell::new(&Waker::from(counter.clone()));
+        cell.close();
+        assert_eq!(cell.offer(2), Some(2));
+        assert_eq!(
+            counter.wakes.load(Ordering::SeqCst),
+            1,
+            "no wake once closed"
+        );
     }
 
     #[test]

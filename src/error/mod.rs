@@ -7,7 +7,7 @@
 //! | `exit.rs`    | [`ExitError`]                                     |
 //! | `stopped.rs` | [`StoppedError`]                                  |
 //! | `invalid.rs` | [`InvalidInput`], [`InvalidInputError`]           |
-//! | `text.rs`    | [`NotUtf8Error`], [`LineTooLongError`]            |
+//! | `text.rs`    | [`NotUtf8Error`], [`LineTooLongError`], and [`Output::stdout_str`](crate::Output::stdout_str), which returns the first |
 
 use std::fmt;
 use std::io;

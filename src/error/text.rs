@@ -4,6 +4,47 @@
 use std::fmt;
 use std::string::FromUtf8Error;
 
+use super::Error;
+use crate::output::Output;
+
+/// The accessor of [`Output`] that can fail for want of UTF-8 lives here,
+/// beside its error, so that `Output` needs nothing from the errors that
+/// carry it.
+impl Output {
+    /// stdout as UTF-8.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotUtf8`] if it is not valid UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::{cmd, Error};
+    /// # fn main() -> Result<(), Error> {
+    /// let out = cmd!("echo", "text").stdout_capture().run()?;
+    /// assert_eq!(out.stdout_str()?, "text\n");
+    ///
+    /// let out = cmd!("printf", "\\377").stdout_capture().run()?;
+    /// assert!(matches!(out.stdout_str(), Err(Error::NotUtf8(_))));
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout_str(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.stdout).map_err(|_| {
+            let source = String::from_utf8(self.stdout.clone()).unwrap_err();
+            Error::NotUtf8(Box::new(NotUtf8Error {
+                command: self
+                    .stages
+                    .iter()
+                    .map(|s| s.command.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                source,
+            }))
+        })
+    }
+}
+
 /// Output that was not UTF-8. See [`Error::NotUtf8`](crate::Error::NotUtf8).
 ///
 /// # Examples

@@ -16,8 +16,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Instant, SystemTime};
 
 use crate::error::{Error, catch_panic};
@@ -152,6 +153,8 @@ pub(crate) struct State {
     /// Threads waiting in [`Inner::wait`]: a report that finds none wakes
     /// nobody.
     waiters: usize,
+    /// Async tasks waiting on the pool, woken by [`Inner::notify`].
+    wakers: Vec<Waker>,
 }
 
 /// The pool itself, shared by its handle, its batches and its coordinator
@@ -165,6 +168,8 @@ pub(crate) struct Inner {
     /// How many attempts gave their descriptors back: see [`Since`].
     ends: AtomicU64,
     yields: AtomicU64,
+    /// [`State::wakers`] may hold some: only then does `notify` lock.
+    has_wakers: AtomicBool,
 }
 
 impl Inner {
@@ -181,6 +186,7 @@ impl Inner {
             next_batch: Default::default(),
             ends: AtomicU64::new(0),
             yields: AtomicU64::new(0),
+            has_wakers: Default::default(),
         }
     }
 
@@ -196,9 +202,35 @@ impl Inner {
         }
     }
 
-    /// Wakes every thread waiting on the pool.
+    /// Wakes every thread and task (after unlocking) waiting on the pool.
     pub(crate) fn notify(&self) {
         self.cv.notify_all();
+        if self.has_wakers.load(Ordering::SeqCst) {
+            let wakers = {
+                let mut state = self.lock();
+                self.has_wakers.store(false, Ordering::SeqCst);
+                std::mem::take(&mut state.wakers)
+            };
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// The async twin of [`wait`](Inner::wait), under the lock the condition was read under.
+    pub(crate) fn register(&self, state: &mut State, waker: &Waker) {
+        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
+            state.wakers.push(waker.clone());
+        }
+        self.has_wakers.store(true, Ordering::SeqCst);
+    }
+
+    /// The async twin of [`wait_idle`](Inner::wait_idle).
+    pub(crate) fn poll_idle(&self, waker: &Waker) -> Poll<()> {
+        let mut state = self.lock();
+        if state.running.is_empty() {
+            return Poll::Ready(());
+        }
+        self.register(&mut state, waker);
+        Poll::Pending
     }
 
     /// Waits for a notification, or until `until`.
@@ -405,7 +437,7 @@ impl Inner {
                 }
                 let tasks = inner.dispatch(&mut state);
                 // `wait_idle` waits for the last attempt to end.
-                let wake = state.waiters > 0
+                let wake = (state.waiters > 0 || !state.wakers.is_empty())
                     && (state.running.is_empty()
                         || state
                             .batches
@@ -462,7 +494,7 @@ impl Inner {
                         shared.prepared.push_front(again);
                     } else {
                         shared.inbox.push_back(Message::Again(key.1));
-                        wake = state.waiters > 0;
+                        wake = state.waiters > 0 || !state.wakers.is_empty();
                     }
                 }
                 let tasks = self.dispatch(&mut state);
@@ -495,7 +527,10 @@ impl Inner {
             .batches
             .get(&key.0)
             .is_none_or(|shared| shared.wake.starts);
-        let wake = state.waiters > 0 && (wants_starts || spawned.result.is_err());
+        // An end that came first waits in the batch for this start.
+        let ended = !state.running.contains_key(&key);
+        let wake = (state.waiters > 0 || !state.wakers.is_empty())
+            && (wants_starts || ended || spawned.result.is_err());
         let stop_now = match &spawned.result {
             Ok(started) => state
                 .started(key, &started.stopper)

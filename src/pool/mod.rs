@@ -67,11 +67,14 @@ pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
 pub use slurm::Slurm;
 pub use submit::JobHandle;
 
+pub(crate) use batch::Batch;
+pub(crate) use input::IterInput;
+pub(crate) use output::{Spool, copy_captured};
+pub(crate) use progress::suspend as suspend_bars;
+
 use backend::{Backend, StopHow};
-use batch::Batch;
 use config::Config;
 use dispatch::Inner;
-use input::IterInput;
 use joblog::JobLog;
 use local::Local;
 use submit::Submitter;
@@ -331,6 +334,39 @@ impl Pool {
     /// ```
     pub fn terminate(&self) {
         self.stop_all(StopHow::Cancel);
+    }
+
+    /// A batch for the async streams: it holds the pool's shared state, so
+    /// it is `'static`.
+    pub(crate) fn batch<I>(&self, jobs: I, ordered: bool) -> Batch<'static, IterInput<I>>
+    where
+        I: Iterator,
+        I::Item: Into<Job>,
+    {
+        Batch::new(&self.inner, IterInput(jobs), ordered)
+    }
+
+    /// For [`join_async`](Pool::join_async).
+    pub(crate) fn poll_join(&self, waker: &std::task::Waker) -> std::task::Poll<Summary> {
+        self.submitter.poll_join(waker)
+    }
+
+    /// For [`terminate_async`](Pool::terminate_async): posts the stop at the
+    /// first call (`*posted` false), then is ready once the jobs are reaped
+    /// and the coordinator has ended.
+    pub(crate) fn poll_terminate(
+        &self,
+        posted: &mut bool,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<()> {
+        if !*posted {
+            *posted = true;
+            self.inner.terminate(StopHow::Cancel);
+        }
+        if self.inner.poll_idle(waker).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        self.submitter.poll_join_coordinator(waker)
     }
 
     fn stop_all(&self, how: StopHow) {

@@ -8,6 +8,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::Poll;
 
 use crate::capture::Keep;
 use crate::control::Gate;
@@ -320,6 +321,9 @@ struct Queue {
     /// The thread is running (or could not be started: `inline`).
     started: bool,
     inline: bool,
+    /// Async tasks waiting for lines to be written (see
+    /// [`Writer::poll_written`]).
+    wakers: Vec<std::task::Waker>,
 }
 
 impl Writer {
@@ -418,7 +422,34 @@ impl Writer {
                 }
             }
             self.written.notify_all();
+            if !queue.wakers.is_empty() {
+                // Woken after unlocking: a task may be polled at once.
+                let wakers = std::mem::take(&mut queue.wakers);
+                drop(queue);
+                wakers.into_iter().for_each(std::task::Waker::wake);
+                queue = lock(&self.queue);
+            }
         }
+    }
+
+    /// How many lines were queued so far: they are all written once
+    /// [`poll_written`](Self::poll_written) with it is ready.
+    pub(crate) fn pushed(&self) -> u64 {
+        lock(&self.queue).pushed
+    }
+
+    /// The async twin of [`wait_written`](Self::wait_written): ready once
+    /// the first `target` lines queued are written (or dropped because the
+    /// output closed); else `waker` is woken when more are.
+    pub(crate) fn poll_written(&self, target: u64, waker: &std::task::Waker) -> Poll<()> {
+        let mut queue = lock(&self.queue);
+        if queue.done >= target {
+            return Poll::Ready(());
+        }
+        if !queue.wakers.iter().any(|w| w.will_wake(waker)) {
+            queue.wakers.push(waker.clone());
+        }
+        Poll::Pending
     }
 
     /// Waits until every line queued so far is written (or dropped because

@@ -5,30 +5,33 @@
 //! world, keeps the counts, and says whether the halt rule now stops the
 //! batch.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, catch_panic};
 
-use super::config::Config;
+use super::dispatch::Inner;
 use super::job::{Done, HaltReason, Job, JobEvent, Summary};
 use super::policy::{self, Failure, HaltAction, Tally};
 use super::progress::Bar;
 
 /// A batch's reports and counts. See the module docs.
-pub(crate) struct Reporter<'p> {
-    config: &'p Config,
+pub(crate) struct Reporter {
+    /// The pool, for its settings.
+    pool: Arc<Inner>,
     summary: Summary,
     /// The counts the halt rule looks at.
     tally: Tally,
     pub(crate) bar: Bar,
 }
 
-impl<'p> Reporter<'p> {
+impl Reporter {
     /// The reporter of a batch of `total` jobs, if known.
-    pub(crate) fn new(config: &'p Config, total: Option<u64>) -> Reporter<'p> {
+    pub(crate) fn new(pool: Arc<Inner>, total: Option<u64>) -> Reporter {
+        let config = &pool.config;
         let interval = config.progress.then_some(config.progress_interval);
         Reporter {
-            config,
+            pool,
             summary: Summary::default(),
             tally: Tally::default(),
             bar: Bar::new(interval, total),
@@ -57,7 +60,7 @@ impl<'p> Reporter<'p> {
         attempt: u32,
         pids: &[u32],
     ) -> Option<String> {
-        let on_event = self.config.on_event.as_ref()?;
+        let on_event = self.pool.config.on_event.as_ref()?;
         let command = job.to_string();
         let event = JobEvent::Started {
             seq,
@@ -72,7 +75,7 @@ impl<'p> Reporter<'p> {
     /// Writes an attempt's line to the job log, if there is one, counting
     /// a line that could not be written.
     pub(crate) fn log(&mut self, done: &Done) {
-        if let Some(log) = &self.config.joblog {
+        if let Some(log) = &self.pool.config.joblog {
             if !log.record(done) {
                 self.summary.joblog_lost += 1;
             }
@@ -83,7 +86,7 @@ impl<'p> Reporter<'p> {
     /// was logged already, when it ended), counts and bar. Returns the job
     /// (failed, if the callback panicked) and what the halt rule says now.
     pub(crate) fn finished(&mut self, mut done: Done, log: bool) -> (Done, HaltAction) {
-        if let Some(on_event) = &self.config.on_event {
+        if let Some(on_event) = &self.pool.config.on_event {
             if let Err(message) = catch_panic(|| on_event(&JobEvent::Finished(&done))) {
                 done.result = Err(callback_error(done.seq, &message));
                 done.failure = Some(Failure::Other);
@@ -103,7 +106,7 @@ impl<'p> Reporter<'p> {
             self.tally.failed += u64::from(done.failure.is_some());
         }
         self.bar.finished(&done);
-        let action = policy::halt_action(&self.config.halt, self.tally);
+        let action = policy::halt_action(&self.pool.config.halt, self.tally);
         (done, action)
     }
 

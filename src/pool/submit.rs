@@ -360,6 +360,56 @@ impl Submitter {
         summary
     }
 
+    /// The async twin of [`join`](Self::join): the counts once every job
+    /// submitted so far is reported and, after a close or a terminate, the
+    /// coordinator thread has ended (it ends right after its last report:
+    /// until then the task is woken again every millisecond, so that
+    /// joining it never waits).
+    pub(crate) fn poll_join(&self, waker: &std::task::Waker) -> std::task::Poll<Summary> {
+        let mut state = self.inner.lock();
+        let mut queue = lock(&self.queue);
+        if queue.outstanding > 0 {
+            drop(queue);
+            self.inner.register(&mut state, waker);
+            return std::task::Poll::Pending;
+        }
+        let ending = queue.closed || state.terminated.is_some();
+        if ending && queue.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            drop((queue, state));
+            crate::reactor::wake_at(Instant::now() + COORDINATOR_ENDING, waker);
+            return std::task::Poll::Pending;
+        }
+        let mut summary = queue.summary.clone();
+        summary.skipped += queue.skipped;
+        let thread = if ending { queue.thread.take() } else { None };
+        drop((queue, state));
+        join_thread(thread);
+        std::task::Poll::Ready(summary)
+    }
+
+    /// The async twin of [`join_coordinator`](Self::join_coordinator):
+    /// ready once the coordinator has ended (it is joined then, which does
+    /// not wait), polled again every millisecond until then.
+    pub(crate) fn poll_join_coordinator(&self, waker: &std::task::Waker) -> std::task::Poll<()> {
+        let thread = {
+            let (_state, mut queue) = self.lock();
+            let own = queue
+                .thread
+                .as_ref()
+                .is_some_and(|t| t.thread().id() == std::thread::current().id());
+            if own {
+                return std::task::Poll::Ready(());
+            }
+            if queue.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+                crate::reactor::wake_at(Instant::now() + COORDINATOR_ENDING, waker);
+                return std::task::Poll::Pending;
+            }
+            queue.thread.take()
+        };
+        join_thread(thread);
+        std::task::Poll::Ready(())
+    }
+
     /// Once the pool was terminated (or is dropped) and its jobs reaped:
     /// waits for the coordinator to end, unless this is the coordinator
     /// (in an event callback of a submitted job: it ends by itself once
@@ -435,6 +485,10 @@ impl Submitter {
         self.resolve_queued(why);
     }
 }
+
+/// How often an async join looks again whether the coordinator thread,
+/// done with its last job, has ended.
+const COORDINATOR_ENDING: Duration = Duration::from_millis(1);
 
 fn join_thread(thread: Option<std::thread::JoinHandle<()>>) {
     if let Some(thread) = thread {

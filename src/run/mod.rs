@@ -107,6 +107,9 @@ struct Channel {
     /// The unfinished line is longer than the maximum: pieces of it were
     /// handed out already.
     overlong: bool,
+    /// The pipe was found full once, and grown if it could be (`big`).
+    grown: bool,
+    big: Option<sys::BigPipe>,
 }
 
 impl Channel {
@@ -124,6 +127,8 @@ impl Channel {
             plan,
             partial: Vec::new(),
             overlong: false,
+            grown: false,
+            big: None,
         }
     }
 }
@@ -251,7 +256,8 @@ impl Exec {
             .filter_map(|c| c.fd.as_ref())
             .chain(self.feeds.iter().filter_map(|f| f.fd.as_ref()));
         for fd in fds {
-            if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
+            // Both are ends of pipes that `spawn` made.
+            if let Err(e) = sys::set_nonblocking_new_pipe(fd.as_fd()) {
                 self.error = Some(Error::io("cannot make a pipe non-blocking", e));
             }
         }
@@ -528,16 +534,42 @@ impl Exec {
     }
 
     fn read(&mut self, i: usize) {
-        let mut buf = [0u8; CHUNK];
+        // Bytes that are not kept as they come (lines, a tail, a spill)
+        // go through a buffer kept by the thread, not zeroed every time.
+        thread_local! {
+            static SCRATCH: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+        }
+        let mut buf = SCRATCH
+            .take()
+            .unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice());
+        self.read_with(i, &mut buf);
+        SCRATCH.set(Some(buf));
+    }
+
+    fn read_with(&mut self, i: usize, buf: &mut [u8]) {
         // Back-pressure applies while the run's processes live.
         let pausable = !self.all_reaped();
         let channel = &mut self.channels[i];
         // A few reads per round keeps one busy pipe from starving the others.
         for _ in 0..4 {
             let Some(fd) = &channel.fd else { return };
-            match sys::read(fd.as_fd(), &mut buf) {
+            // Straight into the capture's buffer where it keeps the bytes
+            // as they come.
+            let spare = (!channel.plan.lines)
+                .then(|| channel.capture.spare(CHUNK))
+                .flatten();
+            let direct = spare.is_some();
+            let (result, asked) = match spare {
+                Some(vec) => {
+                    let asked = vec.capacity() - vec.len();
+                    (sys::read_spare(fd.as_fd(), vec), asked)
+                }
+                None => (sys::read(fd.as_fd(), buf), buf.len()),
+            };
+            match result {
                 Ok(Some(0)) | Err(_) => {
                     channel.fd = None;
+                    channel.big = None;
                     if channel.plan.lines && (!channel.partial.is_empty() || channel.overlong) {
                         let bytes = std::mem::take(&mut channel.partial);
                         self.lines.push_back(Line {
@@ -554,8 +586,12 @@ impl Exec {
                     return;
                 }
                 Ok(Some(n)) => {
-                    let data = &buf[..n];
-                    if let Err(e) = channel.capture.push(data) {
+                    let pushed = if direct {
+                        channel.capture.appended(n)
+                    } else {
+                        channel.capture.push(&buf[..n])
+                    };
+                    if let Err(e) = pushed {
                         let error = spill_error(&self.display, channel, e);
                         self.fail(error);
                         return;
@@ -568,7 +604,7 @@ impl Exec {
                                 stream: channel.plan.stream,
                                 max: self.max_line,
                             },
-                            data,
+                            &buf[..n],
                             &mut self.lines,
                         );
                         if let Some(sink) = &mut self.line_sink {
@@ -577,8 +613,13 @@ impl Exec {
                         if pausable && self.gate.as_ref().is_some_and(|g| g.is_closed()) {
                             return;
                         }
+                    } else if n >= CHUNK && !channel.grown {
+                        // A full pipe: the child writes faster than a
+                        // default pipe lets it (see `sys::grow_pipe`).
+                        channel.grown = true;
+                        channel.big = sys::grow_pipe(fd.as_fd());
                     }
-                    if n < buf.len() {
+                    if n < asked {
                         return;
                     }
                 }

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
@@ -108,6 +108,14 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Switches a pipe end that [`pipe`] made to non-blocking mode, in one
+/// system call: such an end has no other status flag to keep (no
+/// `O_APPEND`, `O_ASYNC`, ...), so there is none to read first.
+pub(crate) fn set_nonblocking_new_pipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+    rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
 /// Reads what is available. `Ok(None)`: nothing now (would block).
 /// `Ok(Some(0))`: end of file.
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
@@ -119,6 +127,61 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usiz
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Reads what is available into the spare capacity of `buf`, which grows
+/// by the bytes read (none is zeroed or copied first). As [`read`]:
+/// `Ok(None)`: nothing now; `Ok(Some(0))`: end of file.
+pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    loop {
+        match rustix::io::read(fd, rustix::buffer::spare_capacity(buf)) {
+            Ok(n) => return Ok(Some(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The size a busy pipe is grown to (see [`grow_pipe`]).
+pub(crate) const BIG_PIPE: usize = 1024 * 1024;
+
+/// The most pipes grown at once by this process (see [`grow_pipe`]).
+const MAX_BIG_PIPES: usize = 16;
+
+static BIG_PIPES: AtomicUsize = AtomicUsize::new(0);
+
+/// A pipe grown by [`grow_pipe`]; dropping it lets another grow.
+#[derive(Debug)]
+pub(crate) struct BigPipe(());
+
+impl Drop for BigPipe {
+    fn drop(&mut self) {
+        BIG_PIPES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Grows the pipe behind `fd` to [`BIG_PIPE`] bytes (Linux), so that a
+/// child writing much at once runs ahead of its reader instead of waiting
+/// on it every 64 KiB. At most [`MAX_BIG_PIPES`] at a time: the system
+/// counts the pipe memory of each user, and a user past its share
+/// (`/proc/sys/fs/pipe-user-pages-soft`, 64 MiB by default) gets small
+/// pipes from then on, in every program. `None`: not grown (the limit, or
+/// the system said no, or not Linux), which only costs speed.
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>) -> Option<BigPipe> {
+    let taken = BIG_PIPES.fetch_add(1, Ordering::Relaxed);
+    let pipe = BigPipe(());
+    (taken < MAX_BIG_PIPES && set_pipe_size(fd, BIG_PIPE)).then_some(pipe)
+}
+
+#[cfg(target_os = "linux")]
+fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> bool {
+    rustix::pipe::fcntl_setpipe_size(fd, size).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_pipe_size(_fd: BorrowedFd<'_>, _size: usize) -> bool {
+    false
 }
 
 /// What one non-blocking write did.
@@ -253,6 +316,31 @@ impl Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn busy_pipes_grow_a_few_at_a_time() {
+        // Other tests in this process may hold some of the slots.
+        let pipes: Vec<_> = (0..MAX_BIG_PIPES + 4).map(|_| pipe().unwrap()).collect();
+        let grown: Vec<_> = pipes.iter().map(|(r, _)| grow_pipe(r.as_fd())).collect();
+        let count = grown.iter().flatten().count();
+        assert!(count <= MAX_BIG_PIPES, "{count} pipes grown at once");
+        for ((r, _), big) in pipes.iter().zip(&grown) {
+            let size = rustix::pipe::fcntl_getpipe_size(r).unwrap();
+            assert_eq!(big.is_some(), size >= BIG_PIPE, "{size}");
+        }
+        drop(grown);
+        // The slots are given back.
+        let (r, _w) = pipe().unwrap();
+        let mut big = grow_pipe(r.as_fd());
+        for _ in 0..100 {
+            if big.is_some() {
+                break;
+            }
+            big = grow_pipe(r.as_fd());
+        }
+        assert!(big.is_some(), "no pipe could grow again");
+    }
 
     #[test]
     fn waker_wakes_poll() {

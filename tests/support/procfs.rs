@@ -113,6 +113,22 @@ pub fn own_threads() -> usize {
         .count()
 }
 
+/// The thread ids of [`own_threads`]. A thread just started by the test
+/// harness carries the program's name until it names itself, so compare
+/// these as sets ("no thread that was not there before"), not as counts.
+pub fn own_thread_ids() -> Vec<u32> {
+    let main = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|comm| comm == main || comm.trim() == "procession")
+        })
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
 /// Sends the signal `name` (`"INT"`, `"TERM"`, `"KILL"`, ...) to `pid` with
 /// the system's `kill`. Panics if it fails.
 pub fn send_signal(pid: u32, name: &str) {
