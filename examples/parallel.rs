@@ -17,6 +17,8 @@
 //! - `--halt never|now,fail=N|soon,fail=N[%]`: give up after failures (GNU parallel's syntax)
 //! - `--retries N`: retry a failed job up to N times (N + 1 attempts)
 //! - `-u`, `--ungroup`: let jobs write straight to the terminal, not in one piece when each ends
+//! - `--slurm`: run each job through `srun` on a Slurm cluster (feature `slurm`): a step of the
+//!   current allocation inside one, else a job of its own
 //! - `-h`, `--help`: print this help to stdout and exit 0
 //!
 //! Lines are taken as bytes, like xargs: a line that is not UTF-8 is passed
@@ -55,6 +57,8 @@ Options (before PROGRAM):
       --halt WHEN     give up after failures: never, now,fail=N, soon,fail=N or soon,fail=P%
       --retries N     retry a failed job up to N times (N + 1 attempts)
   -u, --ungroup       let jobs write straight to the terminal, not in one piece when each ends
+      --slurm         run each job through srun on a Slurm cluster (built with feature slurm):
+                      a step of the current allocation inside one, else a job of its own
   -h, --help          print this help and exit
 
 Exit status: 0 if every job succeeded; 123 if any failed; 124 if one exited with 255;
@@ -72,6 +76,7 @@ struct Options {
     halt_text: String,
     retries: u32,
     ungroup: bool,
+    slurm: bool,
     command: Vec<OsString>,
 }
 
@@ -91,6 +96,7 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
         halt_text: String::new(),
         retries: 0,
         ungroup: false,
+        slurm: false,
         command: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -112,6 +118,7 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
             }
             "--retries" => o.retries = number(&value(name)?, name)?,
             "-u" | "--ungroup" => o.ungroup = true,
+            "--slurm" => o.slurm = true,
             "-h" | "--help" => return Ok(Parsed::Help),
             "--" => break,
             s if s.len() > 2 && s.starts_with("-j") => {
@@ -172,6 +179,14 @@ fn build_pool(o: &Options) -> Result<Pool, String> {
     }
     if let Some(timeout) = o.timeout {
         builder = builder.timeout(timeout);
+    }
+    if o.slurm {
+        #[cfg(feature = "slurm")]
+        {
+            builder = builder.slurm(procession::Slurm::auto());
+        }
+        #[cfg(not(feature = "slurm"))]
+        return Err("--slurm needs the slurm feature (cargo run --features slurm ...)".into());
     }
     if let Some(path) = &o.joblog {
         let file = std::fs::File::create(path)

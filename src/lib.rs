@@ -95,6 +95,10 @@
 //! - `progress`: [`PoolBuilder`]'s `progress` option draws a progress bar
 //!   with counts and an ETA while a batch runs, when stderr is a terminal,
 //!   and a plain progress line every few seconds when it is not.
+//! - `slurm`: `PoolBuilder::slurm` runs a pool's jobs on a Slurm cluster,
+//!   each attempt through `srun` (a job of its own, or a step inside an
+//!   allocation), stopped with `scancel`; see the README, "Running on a
+//!   cluster".
 //! - `tracing`: a `tracing` span per run and per pool job (command line
 //!   with secrets redacted, pid, status, duration).
 
@@ -190,6 +194,8 @@ pub use error::{
 pub use handle::Handle;
 pub use lines::{Event, Events, Lines};
 pub use output::{Escaped, Output, Stage};
+#[cfg(feature = "slurm")]
+pub use pool::Slurm;
 pub use pool::{
     Completed, Done, Failure, Halt, HaltReason, Job, JobEvent, JobHandle, JobOutput, Ordered,
     ParseHaltError, Pool, PoolBuilder, Retry, StopCause, Summary, Threshold,

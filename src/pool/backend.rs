@@ -6,20 +6,20 @@
 //! jobs on this machine. Running jobs elsewhere (over ssh, on a cluster) is
 //! a new backend, not a new pool.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 use crate::error::{ExitError, SpawnError, SpawnFailure, StoppedError};
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 use crate::output::{Output, Stage};
 use crate::reactor::OnDone;
 use crate::run::Exec;
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 use crate::status::ExitStatus;
 
-use super::job::Job;
+use super::job::{Job, RunIds};
 use super::output::Sinks;
 
 /// Everything about one attempt that is not the job itself.
@@ -65,7 +65,13 @@ pub(crate) struct Started {
     pub(crate) pids: Vec<u32>,
     /// Who watches the attempt until it ends.
     pub(crate) watch: Watch,
+    /// Where it runs, for a backend that learns it while the attempt runs
+    /// (a remote one: read when the attempt is reported).
+    pub(crate) ids: Option<SharedIds>,
 }
+
+/// [`RunIds`] filled in by the backend while the attempt runs.
+pub(crate) type SharedIds = Arc<Mutex<RunIds>>;
 
 /// Who watches a started attempt until it ends.
 pub(crate) enum Watch {
@@ -122,7 +128,7 @@ pub(crate) trait Backend: Send + Sync {
 /// backend reports it. [`Ended::into_result`] is the one place that turns
 /// it into what the pool judges, so a backend never builds an [`Output`] or
 /// an [`Error`] itself.
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 pub(crate) struct Ended {
     pub(crate) status: Status,
     pub(crate) out: Captured,
@@ -132,7 +138,7 @@ pub(crate) struct Ended {
 }
 
 /// How an attempt ended.
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     /// It exited with this code.
@@ -151,7 +157,7 @@ pub(crate) enum Status {
 }
 
 /// What an attempt wrote, as far as it was captured.
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Captured {
     pub(crate) stdout: Vec<u8>,
@@ -160,7 +166,7 @@ pub(crate) struct Captured {
     pub(crate) stderr_truncated: bool,
 }
 
-#[cfg(any(test, feature = "duct"))]
+#[cfg(any(test, feature = "duct", feature = "slurm"))]
 impl Ended {
     /// The attempt's result, as a command run by the engine would report
     /// it. `command` names it in errors; `timeout` is the limit it had.

@@ -36,7 +36,7 @@ use crate::capture::Keep;
 use crate::error::Error;
 use crate::output::Output;
 
-use super::backend::{StopHow, Stopper};
+use super::backend::{SharedIds, StopHow, Stopper};
 use super::dispatch::{Inner, Prepared, State, Wake};
 use super::inbox::{Arrivals, Completion, Message, Spawned};
 use super::input::{Input, Pull};
@@ -46,6 +46,7 @@ use super::policy::{self, HaltAction, StopCause};
 use super::report::{Reporter, callback_error};
 use super::window::Outbox;
 use crate::redirect::Stream;
+use crate::sync::lock;
 use crate::trace::Span;
 
 /// The most jobs a batch prepares ahead of free slots.
@@ -85,6 +86,8 @@ struct Running {
     start: Instant,
     start_time: SystemTime,
     stopper: Option<Arc<dyn Stopper>>,
+    /// Where it runs, for a remote backend.
+    ids: Option<SharedIds>,
     spool: Option<Spool>,
     /// The `Started` callback panicked with this message.
     panic: Option<String>,
@@ -492,6 +495,7 @@ impl<'p, I: Input> Batch<'p, I> {
             start: Instant::now(),
             start_time: SystemTime::now(),
             stopper: None,
+            ids: None,
             spool,
             panic: None,
             stopped: None,
@@ -615,6 +619,7 @@ impl<'p, I: Input> Batch<'p, I> {
                     started.stopper.stop(StopHow::Cancel);
                 }
                 run.stopper = Some(started.stopper);
+                run.ids = started.ids;
                 run.span.started(run.slot, run.attempt, &started.pids);
                 run.panic =
                     self.report
@@ -776,6 +781,11 @@ impl<'p, I: Input> Batch<'p, I> {
             elapsed: completion.ended.saturating_duration_since(run.start),
             result,
             failure,
+            ids: run
+                .ids
+                .as_ref()
+                .map(|ids| lock(ids).clone())
+                .unwrap_or_default(),
         };
         run.span.finished(&done.result, done.elapsed);
         let retry = failure

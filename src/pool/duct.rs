@@ -84,6 +84,7 @@ pub(crate) fn start(
         stopper: Arc::new(DuctStopper(run)),
         pids,
         watch: Watch::Own,
+        ids: None,
     })
 }
 

@@ -158,6 +158,7 @@ impl Backend for Fake {
                     }),
                     pids: Vec::new(),
                     watch: Watch::Own,
+                    ids: None,
                 });
             }
             ["exit", rest @ ..] => Status::Exited(number(rest.first())),
@@ -190,6 +191,7 @@ impl Backend for Fake {
             }),
             pids: Vec::new(),
             watch: Watch::Own,
+            ids: None,
         })
     }
 }

@@ -82,6 +82,14 @@ impl std::fmt::Display for Job {
     }
 }
 
+/// Where a remote attempt ran: its id on the remote system (a Slurm job
+/// `1242` or step `1242.400`) and the node, once known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunIds {
+    pub(crate) remote: Option<String>,
+    pub(crate) host: Option<String>,
+}
+
 /// A finished job: its result and how it ran.
 ///
 /// Every job a batch starts is reported exactly once, whether it succeeded,
@@ -110,6 +118,8 @@ pub struct Done {
     pub(crate) elapsed: Duration,
     pub(crate) result: Result<Output, Error>,
     pub(crate) failure: Option<Failure>,
+    /// Where its last attempt ran, for a remote backend.
+    pub(crate) ids: RunIds,
 }
 
 impl Done {
@@ -292,6 +302,34 @@ impl Done {
     /// ```
     pub fn failure(&self) -> Option<Failure> {
         self.failure
+    }
+
+    /// The node its last attempt ran on, for a pool that runs its jobs on
+    /// a cluster (see [`PoolBuilder::slurm`](crate::PoolBuilder)); `None`
+    /// for a job run on this machine, or one that never reached a node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = procession::Pool::new(1);
+    /// assert_eq!(pool.map([procession::cmd!("true")]).next().unwrap().host(), None);
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        self.ids.host.as_deref()
+    }
+
+    /// The id its last attempt had on the cluster that ran it (a Slurm job
+    /// id such as `1242`, or a step id such as `1242.3`); `None` for a job
+    /// run on this machine, or one the cluster never gave an id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = procession::Pool::new(1);
+    /// assert_eq!(pool.map([procession::cmd!("true")]).next().unwrap().remote_id(), None);
+    /// ```
+    pub fn remote_id(&self) -> Option<&str> {
+        self.ids.remote.as_deref()
     }
 }
 

@@ -13,7 +13,8 @@
 //! One tab-separated line per attempt, written (and flushed) when the
 //! attempt ends, so in the order attempts finish: a job retried twice has
 //! three lines with the same `Seq`, as GNU parallel's `--retries` writes
-//! them. `Host` is `:` (this machine), `Send` and `Receive` are 0,
+//! them. `Host` is the node a remote backend ran the attempt on, or `:` (this
+//! machine, GNU parallel's way), `Send` and `Receive` are 0,
 //! `Starttime` is the epoch time of the attempt's start, `JobRuntime` its
 //! duration, both in seconds with three decimals (`JobRuntime`
 //! right-aligned in ten columns, as GNU parallel writes it).
@@ -86,8 +87,14 @@ pub(crate) fn line(done: &Done) -> String {
         .chars()
         .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
         .collect();
+    // A remote node's name, or `:` for this machine (GNU parallel's way).
+    let host = done.host().map_or(":".to_string(), |h| {
+        h.chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect()
+    });
     format!(
-        "{}\t:\t{start:.3}\t{:10.3}\t0\t0\t{exitval}\t{signal}\t{command}\n",
+        "{}\t{host}\t{start:.3}\t{:10.3}\t0\t0\t{exitval}\t{signal}\t{command}\n",
         done.seq,
         done.elapsed.as_secs_f64()
     )
@@ -193,6 +200,7 @@ mod tests {
             elapsed: Duration::from_micros(4_567),
             result,
             failure,
+            ids: Default::default(),
         }
     }
 
@@ -202,6 +210,17 @@ mod tests {
         assert_eq!(
             line(&d),
             "7\t:\t1700000000.123\t     0.005\t0\t0\t0\t0\techo a b\n"
+        );
+    }
+
+    #[test]
+    fn a_remote_line_names_the_node() {
+        let mut d = done(Some(ExitStatus::from_code(0)), None);
+        d.ids.host = Some("node-7".into());
+        d.ids.remote = Some("1242".into());
+        assert_eq!(
+            line(&d),
+            "7\tnode-7\t1700000000.123\t     0.005\t0\t0\t0\t0\techo a b\n"
         );
     }
 

@@ -69,6 +69,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
         stopper: Arc::new(ControlStopper(control)),
         pids,
         watch: Watch::Engine(Box::new(exec), on_done),
+        ids: None,
     })
 }
 

@@ -16,9 +16,9 @@
 //!   (start it, learn it ended, stop it); `local.rs`: the backend that runs
 //!   jobs on this machine; `duct.rs`: duct expressions as jobs; `fake.rs`
 //!   (tests only) a backend that runs nothing, and `contract.rs` the
-//!   suite every backend passes; `srun.rs` the rules that read srun's own
-//!   lines, for the Slurm backend to come (compiled for its tests only
-//!   until that backend, behind a feature `slurm`, uses it).
+//!   suite every backend passes; `slurm/` (feature `slurm`) the backend
+//!   that runs each attempt through `srun` on a Slurm cluster, and
+//!   `srun.rs` the rules that read srun's own lines.
 //! - `job.rs`: jobs and their reports; `policy.rs`: the retry and halt
 //!   rules as pure functions; `output.rs`, `joblog.rs` and `progress.rs`:
 //!   the outputs.
@@ -46,8 +46,10 @@ mod output;
 mod policy;
 mod progress;
 mod report;
+#[cfg(feature = "slurm")]
+mod slurm;
 pub(crate) mod spawner;
-#[cfg(test)]
+#[cfg(any(test, feature = "slurm"))]
 mod srun;
 mod submit;
 mod window;
@@ -61,6 +63,8 @@ pub use iter::{Completed, Ordered};
 pub use job::{Done, HaltReason, Job, JobEvent, Summary};
 pub use output::JobOutput;
 pub use policy::{Failure, Halt, ParseHaltError, Retry, StopCause, Threshold};
+#[cfg(feature = "slurm")]
+pub use slurm::Slurm;
 pub use submit::JobHandle;
 
 pub(crate) use batch::Batch;
@@ -479,6 +483,8 @@ pub struct PoolBuilder {
     progress: bool,
     progress_interval: Duration,
     job_env: bool,
+    #[cfg(feature = "slurm")]
+    slurm: Option<Slurm>,
 }
 
 impl Default for PoolBuilder {
@@ -496,6 +502,8 @@ impl Default for PoolBuilder {
             progress: false,
             progress_interval: progress::DEFAULT_INTERVAL,
             job_env: true,
+            #[cfg(feature = "slurm")]
+            slurm: None,
         }
     }
 }
@@ -784,7 +792,38 @@ impl PoolBuilder {
     /// assert!(pool.jobs() >= 1);
     /// ```
     pub fn build(self) -> Pool {
+        #[cfg(feature = "slurm")]
+        if let Some(slurm) = self.slurm.clone() {
+            let jobs = self.jobs.or_else(|| slurm.default_jobs());
+            return PoolBuilder { jobs, ..self }
+                .build_with(Box::new(slurm::SlurmBackend::new(slurm)));
+        }
         self.build_with(Box::new(Local))
+    }
+
+    /// Runs the pool's jobs on a Slurm cluster, each attempt through
+    /// `srun` (feature `slurm`): see [`Slurm`] for where and how, and the
+    /// README's "Running on a cluster" for what differs from running here.
+    /// Inside an allocation the pool's size defaults to the allocation's
+    /// number of tasks.
+    ///
+    /// A job must be a single program reading no stdin; a pipeline, a
+    /// stdin, a stderr file path or a duct expression is a
+    /// [`Failure::Spawn`] naming the cause. Tagged output is written
+    /// grouped, job by job.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use procession::{cmd, Pool, Slurm};
+    ///
+    /// let pool = Pool::builder().slurm(Slurm::auto()).jobs(8).build();
+    /// let done: Vec<_> = pool.map((0..8).map(|i| cmd!("hostname").stdout_capture())).collect();
+    /// ```
+    #[cfg(feature = "slurm")]
+    pub fn slurm(mut self, slurm: Slurm) -> Self {
+        self.slurm = Some(slurm);
+        self
     }
 
     /// The pool, running its jobs through `backend`.

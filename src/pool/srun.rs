@@ -3,9 +3,7 @@
 //! its task started, and how it ended, without asking the cluster. Pure
 //! functions, with tables of lines as Slurm 22.05 writes them.
 //!
-//! The backend itself (the launch line, the stderr filter, stopping
-//! through `scancel`) is not written yet: these rules are its first part,
-//! compiled for their tests only until it uses them.
+//! The backend that uses them is in `slurm/`.
 
 /// What one of srun's stderr lines says, where the backend needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +44,21 @@ pub(crate) fn is_diagnostic(line: &[u8]) -> bool {
             .is_some_and(|colon| rest.get(colon + 1) == Some(&b' ')),
         _ => false,
     }
+}
+
+/// Where one of srun's own lines starts inside a line of the job's: srun
+/// flushes a job's last line without its newline when the task ends and
+/// then writes its own (`<job bytes>srun: launch/slurm: _task_finish:
+/// ...`). Only lines srun writes once the task runs count (`_task_...`,
+/// `error:`, slurmstepd's), so a job's own text rarely matches.
+pub(crate) fn embedded(line: &[u8]) -> Option<usize> {
+    let starts = |at: usize| {
+        let rest = &line[at..];
+        rest.starts_with(b"srun: launch/slurm: _task_")
+            || rest.starts_with(b"srun: error: ")
+            || (rest.starts_with(b"slurmstepd") && is_diagnostic(rest))
+    };
+    (1..line.len()).find(|&at| matches!(line[at], b's') && starts(at))
 }
 
 /// Reads one of srun's or slurmstepd's lines (without its newline).
@@ -222,6 +235,35 @@ mod tests {
         for (line, expected) in table {
             assert_eq!(
                 is_diagnostic(line),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn srun_lines_after_a_job_s_last_partial_line() {
+        let table: &[(&[u8], Option<usize>)] = &[
+            (
+                b"\xe9\xeasrun: launch/slurm: _task_finish: Received task exit notification",
+                Some(2),
+            ),
+            (
+                b"abcsrun: error: vm: task 0: Exited with exit code 3",
+                Some(3),
+            ),
+            (
+                b"xslurmstepd-vm: error: *** STEP 4.0 ON vm CANCELLED",
+                Some(1),
+            ),
+            (b"srun: error: at the start is not embedded", None),
+            (b"the job says srun: hello", None),
+            (b"abcslurmstepdx", None),
+        ];
+        for (line, expected) in table {
+            assert_eq!(
+                embedded(line),
                 *expected,
                 "{}",
                 String::from_utf8_lossy(line)

@@ -520,5 +520,6 @@ fn skipped(seq: u64, command: &str, why: &str) -> Done {
         elapsed: Duration::ZERO,
         result: Err(Error::skipped(seq, why)),
         failure: Some(Failure::Skipped),
+        ids: Default::default(),
     }
 }

@@ -33,6 +33,7 @@ fn build_examples() -> HashMap<String, PathBuf> {
     let features: Vec<&str> = [
         ("duct", cfg!(feature = "duct")),
         ("progress", cfg!(feature = "progress")),
+        ("slurm", cfg!(feature = "slurm")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

@@ -53,6 +53,12 @@ usage: pt SUBCOMMAND ARGS...
                                for it), setsid-f (exit at once, orphaning
                                it), double-fork (through a setsid-f that
                                exits, then sleep SECS ourselves)
+  sleep-exit SECS CODE         sleep SECS, then exit with CODE
+  fail-once FILE CODE          exit CODE and create FILE if FILE is missing,
+                               else exit 0
+  term-tree SECS               start a `setsid` and a double-forked `pt sleep
+                               SECS`, print ready, then print \"term\" when
+                               SIGTERM comes (and go on), exit after SECS
   count-signal SIG             count SIG, print ready; after the first, wait
                                300 ms and print the count
   sigrtmin                     print SIGRTMIN as the C library reports it
@@ -114,6 +120,9 @@ fn main() {
         "ppid-wait" => ppid_wait(),
         "escape" => escape(&args),
         "count-signal" => count_signal(&args),
+        "term-tree" => term_tree(&args),
+        "fail-once" => fail_once(&args),
+        "sleep-exit" => sleep_exit(&args),
         "cgroup" => own_cgroup(),
         "sigrtmin" => {
             println!("{}", sys::sigrtmin());
@@ -577,6 +586,54 @@ fn count_signal(args: &[OsString]) -> io::Result<()> {
     // Room for a second delivery, which must not come.
     std::thread::sleep(Duration::from_millis(300));
     stdout().write_all(format!("{}\n", sys::counted()).as_bytes())?;
+    Ok(())
+}
+
+fn sleep_exit(args: &[OsString]) -> io::Result<()> {
+    let [secs, code] = args else {
+        usage("sleep-exit SECS CODE")
+    };
+    let code = parse_num(code, "CODE");
+    std::thread::sleep(parse_secs(secs));
+    process::exit(code)
+}
+
+fn fail_once(args: &[OsString]) -> io::Result<()> {
+    let [file, code] = args else {
+        usage("fail-once FILE CODE")
+    };
+    if std::path::Path::new(file).exists() {
+        return Ok(());
+    }
+    File::create(file)?;
+    process::exit(parse_num(code, "CODE"))
+}
+
+fn term_tree(args: &[OsString]) -> io::Result<()> {
+    let [secs] = args else { usage("term-tree SECS") };
+    let duration = parse_secs(secs);
+    sys::count(sys::SIGTERM);
+    let exe = std::env::current_exe()?;
+    // Prints the pid of a sleeper in a session of its own, and exits.
+    Command::new(&exe)
+        .args([OsStr::new("escape"), OsStr::new("setsid-f"), secs])
+        .stdin(Stdio::null())
+        .status()?;
+    // Orphans another sleeper (reparented to init), then sleeps itself.
+    Command::new(&exe)
+        .args([OsStr::new("escape"), OsStr::new("double-fork"), secs])
+        .stdin(Stdio::null())
+        .spawn()?;
+    stdout().write_all(b"ready\n")?;
+    let start = std::time::Instant::now();
+    let mut told = false;
+    while start.elapsed() < duration {
+        if !told && sys::counted() > 0 {
+            stdout().write_all(b"term\n")?;
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Ok(())
 }
 
