@@ -54,6 +54,8 @@ usage: pt SUBCOMMAND ARGS...
                                it), double-fork (through a setsid-f that
                                exits, then sleep SECS ourselves)
   sleep-exit SECS CODE         sleep SECS, then exit with CODE
+  append FILE N INTERVAL_MS    append N lines \"$SLURM_JOB_ID I\" to FILE, one
+                               every INTERVAL_MS
   fail-once FILE CODE          exit CODE and create FILE if FILE is missing,
                                else exit 0
   term-tree SECS               start a `setsid` and a double-forked `pt sleep
@@ -123,6 +125,7 @@ fn main() {
         "term-tree" => term_tree(&args),
         "fail-once" => fail_once(&args),
         "sleep-exit" => sleep_exit(&args),
+        "append" => append(&args),
         "cgroup" => own_cgroup(),
         "sigrtmin" => {
             println!("{}", sys::sigrtmin());
@@ -596,6 +599,27 @@ fn sleep_exit(args: &[OsString]) -> io::Result<()> {
     let code = parse_num(code, "CODE");
     std::thread::sleep(parse_secs(secs));
     process::exit(code)
+}
+
+fn append(args: &[OsString]) -> io::Result<()> {
+    let [file, n, interval] = args else {
+        usage("append FILE N INTERVAL_MS")
+    };
+    let n: u64 = parse_num(n, "N");
+    let interval = Duration::from_millis(parse_num(interval, "INTERVAL_MS"));
+    let job = std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "-".into());
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    for i in 0..n {
+        if i > 0 {
+            std::thread::sleep(interval);
+        }
+        // One write per line: a reader never sees half a line.
+        file.write_all(format!("{job} {i}\n").as_bytes())?;
+    }
+    Ok(())
 }
 
 fn fail_once(args: &[OsString]) -> io::Result<()> {
