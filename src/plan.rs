@@ -106,6 +106,8 @@ pub(crate) struct Plan {
     pub(crate) spill_dir: Option<Arc<Path>>,
     pub(crate) cancel: Vec<CancelToken>,
     pub(crate) pipeline: bool,
+    /// Forwarded job control stops and continues the run's group.
+    pub(crate) job_control: bool,
     /// The run mode captures these itself, whatever the command says.
     forced: (bool, bool),
 }
@@ -168,6 +170,7 @@ pub(crate) fn plan(command: &Command, mode: Mode, start: Instant) -> Result<Plan
         spill_dir: command.node.opts.spill_dir.clone(),
         cancel: Vec::new(),
         pipeline: matches!(command.node.kind, Kind::Pipeline(_)),
+        job_control: !command.node.opts.own_job_control,
         forced: (
             matches!(mode, Mode::Read | Mode::Lines | Mode::Events),
             mode == Mode::Events,

@@ -84,7 +84,10 @@ const SETTLE_TICK: Duration = Duration::from_millis(2);
 /// then this process stops. When it is continued (`fg` or `bg`), the runs
 /// are continued too. A [timeout](crate::Command::timeout) does not count
 /// the time this process spent stopped; a
-/// [deadline](crate::Command::deadline) is a point in time and does.
+/// [deadline](crate::Command::deadline) is a point in time and does. The
+/// jobs of a pool on Slurm are never stopped by signalling `srun`: their
+/// running tasks are stopped and continued through `scancel` (see
+/// `Slurm`, feature `slurm`).
 ///
 /// Without it, nothing is installed: the children run in their own process
 /// groups, so a Ctrl-C ends only this process, leaving its running commands
@@ -138,12 +141,17 @@ fn install() -> Result<(), Error> {
 
 /// Registers a run so a forwarded signal reaches it. A run that starts
 /// while a terminating signal is being forwarded is stopped at once; one
-/// that starts while Ctrl-Z stops the others is stopped with them.
-pub(crate) fn register(control: &Arc<Control>, pgid: Pid) {
+/// that starts while Ctrl-Z stops the others is stopped with them. Job
+/// control reaches the run's group only if `pgid` is given: without it
+/// (an `srun`, whose job the Slurm backend stops through a [`JobControl`]
+/// hook), the run is only ever asked to stop.
+pub(crate) fn register(control: &Arc<Control>, pgid: Option<Pid>) {
     if !ENABLED.load(Ordering::SeqCst) {
         return;
     }
-    control.set_group(pgid);
+    if let Some(pgid) = pgid {
+        control.set_group(pgid);
+    }
     {
         let mut runs = lock(runs());
         runs.retain(|w| w.upgrade().is_some_and(|c| !c.is_done()));
@@ -157,6 +165,45 @@ pub(crate) fn register(control: &Arc<Control>, pgid: Pid) {
         // is continued with them.
         control.signal_group(Signal::STOP);
     }
+}
+
+/// Something that stops and continues work of its own on Ctrl-Z and
+/// `fg`/`bg`, work that no process group of ours holds (the Slurm
+/// backend's jobs on the cluster). Called from the signal thread: no
+/// method may block.
+pub(crate) trait JobControl: Send + Sync {
+    /// Ctrl-Z: start stopping everything.
+    fn suspend(&self);
+    /// Whether everything [`suspend`](JobControl::suspend) started is
+    /// done (this process is stopped only then, or after [`PAUSE_WAIT`]).
+    fn suspended(&self) -> bool;
+    /// This process was continued: continue everything.
+    fn resume(&self);
+}
+
+/// The job-control hooks; kept whether forwarding is on or not (a hook is
+/// registered once, maybe before [`forward_signals`]).
+fn job_controls() -> &'static Mutex<Vec<Weak<dyn JobControl>>> {
+    static HOOKS: OnceLock<Mutex<Vec<Weak<dyn JobControl>>>> = OnceLock::new();
+    HOOKS.get_or_init(Mutex::default)
+}
+
+/// How long Ctrl-Z waits for the [`JobControl`] hooks before this process
+/// stops anyway.
+const PAUSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Registers a [`JobControl`] hook for the rest of its life.
+pub(crate) fn register_job_control(hook: Weak<dyn JobControl>) {
+    let mut hooks = lock(job_controls());
+    hooks.retain(|w| w.strong_count() > 0);
+    hooks.push(hook);
+}
+
+fn live_job_controls() -> Vec<Arc<dyn JobControl>> {
+    lock(job_controls())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect()
 }
 
 /// Registers something a forwarded terminating signal must wait for.
@@ -210,6 +257,14 @@ pub(crate) fn suspend() {
     for control in &live {
         control.signal_group(Signal::STOP);
     }
+    let hooks = live_job_controls();
+    for hook in &hooks {
+        hook.suspend();
+    }
+    let deadline = Instant::now() + PAUSE_WAIT;
+    while !hooks.iter().all(|hook| hook.suspended()) && Instant::now() < deadline {
+        std::thread::sleep(SETTLE_TICK);
+    }
     let stopped_at = Instant::now();
     sys::stop_self();
     let nanos = u64::try_from(stopped_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -219,10 +274,14 @@ pub(crate) fn suspend() {
     continue_all();
 }
 
-/// Continues every live run's group.
+/// Continues every live run's group, and whatever the job-control hooks
+/// stopped.
 fn continue_all() {
     for control in live() {
         control.signal_group(Signal::CONT);
+    }
+    for hook in live_job_controls() {
+        hook.resume();
     }
 }
 

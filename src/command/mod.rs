@@ -116,6 +116,10 @@ pub(crate) struct Options {
     /// Run on each stage's std `Command`, outermost first.
     pub(crate) hooks: Vec<Hook>,
     pub(crate) new_session: bool,
+    /// Job control (Ctrl-Z, `fg`) is not forwarded to the run's process
+    /// group: its owner stops and continues it another way (srun, under
+    /// the Slurm backend).
+    pub(crate) own_job_control: bool,
 }
 
 /// A [`Command::before_spawn`] hook.

@@ -242,14 +242,14 @@ impl Exec {
             span: Span::none(),
         };
         exec.span = Span::run(&exec.display, || exec.pids());
-        exec.connect(&plan.cancel, started);
+        exec.connect(&plan.cancel, plan.job_control, started);
         exec
     }
 
     /// Makes the pipes non-blocking for the poll loop, and lets the cancel
     /// tokens and the signal forwarder reach the run. A pipe that cannot be
     /// made non-blocking ends the run at once, with that error.
-    fn connect(&mut self, cancel: &[CancelToken], now: Instant) {
+    fn connect(&mut self, cancel: &[CancelToken], job_control: bool, now: Instant) {
         let fds = self
             .channels
             .iter()
@@ -264,7 +264,7 @@ impl Exec {
         for token in cancel {
             token.register(&self.control);
         }
-        crate::signals::register(&self.control, self.pgid);
+        crate::signals::register(&self.control, job_control.then_some(self.pgid));
         if self.error.is_some() {
             self.begin_stop(Reason::Owner, StopSequence::kill(), now);
         }

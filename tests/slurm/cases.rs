@@ -38,6 +38,11 @@ pub const ALL: &[Case] = &[
         "parallel_example_runs_on_slurm",
         parallel_example_runs_on_slurm,
     ),
+    (
+        "ctrl_z_stops_jobs_through_scancel",
+        ctrl_z_stops_jobs_through_scancel,
+    ),
+    ("ctrl_z_time_does_not_count", ctrl_z_time_does_not_count),
 ];
 
 /// `srun` is on PATH and the cluster answers `sinfo` within 2 s.
@@ -433,6 +438,142 @@ fn ctrl_c_cancels_through_scancel() {
         .filter(|l| l.contains(" stdout: ") && l.split(" | ").any(|w| w.trim() == "term"))
         .count();
     assert_eq!(saw_term, 2, "both jobs saw SIGTERM:\n{stdout}");
+    clean(&mark);
+}
+
+/// Ctrl-Z (`SIGTSTP` to a program using the pool with `forward_signals`)
+/// stops the job's task on the cluster through `scancel`, and `SIGCONT`
+/// continues it; srun itself is never stopped, so the job is never
+/// submitted again (every line carries the same job id, and the job
+/// writes its lines once).
+fn ctrl_z_stops_jobs_through_scancel() {
+    ctrl_z_round("ctrl_z", 200, None, Duration::from_millis(500));
+}
+
+/// The time the program spends stopped does not count against a job's
+/// timeout: a 5 s job with a 10 s timeout, stopped for 6 s, succeeds.
+fn ctrl_z_time_does_not_count() {
+    ctrl_z_round("ctrl_z_timeout", 100, Some("10"), Duration::from_secs(6));
+}
+
+/// Runs one job of `lines` lines (one every 50 ms) through the slurm
+/// example (with `--timeout` if given), stops the program with `SIGTSTP`,
+/// checks that the job stops writing and srun is not stopped, holds it
+/// stopped for at least `hold`, continues it, and checks that the job ran
+/// once, to its end.
+fn ctrl_z_round(test: &str, lines_wanted: usize, timeout: Option<&str>, hold: Duration) {
+    use std::os::unix::process::ExitStatusExt;
+    let mark = marker(test);
+    let dir = std::env::temp_dir().join(format!("procession-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lines");
+    let _ = std::fs::remove_file(&file);
+    let mut example = StdCommand::new(support::examples::example("slurm"));
+    example.args(["-n", "1", "-j", "1"]);
+    if let Some(secs) = timeout {
+        example.args(["--timeout", secs]);
+    }
+    let child = example
+        .arg(support::pt())
+        .arg("append")
+        .arg(&file)
+        .args([&lines_wanted.to_string(), "50"])
+        .env("PROCESSION_SLURM_MARK", &mark)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the slurm example");
+    let guard = Reap(child.id());
+    let lines = || {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    // The marked processes whose command line starts with `name`.
+    let named = |name: &str| {
+        marked(&mark)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    c.split(|b| *b == 0)
+                        .next()
+                        .is_some_and(|argv0| argv0.ends_with(name.as_bytes()))
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let state = |pid: u32| procfs::stat(pid).map(|s| s.state);
+    let limit = Duration::from_secs(30);
+    assert!(
+        procfs::eventually(limit, || lines().len() >= 3),
+        "the job did not start writing: {:?}",
+        lines()
+    );
+    procfs::send_signal(child.id(), "TSTP");
+    assert!(
+        procfs::eventually(limit, || state(child.id()) == Some('T')),
+        "the program did not stop: {:?}",
+        state(child.id())
+    );
+    // The task is stopped (Slurm may freeze its cgroup rather than send
+    // SIGSTOP, so its state letter says little): its file stops growing
+    // (each line is one write). Seen over a window of half a second.
+    let still = |window: Duration| {
+        let before = lines().len();
+        let until = Instant::now() + window;
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lines().len() == before
+    };
+    let until = Instant::now() + limit;
+    let held = Instant::now();
+    while !still(Duration::from_millis(500)) {
+        assert!(
+            Instant::now() < until,
+            "the job went on writing: {}",
+            lines().len()
+        );
+    }
+    let stopped = lines().len();
+    assert!(
+        stopped < lines_wanted,
+        "the job ended before it was stopped"
+    );
+    let srun = named("srun");
+    assert!(!srun.is_empty(), "no srun found");
+    for pid in &srun {
+        assert_ne!(state(*pid), Some('T'), "srun {pid} was stopped");
+    }
+    assert!(
+        still(hold.saturating_sub(held.elapsed())),
+        "the job wrote while stopped"
+    );
+    procfs::send_signal(child.id(), "CONT");
+    let out = child.wait_with_output().expect("wait for the example");
+    std::mem::forget(guard);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?} (signal {:?})\n{stdout}",
+        out.status,
+        out.status.signal()
+    );
+    let lines = lines();
+    assert_eq!(
+        lines.len(),
+        lines_wanted,
+        "written once, all of it: {lines:?}"
+    );
+    let job = lines[0].split(' ').next().unwrap().to_string();
+    assert_ne!(job, "-", "the task saw no SLURM_JOB_ID");
+    assert!(
+        lines.iter().all(|l| l.split(' ').next() == Some(&job)),
+        "one job: {lines:?}"
+    );
+    assert!(stdout.contains(&format!("(Slurm {job})")), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
     clean(&mark);
 }
 

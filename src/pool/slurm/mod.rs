@@ -35,6 +35,17 @@ use super::output::Sinks;
 /// the pool stop a running job with `scancel`: `SIGTERM`, then `SIGKILL`
 /// after the cluster's `KillWait`.
 ///
+/// With [`forward_signals`](crate::forward_signals), Ctrl-Z (`SIGTSTP`)
+/// stops every running job with `scancel --signal=STOP` on its step before
+/// this process stops, and `fg` or `bg` (`SIGCONT`) continues them with
+/// `--signal=CONT`; srun itself is never signalled (a stopped srun leaves
+/// its job running, and a pending one submits its job again when
+/// continued). A job still pending is left alone: if the cluster starts it
+/// while this process is stopped, it runs. As for a local job, the time
+/// this process spends stopped does not count against a job's timeout
+/// (Slurm's own [`time`](Slurm::time) limit and the pool's deadline do
+/// count it).
+///
 /// # Examples
 ///
 /// ```no_run
@@ -290,6 +301,9 @@ impl Backend for SlurmBackend {
             node.opts.gid = opts.gid;
             node.opts.drain = opts.drain;
             node.opts.spill_dir = opts.spill_dir.clone();
+            // Never signal srun: Ctrl-Z reaches the job through `scancel`
+            // (see `stop.rs`).
+            node.opts.own_job_control = true;
         }
         for (name, value) in launch.env_vars() {
             srun = srun.env(name, value);

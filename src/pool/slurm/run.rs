@@ -166,6 +166,11 @@ pub(super) struct State {
     /// When to send the kill that follows a `TERM`.
     pub(super) kill_at: Option<Instant>,
     pub(super) killed: bool,
+    /// Its task was stopped for Ctrl-Z (`scancel --signal=STOP`).
+    pub(super) suspended: bool,
+    /// How long this process had spent stopped by Ctrl-Z when the task
+    /// started: later stopped time does not count against its timeout.
+    pub(super) paused_base: Duration,
     engine: Option<Result<Output, Error>>,
     reader: Option<(Vec<u8>, bool)>,
     on_done: Option<OnDone>,
@@ -210,6 +215,8 @@ pub(super) fn start(srun: Command, setup: Setup, on_done: OnDone) -> Result<Star
             sent: None,
             kill_at: None,
             killed: false,
+            suspended: false,
+            paused_base: Duration::ZERO,
             engine: None,
             reader: None,
             on_done: None,
@@ -328,6 +335,7 @@ impl Run {
                 evidence.step = Some(step);
                 drop(ids);
                 state.launched = Some(Instant::now());
+                state.paused_base = crate::signals::paused();
                 wake = true;
             }
             Some(SrunLine::WaitStatus(status)) => evidence.wait = Some(status),

@@ -61,6 +61,33 @@ pub(crate) fn grace_calls(step: &str, job: Option<&str>) -> Vec<Vec<String>> {
     calls
 }
 
+/// The job-control call an attempt needs now, if any, and whether its
+/// task is stopped after it: `SIGSTOP` to a running step while this
+/// process is stopped by Ctrl-Z (`paused`), `SIGCONT` once it is continued
+/// or the attempt is being stopped (a stopped task would take its
+/// `SIGTERM` only when continued). A pending job is left alone: it has no
+/// task to stop yet (and srun, signalled, would submit it again).
+pub(crate) fn job_control_call(
+    phase: Phase<'_>,
+    paused: bool,
+    stopping: bool,
+    suspended: bool,
+) -> Option<(Vec<String>, bool)> {
+    let Phase::Running(step) = phase else {
+        return None;
+    };
+    let stop = paused && !stopping;
+    if stop == suspended {
+        return None;
+    }
+    let signal = if stop {
+        "--signal=STOP"
+    } else {
+        "--signal=CONT"
+    };
+    Some((vec![signal.to_string(), step.to_string()], stop))
+}
+
 /// `KillWait` from `scontrol show config`'s output.
 pub(crate) fn parse_kill_wait(config: &str) -> Option<Duration> {
     config.lines().find_map(|line| {
@@ -124,6 +151,33 @@ struct Watched {
     /// stop asked for, an id learned): it looks again before it waits, so
     /// a wake while it was looking is never lost.
     changed: bool,
+    /// This process is being stopped by Ctrl-Z: running steps are stopped
+    /// too, until it is continued.
+    paused: bool,
+    /// Every running step was sent its `SIGSTOP` since `paused` was set.
+    pause_done: bool,
+}
+
+impl crate::signals::JobControl for Timer {
+    fn suspend(&self) {
+        let mut watched = lock(&self.state);
+        watched.paused = true;
+        watched.pause_done = false;
+        watched.changed = true;
+        self.cv.notify_all();
+    }
+
+    fn suspended(&self) -> bool {
+        let watched = lock(&self.state);
+        !watched.paused || watched.pause_done
+    }
+
+    fn resume(&self) {
+        let mut watched = lock(&self.state);
+        watched.paused = false;
+        watched.changed = true;
+        self.cv.notify_all();
+    }
 }
 
 impl Timer {
@@ -145,11 +199,12 @@ impl Timer {
             watched.changed = false;
             watched.runs.retain(|r| !lock(&r.state).over);
             let current = watched.runs.clone();
+            let paused = watched.paused;
             drop(watched);
             let now = Instant::now();
             let mut next: Option<Instant> = None;
             for run in &current {
-                if let Some(at) = tick(run, now) {
+                if let Some(at) = tick(run, now, paused) {
                     next = Some(next.map_or(at, |n| n.min(at)));
                 }
             }
@@ -157,6 +212,7 @@ impl Timer {
             if watched.changed {
                 continue;
             }
+            watched.pause_done = paused && watched.paused;
             watched = match next {
                 None => self.cv.wait(watched).unwrap_or_else(|e| e.into_inner()),
                 Some(at) => {
@@ -172,7 +228,8 @@ impl Timer {
 }
 
 /// Decides and sends what `run` needs now; returns when to look again.
-fn tick(run: &Run, now: Instant) -> Option<Instant> {
+/// While `paused` (Ctrl-Z), a running step is stopped.
+fn tick(run: &Run, now: Instant, paused: bool) -> Option<Instant> {
     // Read the grace time before it can be needed, outside the run's lock.
     let may_stop = run.timeout.is_some() || run.deadline.is_some() || {
         let state = lock(&run.state);
@@ -186,21 +243,21 @@ fn tick(run: &Run, now: Instant) -> Option<Instant> {
         if state.over {
             return None;
         }
+        // As for a local run, the time this process spent stopped by
+        // Ctrl-Z does not count (its task was stopped too), and no timeout
+        // is decided while it is being stopped or just continued.
+        let stopped = crate::signals::paused().saturating_sub(state.paused_base);
         let timeout_at = state
             .launched
             .zip(run.timeout)
-            .and_then(|(at, t)| crate::sync::after(at, t));
+            .and_then(|(at, t)| crate::sync::after(at, t.saturating_add(stopped)));
         if state.stop.is_none() {
             if run.deadline.is_some_and(|d| now >= d) {
                 state.stop = Some(Why::Deadline);
-            } else if timeout_at.is_some_and(|t| now >= t) {
+            } else if timeout_at.is_some_and(|t| now >= t) && !crate::signals::pausing() {
                 state.stop = Some(Why::Timeout);
             }
         }
-        let Some(why) = state.stop else {
-            return [timeout_at, run.deadline].into_iter().flatten().min();
-        };
-        let kill = why == Why::Kill;
         let step = state.evidence.step.clone();
         let job = state.evidence.job.clone().filter(|_| !run.steps);
         let phase = match (&step, &job) {
@@ -208,6 +265,20 @@ fn tick(run: &Run, now: Instant) -> Option<Instant> {
             (None, Some(job)) => Phase::Pending(job),
             _ => Phase::NoId,
         };
+        if let Some((call, suspended)) =
+            job_control_call(phase, paused, state.stop.is_some(), state.suspended)
+        {
+            calls.push(call);
+            state.suspended = suspended;
+        }
+        let Some(why) = state.stop else {
+            drop(state);
+            for call in calls {
+                scancel(run, &call);
+            }
+            return [timeout_at, run.deadline].into_iter().flatten().min();
+        };
+        let kill = why == Why::Kill;
         let (Phase::Pending(target) | Phase::Running(target)) = phase else {
             return None;
         };
@@ -253,9 +324,13 @@ pub(crate) fn timer() -> Result<&'static Timer, Error> {
             state: Mutex::new(Watched {
                 runs: Vec::new(),
                 changed: false,
+                paused: false,
+                pause_done: false,
             }),
             cv: Condvar::new(),
         });
+        let hook: Arc<dyn crate::signals::JobControl> = timer.clone();
+        crate::signals::register_job_control(Arc::downgrade(&hook));
         let timing = timer.clone();
         std::thread::Builder::new()
             .name("procession-slurm".into())
@@ -311,6 +386,33 @@ mod tests {
             grace_calls("12.3", None),
             calls(&[&["--signal=KILL", "12.3"]])
         );
+    }
+
+    #[test]
+    fn the_job_control_table() {
+        let stop = Some((calls(&[&["--signal=STOP", "12.0"]]).remove(0), true));
+        let cont = Some((calls(&[&["--signal=CONT", "12.0"]]).remove(0), false));
+        let running = Phase::Running("12.0");
+        // (phase, paused, stopping, suspended) -> call
+        let table = [
+            (running, true, false, false, stop.clone()),
+            (running, true, false, true, None),
+            (running, false, false, true, cont.clone()),
+            (running, false, false, false, None),
+            // Being stopped: continued, so its SIGTERM lands.
+            (running, true, true, true, cont),
+            (running, true, true, false, None),
+            // A pending job, or one with no id yet, is left alone.
+            (Phase::Pending("12"), true, false, false, None),
+            (Phase::NoId, true, false, false, None),
+        ];
+        for (phase, paused, stopping, suspended, expected) in table {
+            assert_eq!(
+                job_control_call(phase, paused, stopping, suspended),
+                expected,
+                "{phase:?} paused={paused} stopping={stopping} suspended={suspended}"
+            );
+        }
     }
 
     #[test]
