@@ -192,7 +192,9 @@ fn job_controls() -> &'static Mutex<Vec<Weak<dyn JobControl>>> {
 /// stops anyway.
 const PAUSE_WAIT: Duration = Duration::from_secs(5);
 
-/// Registers a [`JobControl`] hook for the rest of its life.
+/// Registers a [`JobControl`] hook for the rest of its life. Only the
+/// Slurm backend has such work today.
+#[cfg(feature = "slurm")]
 pub(crate) fn register_job_control(hook: Weak<dyn JobControl>) {
     let mut hooks = lock(job_controls());
     hooks.retain(|w| w.strong_count() > 0);
