@@ -244,17 +244,26 @@ impl Backend for SlurmBackend {
     }
 
     fn start(&self, job: &Job, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
-        let command = match job {
-            Job::Command(command) => command,
+        match job {
+            Job::Command(command) => self.start_command(command, launch, on_done),
             #[cfg(feature = "duct")]
-            Job::Duct(expression) => {
-                return Err(unsupported(
-                    &format!("{expression:?}"),
-                    "duct expressions cannot run on Slurm",
-                ));
-            }
-        };
-        let display = job.to_string();
+            Job::Duct(expression) => Err(unsupported(
+                &format!("{expression:?}"),
+                "duct expressions cannot run on Slurm",
+            )),
+        }
+    }
+}
+
+impl SlurmBackend {
+    /// Starts one attempt of a command as an `srun` (see [`Backend::start`]).
+    fn start_command(
+        &self,
+        command: &Command,
+        launch: Launch,
+        on_done: OnDone,
+    ) -> Result<Started, Error> {
+        let display = command.to_string();
         let Kind::Program { program, args } = &command.node.kind else {
             return Err(unsupported(
                 &display,
