@@ -39,6 +39,10 @@ fn main() {
         cases::steps_child();
         return;
     }
+    if std::env::args().any(|a| a == cases::TAGGED_CHILD) {
+        cases::tagged_child();
+        return;
+    }
     if !cases::cluster_answers() {
         println!("{SKIP}");
         if required() {

@@ -100,6 +100,10 @@ pub(crate) struct Caps {
     /// It can hand the job's output over line by line as it comes (for
     /// tagged output, and lines printed above the progress bar).
     pub(crate) stream_lines: bool,
+    /// It can capture the job's output into memory that spills to a file
+    /// past a limit ([`Keep::Spill`](crate::Keep::Spill)), for grouped
+    /// output; else grouped output is spooled to files.
+    pub(crate) spill_capture: bool,
 }
 
 /// Stops a running attempt; harmless once it is over. `stop` only asks:

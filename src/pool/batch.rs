@@ -566,7 +566,7 @@ impl<'p, I: Input> Batch<'p, I> {
             JobOutput::Files(dir) => output::result_files(dir, seq).map_err(file_error)?,
             // A command's grouped output is captured: memory first, a file
             // only past the limit.
-            JobOutput::Grouped if self.inner.backend.caps(&run.job).stream_lines => {
+            JobOutput::Grouped if self.inner.backend.caps(&run.job).spill_capture => {
                 Sinks::Capture(Some(output::GROUPED_MEMORY), Keep::Spill)
             }
             JobOutput::Grouped => grouped(run)?,

@@ -116,6 +116,7 @@ impl Backend for Fake {
     fn caps(&self, _job: &Job) -> Caps {
         Caps {
             stream_lines: false,
+            spill_capture: false,
         }
     }
 

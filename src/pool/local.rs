@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::control::{Control, Gate, Request};
+use crate::control::{Control, Request};
 use crate::error::Error;
 use crate::plan::Mode;
 use crate::reactor::OnDone;
@@ -19,11 +19,15 @@ pub(crate) struct Local;
 impl Backend for Local {
     fn caps(&self, job: &Job) -> Caps {
         match job {
-            Job::Command(_) => Caps { stream_lines: true },
+            Job::Command(_) => Caps {
+                stream_lines: true,
+                spill_capture: true,
+            },
             // Duct's own pipes hand over whole outputs only.
             #[cfg(feature = "duct")]
             Job::Duct(_) => Caps {
                 stream_lines: false,
+                spill_capture: false,
             },
         }
     }
@@ -42,12 +46,7 @@ impl Backend for Local {
 /// by the shared background loop with every other running command, so a job
 /// costs no thread (see `spawner`).
 fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<Started, Error> {
-    let seq = launch.seq;
-    let prefix = match launch.sinks {
-        Sinks::Tagged => Some(format!("[{seq}] ")),
-        Sinks::Lines => Some(String::new()),
-        _ => None,
-    };
+    let prefix = output::line_prefix(&launch.sinks, launch.seq);
     let command = prepare(command, launch);
     let mode = if prefix.is_some() {
         Mode::Events
@@ -58,10 +57,7 @@ fn start_command(command: &Command, launch: Launch, on_done: OnDone) -> Result<S
     // A `stdin_pipe` job gets end of file: nobody writes to it.
     drop(stdin);
     if let Some(prefix) = prefix {
-        let gate = Arc::new(Gate::new(exec.control().clone()));
-        exec.set_gate(gate.clone());
-        exec.set_line_sink(output::line_sink(prefix, gate));
-        exec.set_max_line(output::TAGGED_MAX_LINE);
+        output::stream_lines(&mut exec, prefix);
     }
     let pids = exec.pids();
     let control = exec.control().clone();

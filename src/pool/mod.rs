@@ -809,8 +809,9 @@ impl PoolBuilder {
     ///
     /// A job must be a single program reading no stdin; a pipeline, a
     /// stdin, a stderr file path or a duct expression is a
-    /// [`Failure::Spawn`] naming the cause. Tagged output is written
-    /// grouped, job by job.
+    /// [`Failure::Spawn`] naming the cause. Tagged output is written line
+    /// by line as the jobs' lines come back through srun, as for local
+    /// jobs, without srun's own lines.
     ///
     /// # Examples
     ///

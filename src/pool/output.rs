@@ -13,7 +13,7 @@ use std::task::Poll;
 use crate::capture::Keep;
 use crate::control::Gate;
 use crate::redirect::Stream;
-use crate::run::{Line, LineSink};
+use crate::run::{Exec, Line, LineSink};
 use crate::sync::lock;
 
 /// Where each job's stdout and stderr go. Set with
@@ -272,6 +272,28 @@ static CLOSED: AtomicBool = AtomicBool::new(false);
 /// or stderr has failed.
 pub(crate) fn closed() -> bool {
     CLOSED.load(Ordering::SeqCst)
+}
+
+/// The prefix of each line of an attempt whose output goes through the
+/// writer threads (`[seq] ` for tagged output, nothing for lines above the
+/// progress bar), or `None` if it does not.
+pub(crate) fn line_prefix(sinks: &Sinks, seq: u64) -> Option<String> {
+    match sinks {
+        Sinks::Tagged => Some(format!("[{seq}] ")),
+        Sinks::Lines => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// Hands a run's output lines, as its engine reads them, to the writer
+/// threads with `prefix`; the returned gate pauses the run while too many
+/// lines wait (see [`Writer`]).
+pub(crate) fn stream_lines(exec: &mut Exec, prefix: String) -> Arc<Gate> {
+    let gate = Arc::new(Gate::new(exec.control().clone()));
+    exec.set_gate(gate.clone());
+    exec.set_line_sink(line_sink(prefix, gate.clone()));
+    exec.set_max_line(TAGGED_MAX_LINE);
+    gate
 }
 
 /// A line sink that writes `<prefix>line` (`[seq] line` for tagged

@@ -43,6 +43,10 @@ pub const ALL: &[Case] = &[
         ctrl_z_stops_jobs_through_scancel,
     ),
     ("ctrl_z_time_does_not_count", ctrl_z_time_does_not_count),
+    (
+        "tagged_lines_come_from_the_jobs_only",
+        tagged_lines_come_from_the_jobs_only,
+    ),
 ];
 
 /// `srun` is on PATH and the cluster answers `sinfo` within 2 s.
@@ -607,6 +611,54 @@ fn parallel_example_runs_on_slurm() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     clean(&mark);
+}
+
+pub const TAGGED_CHILD: &str = "--tagged-child";
+
+/// Tagged output on Slurm: this program again (tagged lines go to its own
+/// stdout and stderr), running 2 jobs that print lines on both streams.
+/// Every line is the job's, tagged with its number, and none is srun's
+/// (srun runs with `-v`, so it has plenty to say).
+fn tagged_lines_come_from_the_jobs_only() {
+    let mark = marker("tagged");
+    let child = StdCommand::new(std::env::current_exe().unwrap())
+        .arg(TAGGED_CHILD)
+        .env("PROCESSION_SLURM_MARK", &mark)
+        .output()
+        .expect("run the tagged child");
+    let text = |bytes: &[u8]| {
+        let mut lines: Vec<String> = String::from_utf8_lossy(bytes)
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let wanted = |stream: &str, numbers: [u32; 3]| {
+        let mut lines: Vec<String> = [1, 2]
+            .iter()
+            .flat_map(|job| numbers.map(|i| format!("[{job}] {stream} {i}")))
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert!(child.status.success(), "{child:?}");
+    assert_eq!(text(&child.stdout), wanted("out", [0, 2, 4]), "{child:?}");
+    assert_eq!(text(&child.stderr), wanted("err", [1, 3, 5]), "{child:?}");
+    clean(&mark);
+}
+
+/// The program of [`tagged_lines_come_from_the_jobs_only`].
+pub fn tagged_child() {
+    let mark = std::env::var("PROCESSION_SLURM_MARK").unwrap();
+    let pool = Pool::builder()
+        .slurm(Slurm::jobs())
+        .jobs(2)
+        .output(JobOutput::Tagged)
+        .build();
+    let jobs = (0..2).map(|_| job(&mark, &["lines", "6"]));
+    let summary = pool.as_completed(jobs).finish();
+    assert_eq!((summary.finished, summary.succeeded), (2, 2), "{summary:?}");
 }
 
 /// On a failed test: kills the program it started and cancels its jobs.

@@ -21,7 +21,7 @@ use crate::redirect::{InSpec, OutSpec};
 
 use super::backend::{Backend, Caps, Launch, Started};
 use super::job::Job;
-use super::output::Sinks;
+use super::output::{self, Sinks};
 
 /// How a pool runs its jobs on a Slurm cluster (feature `slurm`); give it
 /// to [`PoolBuilder::slurm`](crate::PoolBuilder::slurm).
@@ -236,10 +236,12 @@ impl SlurmBackend {
 
 impl Backend for SlurmBackend {
     fn caps(&self, _job: &Job) -> Caps {
-        // stderr is read here to tell srun's lines apart; tagged output
-        // falls back to spooled output, as for duct.
+        // stdout through the engine, stderr read here to tell srun's
+        // lines apart; grouped output is spooled (srun's captures do not
+        // spill to a file).
         Caps {
-            stream_lines: false,
+            stream_lines: true,
+            spill_capture: false,
         }
     }
 
@@ -347,6 +349,7 @@ impl SlurmBackend {
             deadline,
             grace: self.grace.clone(),
             err,
+            lines: output::line_prefix(&launch.sinks, launch.seq),
         };
         run::start(srun.unchecked().stdin_null(), setup, on_done)
     }

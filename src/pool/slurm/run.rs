@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use crate::capture::Keep;
 use crate::command::Command;
+use crate::control::Gate;
 use crate::error::{Error, SpawnFailure};
 use crate::output::Output;
 use crate::plan::Mode;
 use crate::reactor::OnDone;
-use crate::redirect::OutSpec;
+use crate::redirect::{OutSpec, Stream};
+use crate::run::{Line, LineSink};
 use crate::stop::StopSequence;
 use crate::sync::lock;
 
@@ -24,7 +26,7 @@ const SIGWINCH: i32 = rustix::process::Signal::WINCH.as_raw();
 
 use super::super::backend::{Captured, Ended, SharedIds, Started, Status, StopHow, Stopper, Watch};
 use super::super::job::RunIds;
-use super::super::output::Sinks;
+use super::super::output::{self, Sinks};
 use super::super::srun::{self, SrunLine};
 use super::stop::{self, Why};
 
@@ -43,6 +45,9 @@ pub(super) struct Setup {
     pub(super) deadline: Option<Instant>,
     pub(super) grace: Arc<OnceLock<Duration>>,
     pub(super) err: ErrSink,
+    /// The prefix of the job's lines when they go through the pool's
+    /// writer threads (tagged output, or lines above the progress bar).
+    pub(super) lines: Option<String>,
 }
 
 /// Where the job's own stderr lines go.
@@ -56,6 +61,9 @@ pub(super) enum ErrSink {
         truncated: bool,
     },
     File(Arc<File>),
+    /// Line by line to the pool's writer threads, paused while too many
+    /// wait (as the engine pauses reading srun's stdout behind `gate`).
+    Lines(LineSink, Arc<Gate>),
 }
 
 impl ErrSink {
@@ -93,6 +101,18 @@ impl ErrSink {
             }
             ErrSink::File(file) => {
                 let _ = (&**file).write_all(data);
+            }
+            // A whole line with its newline, or a piece of a long one.
+            ErrSink::Lines(sink, gate) => {
+                sink(Line {
+                    stream: Stream::Stderr,
+                    bytes: data.strip_suffix(b"\n").unwrap_or(data).to_vec(),
+                    overlong: false,
+                    ends_line: true,
+                });
+                if gate.is_closed() {
+                    output::Writer::of(Stream::Stderr).wait_written();
+                }
             }
             ErrSink::Capture {
                 limit,
@@ -197,6 +217,7 @@ pub(super) fn start(srun: Command, setup: Setup, on_done: OnDone) -> Result<Star
         deadline,
         grace,
         err,
+        lines,
     } = setup;
     let (reader, writer) =
         os_pipe::pipe().map_err(|e| Error::io("cannot make a pipe for srun's stderr", e))?;
@@ -225,23 +246,49 @@ pub(super) fn start(srun: Command, setup: Setup, on_done: OnDone) -> Result<Star
     });
     let timer = stop::timer()?;
     let reading = run.clone();
+    // The sink comes once srun runs (a line sink needs its run's gate).
+    let (sink_tx, sink_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("procession-srun".into())
-        .spawn(move || read(&reading, reader, err))
+        .spawn(move || {
+            if let Ok(sink) = sink_rx.recv() {
+                read(&reading, reader, sink);
+            }
+        })
         .map_err(|e| Error::io("cannot start the thread that reads srun's stderr", e))?;
     // If srun cannot start, dropping the command closes the pipe and the
-    // reader ends with no one to report to.
+    // sender, and the reader ends with no one to report to.
     // A forwarded Ctrl-C stops the job through the pool (`scancel`), never
     // by signalling srun, which would kill a running job without a SIGTERM
     // (and a pending one, woken by SIGCONT, submits its job again): srun's
     // own stop "sequence" is SIGWINCH, which it ignores (measured, pending
     // and running), and a wait for srun to end with its job.
-    let (exec, stdin) = srun
+    // Only stdout as lines: `Mode::Events` would take stderr from the pipe.
+    let mode = if lines.is_some() {
+        Mode::Lines
+    } else {
+        Mode::Start
+    };
+    let (mut exec, stdin) = srun
         .stop_sequence(StopSequence::new().then(SIGWINCH, Duration::MAX))
         .stderr_shared_file(Arc::new(writer))
-        .exec_job(Mode::Start)
+        .exec_job(mode)
         .map_err(|e| super::srun_missing(&display, e))?;
     drop(stdin);
+    // The job's stdout as the local pool's; its stderr lines, told apart
+    // from srun's here, to the same writer behind the same gate.
+    let err = match lines {
+        Some(prefix) => {
+            let gate = output::stream_lines(&mut exec, prefix.clone());
+            match err {
+                ErrSink::Inherit => ErrSink::Lines(output::line_sink(prefix, gate.clone()), gate),
+                own => own,
+            }
+        }
+        None => err,
+    };
+    // The reader holds the receiver until the sender is gone.
+    let _ = sink_tx.send(err);
     lock(&run.state).on_done = Some(on_done);
     timer.add(run.clone());
     let ending = run.clone();
