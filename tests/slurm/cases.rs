@@ -224,26 +224,31 @@ fn timeout_stops_the_tree_term_first() {
 
 fn rejected_partition() {
     let mark = marker("rejected");
-    let pool = pool(Slurm::jobs().partition("procession-nopart")).build();
-    let handle = pool.submit(job(&mark, &["echo", "x"]));
-    let done = handle.done();
-    assert_eq!(done.failure(), Some(Failure::Spawn));
-    let text = done.result().as_ref().unwrap_err().to_string();
-    assert!(text.contains("invalid partition"), "{text}");
-    drop(pool);
+    let job = job(&mark, &["echo", "x"]);
+    fails_to_start(
+        Slurm::jobs().partition("procession-nopart"),
+        job,
+        "invalid partition",
+    );
     clean(&mark);
 }
 
 fn missing_srun() {
     let mark = marker("missing_srun");
-    let pool = pool(Slurm::jobs()).build();
-    let handle = pool.submit(job(&mark, &["echo", "x"]).env("PATH", "/procession-nowhere"));
+    let job = job(&mark, &["echo", "x"]).env("PATH", "/procession-nowhere");
+    fails_to_start(Slurm::jobs(), job, "srun not found on PATH");
+    clean(&mark);
+}
+
+/// Runs `job` alone on a pool with `slurm`: it fails to start
+/// (`Failure::Spawn`) with an error that says `cause`.
+fn fails_to_start(slurm: Slurm, job: procession::Command, cause: &str) {
+    let pool = pool(slurm).build();
+    let handle = pool.submit(job);
     let done = handle.done();
     assert_eq!(done.failure(), Some(Failure::Spawn));
     let text = done.result().as_ref().unwrap_err().to_string();
-    assert!(text.contains("srun not found on PATH"), "{text}");
-    drop(pool);
-    clean(&mark);
+    assert!(text.contains(cause), "{text}");
 }
 
 fn unsupported_jobs_are_typed_errors() {
