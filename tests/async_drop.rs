@@ -52,9 +52,9 @@ fn grandchild_to_pipe() -> (Command, BufReader<os_pipe::PipeReader>) {
     (cmd, BufReader::new(reader))
 }
 
-/// How many of `targets` (from [`fd_targets`]) are eventfds.
-fn eventfds(targets: &[String]) -> usize {
-    targets.iter().filter(|t| t.ends_with("[eventfd]")).count()
+/// How many of `targets` (from [`fd_targets`]) are not eventfds.
+fn not_eventfds(targets: &[String]) -> usize {
+    targets.iter().filter(|t| !t.ends_with("[eventfd]")).count()
 }
 
 /// What each open descriptor of this process points to, for messages.
@@ -80,7 +80,6 @@ fn no_new_thread(before: &[u32]) -> bool {
 /// The descriptors and threads of this process, taken once the crate's
 /// permanent threads exist.
 struct Baseline {
-    fds: usize,
     threads: Vec<u32>,
     targets: Vec<String>,
 }
@@ -88,7 +87,6 @@ struct Baseline {
 impl Baseline {
     fn take() -> Baseline {
         Baseline {
-            fds: procfs::open_fds(),
             threads: procfs::own_thread_ids(),
             targets: fd_targets(),
         }
@@ -96,21 +94,20 @@ impl Baseline {
 
     /// Waits until no descriptor and no thread is left over the baseline.
     /// A thread of the crate that drives a run for the first time keeps one
-    /// eventfd for its later runs (a cache, not a leak): which spawning
-    /// thread that is varies, so eventfds are left out of the comparison.
-    /// The run's own pipes and pidfds are not.
+    /// eventfd for its later runs (a cache, not a leak), maybe created
+    /// while the baseline is taken: which spawning thread that is varies,
+    /// so eventfds are left out of the comparison. The run's own pipes and
+    /// pidfds are not. Each count comes from one listing of the
+    /// descriptors, so one made between two listings cannot skew it.
     fn assert_nothing_left(self) {
-        let Baseline {
-            fds,
-            threads,
-            targets,
-        } = self;
-        let fds = fds - eventfds(&targets);
+        let Baseline { threads, targets } = self;
+        let fds = not_eventfds(&targets);
         assert!(
-            procfs::eventually(HANG, || procfs::open_fds() - eventfds(&fd_targets()) == fds
+            procfs::eventually(HANG, || not_eventfds(&fd_targets()) == fds
                 && no_new_thread(&threads)),
-            "descriptors {} (before {fds}: {targets:?}; now {:?}), threads {:?} (before {threads:?})",
-            procfs::open_fds(),
+            "descriptors other than eventfds: {} (before {fds}: {targets:?}; now {:?}), \
+             threads {:?} (before {threads:?})",
+            not_eventfds(&fd_targets()),
             fd_targets(),
             procfs::own_thread_ids()
         );
