@@ -117,13 +117,18 @@ fn start_and_wait_spill() {
         .unwrap();
     assert_spilled_stdout(handle.wait().unwrap(), n, "start + wait");
     drop(handle);
-    // The run's result (and its file) goes once the background loop lets
-    // go of it too, just after the drop returns.
+    assert_spill_file_goes(&dir);
+}
+
+/// After a dropped handle: the run's result (and its file) goes once the
+/// background loop lets go of it too, just after the drop returns. Removes
+/// `dir`, which must then be empty.
+fn assert_spill_file_goes(dir: &Path) {
     assert!(
-        support::procfs::eventually(Duration::from_secs(10), || left_in(&dir) == (0, 0)),
+        support::procfs::eventually(Duration::from_secs(10), || left_in(dir) == (0, 0)),
         "the spill file stayed open"
     );
-    std::fs::remove_dir(&dir).unwrap();
+    std::fs::remove_dir(dir).unwrap();
 }
 
 #[test]
@@ -142,13 +147,7 @@ fn dropping_a_handle_mid_spill_leaves_no_file() {
         std::thread::yield_now();
     }
     drop(handle);
-    // The run's result (and its file) goes once the background loop lets
-    // go of it too, just after the drop returns.
-    assert!(
-        support::procfs::eventually(Duration::from_secs(10), || left_in(&dir) == (0, 0)),
-        "the spill file stayed open"
-    );
-    std::fs::remove_dir(&dir).unwrap();
+    assert_spill_file_goes(&dir);
 }
 
 #[test]

@@ -152,15 +152,7 @@ impl Backend for Fake {
                 };
                 lock(&self.shared.state).held.insert(launch.seq, held);
                 self.shared.cv.notify_all();
-                return Ok(Started {
-                    stopper: Arc::new(FakeStopper {
-                        fake: self.clone(),
-                        seq: launch.seq,
-                    }),
-                    pids: Vec::new(),
-                    watch: Watch::Own,
-                    ids: None,
-                });
+                return Ok(self.started(launch.seq));
             }
             ["exit", rest @ ..] => Status::Exited(number(rest.first())),
             ["signal", rest @ ..] => Status::Signaled {
@@ -185,15 +177,23 @@ impl Backend for Fake {
             elapsed: Duration::ZERO,
         };
         on_done(ended.into_result(&command, launch.timeout));
-        Ok(Started {
+        Ok(self.started(launch.seq))
+    }
+}
+
+impl Fake {
+    /// What `start` returns for the attempt `seq`: the fake reports its end
+    /// itself, and stops it through [`FakeStopper`].
+    fn started(&self, seq: u64) -> Started {
+        Started {
             stopper: Arc::new(FakeStopper {
                 fake: self.clone(),
-                seq: launch.seq,
+                seq,
             }),
             pids: Vec::new(),
             watch: Watch::Own,
             ids: None,
-        })
+        }
     }
 }
 
